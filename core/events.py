@@ -1,0 +1,60 @@
+"""What the loop reports as it works.  Observers (the session recorder, the
+CLI's progress bar, the TUI) subscribe to these; the loop knows none of them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Union
+
+from core.types import Decision, Evaluation, Prompt, Proposal, StepRecord
+
+
+@dataclass(frozen=True)
+class PhaseStarted:
+    step: int
+    phase: str  # "init" | "evaluate" | "reflect" | "refine" | "demonstrate" | "select" | "test"
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    label: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class PromptAdded:
+    prompt: Prompt
+
+
+@dataclass(frozen=True)
+class EvaluationDone:
+    step: int
+    evaluation: Evaluation
+
+
+@dataclass(frozen=True)
+class ProposalMade:
+    proposal: Proposal
+
+
+@dataclass(frozen=True)
+class DecisionMade:
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class Note:
+    step: int
+    text: str
+
+
+@dataclass(frozen=True)
+class StepDone:
+    record: StepRecord
+    beam: tuple[Prompt, ...]
+
+
+Event = Union[PhaseStarted, Progress, PromptAdded, EvaluationDone, ProposalMade, DecisionMade, Note, StepDone]
+Emit = Callable[[Event], None]

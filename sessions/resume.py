@@ -1,0 +1,30 @@
+"""Rebuild the loop's state from a session, so it continues where it stood.
+
+Only completed steps are loaded as state.  A half-done step is re-run from
+its start: its LLM calls come back from the response cache and its recorded
+decisions are replayed, so the person continues at the first undecided card.
+"""
+from __future__ import annotations
+
+from core.loop import LoopState
+from core.review import ReplayReviewer, Reviewer
+
+
+def load_state(store) -> LoopState:
+    records = sorted(store.steps(), key=lambda r: r.step)
+    done = len(records)
+    prompts = {i: p for i, p in store.prompts().items() if p.step < done}
+    state = LoopState(prompts=prompts, records=records)
+    for step, ev in store.evaluations():
+        if step < done and ev.prompt_id in prompts:
+            (state.dev if ev.split == "dev" else state.test)[ev.prompt_id] = ev
+    state.beam = list(records[-1].beam) if records else []
+    return state
+
+
+def replay_reviewer(store, live: Reviewer) -> ReplayReviewer:
+    human: dict[tuple[int, str, str], list[str]] = {}
+    for p in store.proposals():
+        if p.author == "human":
+            human.setdefault((p.step, p.parent_id, p.kind), []).append(p.text)
+    return ReplayReviewer(live, dict(store.decisions()), {k: tuple(v) for k, v in human.items()})
