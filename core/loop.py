@@ -133,7 +133,8 @@ class Loop:
         if self.method.reflects and not any(self.state.dev[p.id].errors for p in parents):
             self.emit(Note(step, "no errors left on the dev set: the beam is kept"))
             return list(self.state.beam)
-        children = await asyncio.gather(*(self._evolve(step, p) for p in parents))
+        evolving = parents[:1] if self.method.once_per_step else parents
+        children = await asyncio.gather(*(self._evolve(step, p) for p in evolving))
         return list(self.state.beam) + [p.id for group in children for p in group]
 
     async def _evolve(self, step: int, parent: Prompt) -> list[Prompt]:
@@ -149,7 +150,8 @@ class Loop:
             drafts = await self.method.refine(ctx, texts)
             proposals = self._proposals(step, parent.id, "candidate", drafts, errors=ctx.errors, tag=tag)
             candidates += await self._review(
-                step, "candidate", parent, ctx.errors, proposals, origin="llm", feedback_ids=feedback_ids
+                step, "candidate", parent, ctx.errors, proposals, origin="llm", feedback_ids=feedback_ids,
+                context=self.method.implicit_reflection(ctx),
             )
         fresh = self._deduplicate(step, candidates)
         prompts = await self._with_demonstrations(step, fresh)
@@ -232,8 +234,10 @@ class Loop:
         *,
         origin: str,
         feedback_ids: tuple[str, ...] = (),
+        context: str = "",
     ) -> list[Prompt]:
-        result = await self.reviewer.review(ReviewRequest(step, kind, parent, errors, tuple(proposals), True))
+        request = ReviewRequest(step, kind, parent, errors, tuple(proposals), True, context)
+        result = await self.reviewer.review(request)
         parent_id = parent.id if parent else "task"
         kept = self._apply(proposals, result.decisions)
         prompts = []
@@ -335,6 +339,7 @@ class Loop:
         for ev in evs:
             self.state.dev[ev.prompt_id] = ev
             self.emit(EvaluationDone(step, ev))
+            self._note_errored(step, ev)
 
     async def _evaluate_test(self, step: int, prompt: Prompt) -> Evaluation | None:
         if not self.task.test:
@@ -352,7 +357,15 @@ class Loop:
             ev = await evaluate(self.target, prompt, self.task.test, split="test", params=self._target_params(), on_result=tick)
             self.state.test[prompt.id] = ev
             self.emit(EvaluationDone(step, ev))
+            self._note_errored(step, ev)
         return self.state.test[prompt.id]
+
+    def _note_errored(self, step: int, ev: Evaluation) -> None:
+        """Failed calls are left out of the score, never counted wrong: say so."""
+        errored = [r for r in ev.results if r.errored]
+        if errored:
+            self.emit(Note(step, f"{ev.prompt_id}: {len(errored)} of {len(ev.results)} {ev.split} examples "
+                                 f"errored and are left out of its score ({errored[0].errored})"))
 
     def _select(self, step: int, pool: Sequence[str]) -> list[str]:
         """Top ``beam`` by dev score; ties broken at random, seeded per step."""

@@ -21,6 +21,7 @@ class ReviewRequest:
     errors: tuple[ErrorCase, ...]
     proposals: tuple[Proposal, ...]
     allow_add: bool  # feedback and candidates accept the reviewer's own texts
+    context: str = ""  # the implicit reflection of methods without feedback (OPRO's trajectory)
 
 
 @dataclass(frozen=True)

@@ -76,26 +76,44 @@ def step_json(record: StepRecord, prompt_text: str) -> str:
     })
 
 
+def method_list(value: str) -> list[str]:
+    from core.config import METHOD_DEFAULTS
+
+    names = list(METHOD_DEFAULTS) if value == "all" else [m.strip() for m in value.split(",") if m.strip()]
+    unknown = [m for m in names if m not in METHOD_DEFAULTS]
+    if unknown or not names:
+        raise ConfigError(f"unknown method(s) {', '.join(unknown) or value!r} (known: all, {', '.join(METHOD_DEFAULTS)})")
+    return names
+
+
 async def _run(args: argparse.Namespace) -> int:
+    values = settings(args)
+    methods = method_list(values.get("method", RunConfig().method))
+    if len(methods) == 1:
+        config = from_dict({**values, "method": methods[0]})
+        return await _run_one(args, config, args.session, values)
+    return await _compare(args, values, methods)
+
+
+async def _run_one(args, config: RunConfig, session, values: dict, rows: list | None = None) -> int:
     from tui.progress import ProgressBar
     from tui.runner import resume_run, start_run
 
-    values = settings(args)
-    config = from_dict(values)
     bar = ProgressBar(method=config.method)
-    if args.session and Path(args.session).exists():
+    if session and Path(session).exists():
         keep = {k: v for k, v in values.items() if k in ("steps", "max_cost", "max_tokens", "concurrency")}
-        run = resume_run(args.session, AutoReviewer(), listeners=(bar,), overrides=keep)
+        run = resume_run(session, AutoReviewer(), listeners=(bar,), overrides=keep)
     else:
-        run = start_run(config, AutoReviewer(), session=args.session, listeners=(bar,))
+        run = start_run(config, AutoReviewer(), session=session, listeners=(bar,))
     loop = run.loop
     print(f"session: {run.store.path}", file=sys.stderr)
+    extra = {"method": config.method} if rows is not None else {}
     try:
         for record in loop.state.records:  # steps already done when resuming
-            _report(args, record, loop)
+            _report(args, record, loop, extra, rows)
         while loop.next_step < run.config.steps:
             record = await loop.run_step()
-            _report(args, record, loop)
+            _report(args, record, loop, extra, rows)
     except BudgetExceeded as exc:
         print(f"\nstopped: {exc}; continue with --session {run.store.path}", file=sys.stderr)
         return 3
@@ -104,9 +122,61 @@ async def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace, record: StepRecord, loop) -> None:
+async def _compare(args, values: dict, methods: list[str]) -> int:
+    """Several methods on the same task, seed and initial prompts; a per-step
+    CSV beside their sessions."""
+    import csv
+    import time
+
+    base = from_dict({**values, "method": methods[0]})
+    folder = Path(args.session) if args.session else paths.sessions_dir() / (
+        f"{time.strftime('%Y%m%d-%H%M%S')}-{base.task.replace(':', '-').replace('/', '_')}-compare")
+    folder.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    code = 0
+    for method in methods:
+        config = from_dict({**values, "method": method, **_shared_initial(folder, base)})
+        code = await _run_one(args, config, folder / f"{method}.session", values, rows) or code
+        if code == 3:
+            break
+        if not (folder / "initial_prompts.json").exists():
+            _save_initial(folder, method)
+    out = folder / "steps.csv"
+    with out.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["method", "step", "dev_best", "dev_mean_beam", "test", "tokens", "calls"])
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"per-step scores: {out}", file=sys.stderr)
+    return code
+
+
+def _shared_initial(folder: Path, base: RunConfig) -> dict:
+    shared = folder / "initial_prompts.json"
+    return {"initial_prompts": str(shared)} if shared.exists() and not base.initial_prompts else {}
+
+
+def _save_initial(folder: Path, method: str) -> None:
+    """The first method's accepted initial instructions, for the others."""
+    from sessions.store import SessionStore
+
+    with SessionStore.open(folder / f"{method}.session", read_only=True) as store:
+        texts = [p.instruction for p in store.prompts().values() if p.step == 0]
+    (folder / "initial_prompts.json").write_text(json.dumps(texts, indent=1))
+
+
+def _report(args, record: StepRecord, loop, extra: dict, rows: list | None) -> None:
     text = render_prompt(loop.state.prompts[record.best_id])
-    print(step_json(record, text) if args.json else step_line(record, text), flush=True)
+    if args.json:
+        print(json.dumps({**extra, **json.loads(step_json(record, text))}), flush=True)
+    else:
+        print((f"{extra['method']:<13}" if extra else "") + step_line(record, text), flush=True)
+    if rows is not None:
+        beam = [loop.state.dev[i].score for i in record.beam]
+        rows.append({
+            "method": extra["method"], "step": record.step, "dev_best": record.dev_best,
+            "dev_mean_beam": sum(beam) / len(beam), "test": record.test,
+            "tokens": record.tokens, "calls": record.calls,
+        })
 
 
 def _tui(args: argparse.Namespace) -> int:

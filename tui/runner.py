@@ -59,10 +59,15 @@ def _models(config: RunConfig, on_call: Callable[[CallRecord], None]):
     return target, optimizer
 
 
-def _build(config: RunConfig, store: SessionStore, reviewer: Reviewer, state=None, listeners=()) -> Run:
-    task = load_task(
-        config.task, data_dir=config.data_dir, seed=config.seed, dev_size=config.dev_size, test_size=config.test_size
-    )
+def _build(config: RunConfig, store: SessionStore, reviewer: Reviewer, state=None, listeners=(), injected=None) -> Run:
+    """``injected``: (task, target, optimizer) made by the caller — tests use
+    scripted models; everything else is built from the config's specs."""
+    if injected:
+        task, target, optimizer = injected
+    else:
+        task = load_task(
+            config.task, data_dir=config.data_dir, seed=config.seed, dev_size=config.dev_size, test_size=config.test_size
+        )
     recorder = Recorder(store)
     listeners = [recorder, *listeners]
 
@@ -70,7 +75,10 @@ def _build(config: RunConfig, store: SessionStore, reviewer: Reviewer, state=Non
         for listener in listeners:
             listener(event)
 
-    target, optimizer = _models(config, recorder.on_call)
+    if injected:
+        target.on_call = optimizer.on_call = recorder.on_call
+    else:
+        target, optimizer = _models(config, recorder.on_call)
     method = make_method(config.method, optimizer, task, config)
     loop = Loop(
         task=task, config=config, method=method, target=target, optimizer=optimizer,
@@ -85,12 +93,13 @@ def start_run(
     *,
     session: str | Path | None = None,
     listeners: tuple[Callable[[Event], None], ...] = (),
+    injected=None,
 ) -> Run:
     path = Path(session) if session else default_session_path(config)
     path.parent.mkdir(parents=True, exist_ok=True)
     store = SessionStore.create(path, config.to_dict())
     try:
-        return _build(config, store, reviewer, listeners=listeners)
+        return _build(config, store, reviewer, listeners=listeners, injected=injected)
     except Exception:
         store.close()
         raise
@@ -102,6 +111,7 @@ def resume_run(
     *,
     listeners: tuple[Callable[[Event], None], ...] = (),
     overrides: dict | None = None,
+    injected=None,
 ) -> Run:
     """Continue a session exactly where it stood, mid-step included.
 
@@ -111,7 +121,7 @@ def resume_run(
     try:
         config = from_dict({**store.config, **(overrides or {})})
         state = load_state(store)
-        return _build(config, store, replay_reviewer(store, reviewer), state, listeners)
+        return _build(config, store, replay_reviewer(store, reviewer), state, listeners, injected)
     except Exception:
         store.close()
         raise

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from core.methods.base import Draft, Method, StepContext, fill, format_errors, parse_tagged
+from core.methods.base import Draft, Method, StepContext, fill, format_errors, parse_at_most
 
 NUM_REASONS = 3
 REFINE_ERRORS = 2  # the refine call sees only the first two errors, as in the study
@@ -17,7 +17,7 @@ class APO(Method):
             fill("apo_reflect", prompt=ctx.parent.instruction, errors=format_errors(ctx.errors), num_reasons=NUM_REASONS),
             purpose="reflect",
         )
-        return parse_tagged(raw)[:NUM_REASONS] if "<START>" in raw else parse_tagged(raw)
+        return parse_at_most(raw, NUM_REASONS)
 
     async def refine(self, ctx: StepContext, feedback: Sequence[str]) -> list[Draft]:
         n = self.config.n_per_parent
@@ -31,4 +31,4 @@ class APO(Method):
             ),
             purpose="refine",
         )
-        return parse_tagged(raw)[:n] if "<START>" in raw else parse_tagged(raw)
+        return parse_at_most(raw, n)

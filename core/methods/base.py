@@ -71,6 +71,19 @@ def parse_tagged(raw: str, tag: str = "START") -> list[Draft]:
     return [Draft(raw.strip(), raw, f"no {opener}…{closer} tags: the whole output was taken")]
 
 
+def parse_at_most(raw: str, n: int, tag: str = "START") -> list[Draft]:
+    """The first n tagged spans; untagged output stays one flagged draft."""
+    drafts = parse_tagged(raw, tag)
+    return drafts if drafts[0].parse_error else drafts[:n]
+
+
+def untag(raw: str) -> str:
+    """The text with the tag markers removed (for whole-text feedback)."""
+    for opener, closer in _TAGS.values():
+        raw = raw.replace(opener, "").replace(closer, "")
+    return raw.strip()
+
+
 def format_errors(errors: Sequence[ErrorCase], *, with_output: bool = True) -> str:
     blocks = []
     for i, e in enumerate(errors, 1):
@@ -92,6 +105,7 @@ class Method(ABC):
     name = ""
     reflects = True
     uses_demonstration = False
+    once_per_step = False  # True: only the best parent is refined each step (OPRO)
 
     def __init__(self, optimizer, task: Task, config: RunConfig):
         self.optimizer = optimizer
@@ -128,6 +142,10 @@ class Method(ABC):
 
     async def reflect(self, ctx: StepContext) -> list[Draft]:
         return []
+
+    def implicit_reflection(self, ctx: StepContext) -> str:
+        """What stands in for feedback when a method writes none (OPRO's trajectory)."""
+        return ""
 
     @abstractmethod
     async def refine(self, ctx: StepContext, feedback: Sequence[str]) -> list[Draft]:

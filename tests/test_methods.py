@@ -1,0 +1,152 @@
+"""Each method's meta-prompts get the right slots; candidates come from the tags;
+malformed output is recorded and surfaced.  Scripted optimizer, real loop."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from core.events import Note, ProposalMade
+from core.methods.base import parse_tagged
+from core.types import Decision
+from tests.scripted import ScriptedReviewer
+from tests.test_loop import INIT, init_answers, make_loop
+
+INITS = init_answers(["Answer.", "Answer HALF."])
+
+
+def proposals(events, kind=None):
+    return [e.proposal for e in events if isinstance(e, ProposalMade) and (kind is None or e.proposal.kind == kind)]
+
+
+async def test_apo_sum_pairs_each_analysis_with_its_revision():
+    out = lambda text, p: f"<ANALYSIS>cause {p.sample}: numbers</ANALYSIS>\n<START>Revised {p.sample} GOOD<END>"
+    loop, events, tp, op = make_loop("apo-sum", rules={INIT: INITS, "group the causes": out}, init_prompts=2, beam=1)
+    await loop.run(2)
+    sent = [p for p in op.prompts if "group the causes" in p]
+    assert len(sent) == 2  # n=2 samples of the one combined call, no separate refine call
+    assert all("Correct answer:" in p and "Model's output:" in p for p in sent)
+    assert [p.text for p in proposals(events, "feedback")] == ["cause 0: numbers", "cause 1: numbers"]
+    step1 = sorted(p.instruction for p in loop.state.prompts.values() if p.step == 1)
+    assert step1 == ["Revised 0 GOOD", "Revised 1 GOOD"]
+    assert not any("Revise the instruction slightly to address this analysis" in p for p in op.prompts)
+
+
+async def test_apo_sum_edited_analysis_gets_a_fresh_revision():
+    out = "<ANALYSIS>cause</ANALYSIS><START>Paired HALF<END>"
+    rules = {INIT: INITS, "group the causes": out, "address this analysis": "<START>From edit GOOD<END>"}
+    decide = lambda p: Decision(p.id, "edit", "EDITED analysis") if p.kind == "feedback" else Decision(p.id, "accept")
+    loop, events, tp, op = make_loop("apo-sum", rules=rules, reviewer=ScriptedReviewer(decide), init_prompts=2, beam=1, per_parent=1)
+    await loop.run(2)
+    revise = [p for p in op.prompts if "address this analysis" in p]
+    assert len(revise) == 1 and "EDITED analysis" in revise[0]
+    assert [p.instruction for p in loop.state.prompts.values() if p.step == 1] == ["From edit GOOD"]
+
+
+async def test_promptagent_update_sees_the_lineage():
+    fb = "Example 1: step 1 wrong.\n<START>be precise about numbers<END>"
+    update = "<START>Gen A GOOD<END><START>Gen B HALF<END>"
+    rules = {INIT: INITS, "explain step by step why": fb, "path of former instructions": update}
+    loop, events, tp, op = make_loop("promptagent", rules=rules, init_prompts=2, beam=1, steps=3)
+    await loop.run(2)
+    first_update = [p for p in op.prompts if "path of former instructions" in p][0]
+    path = first_update.split("ending with the current one:\n")[1].split("\n\n")[0]
+    assert path == '1. "Answer HALF."'  # an initial prompt has no ancestors
+    assert "Example 1: step 1 wrong." in first_update and "be precise about numbers" in first_update
+    # Make the HALF child the parent of the next step: its lineage has two entries.
+    loop.state.beam = [p.id for p in loop.state.prompts.values() if p.instruction == "Gen B HALF"]
+    await loop.run(3)
+    second = [p for p in op.prompts if "path of former instructions" in p][-1]
+    assert re.search(r'1\. "Answer HALF\."\n2\. "Gen B HALF"', second)
+
+
+async def test_opro_shows_the_scored_trajectory_ascending():
+    seen = []
+
+    def out(text, p):
+        seen.append(text)
+        return f"<INS>New {p.sample} GOOD</INS>"
+
+    reviewer = ScriptedReviewer()
+    rules = {INIT: init_answers(["Answer.", "Answer HALF.", "Reply."]), "would score higher": out}
+    loop, events, tp, op = make_loop("opro", rules=rules, reviewer=reviewer, init_prompts=3, beam=2)
+    await loop.run(2)
+    assert len(seen) == 5  # n=5 samples, one parent (the trajectory is global)
+    traj = seen[0].split("Below are example problems")[0]
+    scores = [int(s) for s in re.findall(r"score:\n(\d+)", traj)]
+    assert scores == sorted(scores) and scores[-1] == 50 and len(scores) == 3
+    assert seen[0].count("Correct answer") == 0 and "Output: " in seen[0]  # 2 example problems with answers
+    assert len(re.findall(r"Input:\nq\d+", seen[0])) == 2
+    candidate_review = [r for r in reviewer.requests if r.kind == "candidate" and r.step == 1][0]
+    assert "score:\n50" in candidate_review.context  # the implicit reflection the person sees
+    assert not proposals(events, "feedback")
+    assert sorted(p.instruction for p in loop.state.prompts.values() if p.step == 1)[0] == "New 0 GOOD"
+
+
+async def test_abo_removes_the_demonstration_and_writes_new_ones():
+    demo = lambda text, p: 'Step 1: read the number. Step 2: answer it. {"answer": "%s"}' % re.search(r"Input:\nq(\d+)", text).group(1)
+    rules = {
+        INIT: INITS,
+        "Follow the instruction below strictly": demo,
+        "at which step of the instruction": "<START>It failed at step 2. 1) a 2) b 3) c<END>",
+        "Write a new step-by-step instruction": lambda t, p: f"<START>1. Read. 2. Say GOOD {p.sample}.<END>",
+    }
+    reviewer = ScriptedReviewer()
+    loop, events, tp, op = make_loop("abo", rules=rules, reviewer=reviewer, init_prompts=2, beam=1)
+    await loop.run(2)
+    init = loop.state.prompts[loop.state.records[0].best_id]
+    assert init.demonstration and "Step 1: read the number" in init.demonstration
+    reflect = [p for p in op.prompts if "at which step of the instruction" in p][0]
+    assert init.instruction in reflect and "Step 1: read the number" not in reflect  # demonstration removed
+    assert reflect.count("## Example") == 2  # 2 errors, with the target's full output
+    kinds = [r.kind for r in reviewer.requests if r.step == 1]
+    assert kinds == ["feedback", "candidate", "demonstration", "demonstration"]
+    step1 = [p for p in loop.state.prompts.values() if p.step == 1]
+    assert len(step1) == 2 and all(p.demonstration and "Step 2: answer it" in p.demonstration for p in step1)
+    # Every demonstration works through the same fixed example.
+    demos = [p for p in op.prompts if "Follow the instruction below strictly" in p]
+    assert len({p.split("Input:\n")[1] for p in demos}) == 1
+
+
+async def test_abo_demonstration_can_be_rejected_and_ablation_has_none():
+    rules = {
+        INIT: INITS,
+        "Follow the instruction below strictly": '{"answer": "wrong"}',
+        "at which step of the instruction": "<START>step 1<END>",
+        "Write a new step-by-step instruction": "<START>1. Say GOOD.<END>",
+    }
+    decide = lambda p: Decision(p.id, "reject") if p.kind == "demonstration" and p.step == 1 else Decision(p.id, "accept")
+    loop, events, tp, op = make_loop("abo", rules=rules, reviewer=ScriptedReviewer(decide), init_prompts=2, beam=1, per_parent=1)
+    await loop.run(2)
+    demos = proposals(events, "demonstration")
+    assert demos and all("not the gold" in d.parse_error for d in demos)  # a wrong demo is flagged
+    assert [p.demonstration for p in loop.state.prompts.values() if p.step == 1] == [None]
+    assert any(isinstance(e, Note) and "demonstration rejected" in e.text for e in events)
+
+    loop, events, tp, op = make_loop("abo-ablation", rules=rules, init_prompts=2, beam=1, per_parent=1)
+    await loop.run(2)
+    assert not proposals(events, "demonstration")
+    assert not any("Follow the instruction below strictly" in p for p in op.prompts)
+
+
+async def test_fewer_errors_than_asked_are_all_used():
+    rules = {INIT: init_answers(["Answer HALF."]), "reasons why": "<START>r<END>", "improved": "<START>x<END>"}
+    loop, events, tp, op = make_loop("apo", rules=rules, init_prompts=1, beam=1, dev_size=6)
+    await loop.run(2)
+    reflect = [p for p in op.prompts if "reasons why" in p][0]
+    assert reflect.count("## Example") == 3  # only 3 of the asked 4 errors exist
+
+
+@pytest.mark.parametrize(
+    "raw,texts,error",
+    [
+        ("<START>a<END> <START> b <END>", ["a", "b"], None),
+        ("no tags at all", ["no tags at all"], "no <START>"),
+        ("<START>cut off at max tok", ["cut off at max tok"], None),
+        ("", [""], "returned nothing"),
+    ],
+)
+def test_parse_tagged(raw, texts, error):
+    drafts = parse_tagged(raw)
+    assert [d.text for d in drafts] == texts
+    assert (drafts[0].parse_error is None) if error is None else (error in drafts[0].parse_error)
