@@ -114,7 +114,7 @@ class Loop:
         drafts = await self._initial_drafts()
         proposals = self._proposals(0, "task", "candidate", drafts)
         accepted = await self._review(0, "candidate", None, (), proposals, origin="init")
-        prompts = await self._with_demonstrations(0, accepted)
+        prompts = await self._with_demonstrations(0, self._deduplicate(0, accepted))
         await self._evaluate_dev(0, prompts)
         return [p.id for p in prompts]
 

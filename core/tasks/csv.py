@@ -1,0 +1,76 @@
+"""Generic CSV with a header row: columns ``input`` and ``target``.
+
+``target`` holds one answer, several separated by ``|``, or a JSON list
+(``["14", "fourteen"]``).  Optional columns: ``id`` and ``split``
+(ini/dev/test).  Example ids are the row's line number unless an ``id`` is given.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from core.tasks import tabular
+from core.tasks.base import TaskError, as_targets
+from core.types import Task
+
+REQUIRED = ("input", "target")
+
+
+def load(path: Path, *, spec: str, seed: int, ini_size: int, dev_size: int, test_size: int) -> Task:
+    rows = read_rows(path)
+    return tabular.build(
+        rows, path, spec=spec, seed=seed, ini_size=ini_size, dev_size=dev_size, test_size=test_size
+    )
+
+
+def read_rows(path: Path) -> list[tabular.Row]:
+    try:
+        # newline="" lets the csv module handle quoted fields that span lines.
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            return _rows(csv.DictReader(f), path.name)
+    except FileNotFoundError:
+        raise TaskError(f"{path.name}: file not found ({path})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TaskError(f"{path.name}: cannot read: {exc}") from None
+    except csv.Error as exc:
+        raise TaskError(f"{path.name}: not valid CSV: {exc}") from None
+
+
+def _rows(reader: csv.DictReader, name: str) -> list[tabular.Row]:
+    columns = [c.strip() for c in reader.fieldnames or []]
+    if not columns:
+        raise TaskError(f"{name}: empty file")
+    reader.fieldnames = columns  # tolerate " target" style headers
+    for column in REQUIRED:
+        if column not in columns:
+            raise TaskError(f"{name}: missing column '{column}' (columns: {', '.join(columns)})")
+    return [_row(record, reader.line_num, f"{name} line {reader.line_num}") for record in reader]
+
+
+def _row(record: dict, line: int, where: str) -> tabular.Row:
+    text = record.get("input")
+    if not text or not text.strip():
+        raise TaskError(f"{where}: empty 'input'")
+    ex_id = (record.get("id") or "").strip()
+    return tabular.Row(
+        where=where,
+        line=line,
+        id=ex_id or None,
+        input=text,
+        targets=as_targets(parse_target(record.get("target") or ""), where),
+        split=tabular.split_name(record.get("split"), where),
+    )
+
+
+def parse_target(cell: str) -> list:
+    """A JSON list when the cell looks like one, else ``|``-separated answers."""
+    cell = cell.strip()
+    if cell.startswith("["):
+        try:
+            value = json.loads(cell)
+        except ValueError:
+            value = None  # e.g. a dyck answer "[ ]": plain text after all
+        if isinstance(value, list):
+            return value
+    return cell.split("|")

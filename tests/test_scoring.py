@@ -1,0 +1,145 @@
+"""Answer extraction, normalization and matching, table-driven."""
+from __future__ import annotations
+
+import pytest
+
+from core.scoring import extract_answer, is_correct, is_numeric, normalize, score_output
+
+NAVIGATE_GOLD = ("A", "A.", "A. True", "True")
+COUNT_GOLD = ("14", "fourteen")
+
+# (output, expected answer, followed_format)
+EXTRACTION = [
+    ('{"answer": "B"}', "B", True),
+    ('{"answer": 14}', "14", True),
+    ('{"answer": 14.0}', "14", True),
+    ("{'answer': 'B'}", "B", True),
+    ('{"answer": true}', "True", True),
+    ('```json\n{"answer": "A"}\n```', "A", True),
+    ('```json\n{"answer": "A"}\n```\nLet me know if you need more help!', "A", True),
+    ('Reasoning first.\n{"answer": "C"} -- that is my final answer.', "C", True),
+    ('First guess {"answer": "A"}, on reflection {"answer": "B"}', "B", True),
+    ('{"reasoning": {"steps": ["a {b}", "c"]}, "answer": "C"}', "C", True),
+    ('{"result": {"answer": 7}}', "7", True),
+    ('Set {x} aside. {"answer": "D"}', "D", True),
+    ('{"answer": "B", "why": "it\'s obvious {really}"}', "B", True),
+    ("{'answer': 'A', 'why': \"don't know\"}", "A", True),
+    ('{"answer": "B",}', "B", True),
+    ('{"answer": B}', "B", True),
+    ('{"answer": ["apple", "banana"]}', "apple banana", True),
+    ('[bold]{"answer": "A"}[/bold]', "A", True),
+    ('{"answer": null}', None, True),
+    # not following the format: fallbacks
+    ('{"answer": "B"', "B", False),
+    ("Answer: B", "B", False),
+    ("**Final answer:** (C)", "(C)", False),
+    ("[bold]Answer:[/bold] B", "B", False),
+    ("Step 1 ... Step 9.\nanswer: A. True", "A", False),
+    ("The answer is (B).", "(B)", False),
+    ("So the answer is fourteen.", "fourteen", False),
+    ("The answer is Yes, because the wire was touched.", "Yes", False),
+    ("Let me think. It has to be (C)", "C", False),
+    ("After the walk we end up elsewhere, so B.", "B", False),
+    ("we are back where we started\n", "we are back where we started", False),
+    ("", None, False),
+    ("   \n  ", None, False),
+]
+
+
+@pytest.mark.parametrize("output, answer, followed", EXTRACTION)
+def test_extract_answer(output, answer, followed):
+    assert extract_answer(output) == (answer, followed)
+
+
+# (output, numeric, expected answer)
+NUMERIC_FALLBACK = [
+    ("There are 3 apples and 4 pears, so 7 fruits in total", True, "7"),
+    ("There are 3 apples and 4 pears, so 7 fruits in total", False, "There are 3 apples and 4 pears, so 7 fruits in total"),
+    ("I count them all: that makes twelve", True, "twelve"),
+    ("The total is -12", True, "-12"),
+]
+
+
+@pytest.mark.parametrize("output, numeric, answer", NUMERIC_FALLBACK)
+def test_last_number_only_for_numeric_tasks(output, numeric, answer):
+    assert extract_answer(output, numeric=numeric) == (answer, False)
+
+
+NORMALIZE = [
+    ("B", "b"),
+    (" B. ", "b"),
+    ("(A)", "a"),
+    ("A)", "a"),
+    ('"yes"', "yes"),
+    ("'No'.", "no"),
+    ("Fourteen", "14"),
+    ("fourteen.", "14"),
+    ("14.0", "14"),
+    ("A. True", "a. true"),
+    ("B.  False", "b. false"),
+    ("  sorted   words here ", "sorted words here"),
+    ("(b)", "b"),
+    ("(AB)", "(ab)"),
+    ("fourteen apples", "fourteen apples"),
+    ("] ) >", "] ) >"),
+]
+
+
+@pytest.mark.parametrize("raw, normal", NORMALIZE)
+def test_normalize(raw, normal):
+    assert normalize(raw) == normal
+
+
+MATCHING = [
+    ("A", NAVIGATE_GOLD, True),
+    ("a.", NAVIGATE_GOLD, True),
+    ("A. True", NAVIGATE_GOLD, True),
+    ("true", NAVIGATE_GOLD, True),
+    ("(A)", NAVIGATE_GOLD, True),
+    ("B", NAVIGATE_GOLD, False),
+    ("A. False", NAVIGATE_GOLD, False),
+    ("14", COUNT_GOLD, True),
+    ("Fourteen", COUNT_GOLD, True),
+    ("14 apples", COUNT_GOLD, False),
+    ("15", COUNT_GOLD, False),
+    ("yes", ("Yes",), True),
+    ("(c)", ("(C)",), True),
+    ("", NAVIGATE_GOLD, False),
+    (None, NAVIGATE_GOLD, False),
+]
+
+
+@pytest.mark.parametrize("answer, targets, correct", MATCHING)
+def test_is_correct(answer, targets, correct):
+    assert is_correct(answer, targets) is correct
+
+
+# (output, targets, (answer, correct, followed))
+SCORING = [
+    ('{"answer": "A"}', NAVIGATE_GOLD, ("A", True, True)),
+    ('{"answer": "B"}', NAVIGATE_GOLD, ("B", False, True)),
+    ("The answer is (A).", NAVIGATE_GOLD, ("(A)", True, False)),
+    ('{"answer": 14}', COUNT_GOLD, ("14", True, True)),
+    ("Adding them up gives 14 objects", COUNT_GOLD, ("14", True, False)),
+    ("Adding them up gives 13 objects", COUNT_GOLD, ("13", False, False)),
+    ("", COUNT_GOLD, (None, False, False)),
+    ('{"answer": "(B) heptagon"}', ("(B)", "B", "(B) heptagon", "heptagon"), ("(B) heptagon", True, True)),
+]
+
+
+@pytest.mark.parametrize("output, targets, expected", SCORING)
+def test_score_output(output, targets, expected):
+    assert score_output(output, targets) == expected
+
+
+@pytest.mark.parametrize(
+    "targets, numeric",
+    [(COUNT_GOLD, True), (("-50",), True), (NAVIGATE_GOLD, False), (("fourteen",), True), (("Yes",), False)],
+)
+def test_is_numeric(targets, numeric):
+    assert is_numeric(targets) is numeric
+
+
+def test_pathological_braces_do_not_hang():
+    output = "{" * 2000 + '{"answer": "A"}'
+    assert extract_answer(output) == ("A", True)
