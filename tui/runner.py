@@ -10,9 +10,7 @@ from typing import Callable
 from core import paths
 from core.config import RunConfig, from_dict
 from core.events import Event
-from core.llm import make_llm
-from core.llm.cache import NullCache, ResponseCache
-from core.llm.pricing import Budget
+from core.llm import Budget, default_cache, make_llm
 from core.loop import Loop
 from core.methods import make_method
 from core.review import Reviewer
@@ -51,7 +49,7 @@ class Run:
 
 
 def _models(config: RunConfig, on_call: Callable[[CallRecord], None]):
-    cache = ResponseCache(paths.response_cache_path()) if config.cache else NullCache()
+    cache = default_cache() if config.cache else None
     budget = Budget(config.max_cost, config.max_tokens) if (config.max_cost or config.max_tokens) else None
     common = dict(concurrency=config.concurrency, cache=cache, budget=budget, on_call=on_call)
     target = make_llm(config.target, role="target", base_url=config.target_base_url, **common)

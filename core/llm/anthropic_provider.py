@@ -1,0 +1,123 @@
+"""``anthropic:MODEL``: Anthropic's Messages API.
+
+System messages travel in the ``system`` parameter, not in the conversation.
+The Messages API of the installed SDK has no sampling controls (no
+temperature, top_p or seed), so those fields of ``Params`` are not sent; they
+still key the cache, so n samples remain n distinct calls.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from core.llm.base import (
+    MissingKeyError,
+    MissingPackageError,
+    ProviderError,
+    parse_retry_after,
+    redact,
+    should_retry,
+)
+from core.llm.tokens import estimate_usage
+from core.types import Completion, Message, Params, Usage
+
+try:
+    import anthropic
+except ImportError:  # reported when an anthropic: model is asked for
+    anthropic = None
+
+KEY_VARIABLE = "ANTHROPIC_API_KEY"
+BASE_URL_VARIABLE = "ANTHROPIC_BASE_URL"
+ANTHROPIC_HOST = "api.anthropic.com"
+PLACEHOLDER_KEY = "no-key-needed"
+
+
+class AnthropicProvider:
+    default_concurrency = 4
+
+    def __init__(self, model: str, *, base_url: str | None = None, timeout: float = 120.0) -> None:
+        if anthropic is None:
+            raise MissingPackageError("anthropic", f"anthropic:{model}")
+        self.model = model
+        self.spec = f"anthropic:{model}"
+        self.base_url = base_url or os.environ.get(BASE_URL_VARIABLE) or None
+        self.timeout = timeout
+        key = os.environ.get(KEY_VARIABLE)
+        if not key and _is_official(self.base_url):
+            raise MissingKeyError(KEY_VARIABLE)
+        self._key = key or None  # kept only to scrub it from error text
+        self._client = anthropic.AsyncAnthropic(
+            api_key=key or PLACEHOLDER_KEY,
+            base_url=self.base_url,
+            max_retries=0,  # LLM retries, and records every attempt
+            timeout=timeout,
+        )
+
+    def __repr__(self) -> str:
+        return f"AnthropicProvider({self.spec!r}, base_url={self.base_url!r})"
+
+    async def complete(self, messages: Sequence[Message], params: Params) -> Completion:
+        started = time.perf_counter()
+        try:
+            response = await self._client.messages.create(**self._request(messages, params))
+        except anthropic.AnthropicError as exc:
+            raise self._error(exc) from None  # the SDK's text is in ours, scrubbed
+        latency = time.perf_counter() - started
+        text = "".join(block.text for block in response.content if block.type == "text")
+        return Completion(
+            text=text,
+            usage=_usage(response.usage, messages, text),
+            latency=latency,
+            cached=False,
+            model=self.spec,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    def _request(self, messages: Sequence[Message], params: Params) -> dict[str, Any]:
+        system = "\n\n".join(m.content for m in messages if m.role == "system")
+        request: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": params.max_tokens,
+            "messages": [{"role": m.role, "content": m.content} for m in messages if m.role != "system"],
+        }
+        if system:
+            request["system"] = system
+        if params.stop:
+            request["stop_sequences"] = list(params.stop)
+        return request
+
+    def _error(self, exc: Exception) -> ProviderError:
+        where = self.base_url or f"https://{ANTHROPIC_HOST}"
+        if isinstance(exc, anthropic.APITimeoutError):
+            return ProviderError(f"{self.spec}: no answer from {where} within {self.timeout:g}s", retryable=True)
+        if isinstance(exc, anthropic.APIConnectionError):
+            cause = redact(str(exc.__cause__ or exc), self._key)
+            return ProviderError(f"{self.spec}: cannot reach {where}: {cause}", retryable=True)
+        text = redact(str(exc), self._key)
+        if isinstance(exc, anthropic.APIStatusError):
+            # RateLimitError (429), InternalServerError (5xx) and OverloadedError
+            # (529) are subclasses; the status and the server's headers decide.
+            status, headers = exc.status_code, exc.response.headers
+            hint = f" (check {KEY_VARIABLE})" if status in (401, 403) else ""
+            return ProviderError(
+                f"{self.spec}: HTTP {status}: {text}{hint}",
+                retryable=should_retry(status, headers),
+                retry_after=parse_retry_after(headers),
+                status=status,
+            )
+        return ProviderError(f"{self.spec}: {text}", retryable=False)
+
+
+def _is_official(base_url: str | None) -> bool:
+    return base_url is None or urlsplit(base_url).hostname == ANTHROPIC_HOST
+
+
+def _usage(usage: Any, messages: Sequence[Message], text: str) -> Usage:
+    if usage is None or usage.input_tokens is None:
+        return estimate_usage(messages, text)
+    return Usage(usage.input_tokens, usage.output_tokens or 0)

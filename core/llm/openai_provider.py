@@ -1,0 +1,136 @@
+"""``openai:MODEL``: OpenAI's API, or any OpenAI-compatible server (vLLM,
+SGLang, Ollama, the llama.cpp server) through ``base_url``."""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from core.llm.base import (
+    MissingKeyError,
+    MissingPackageError,
+    ProviderError,
+    parse_retry_after,
+    redact,
+    sample_seed,
+    should_retry,
+)
+from core.llm.tokens import estimate_usage
+from core.types import Completion, Message, Params, Usage
+
+try:
+    import openai
+except ImportError:  # reported when an openai: model is asked for
+    openai = None
+
+KEY_VARIABLE = "OPENAI_API_KEY"
+BASE_URL_VARIABLE = "OPENAI_BASE_URL"
+OPENAI_HOST = "api.openai.com"
+# Servers other than OpenAI's rarely check the key, but the SDK insists on one.
+PLACEHOLDER_KEY = "no-key-needed"
+# Reasoning models accept only their default sampling; sending temperature fails.
+_FIXED_SAMPLING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+
+
+class OpenAIProvider:
+    default_concurrency = 8
+
+    def __init__(self, model: str, *, base_url: str | None = None, timeout: float = 120.0) -> None:
+        if openai is None:
+            raise MissingPackageError("openai", f"openai:{model}")
+        self.model = model
+        self.spec = f"openai:{model}"
+        self.base_url = base_url or os.environ.get(BASE_URL_VARIABLE) or None
+        self.timeout = timeout
+        self._official = _is_official(self.base_url)
+        key = os.environ.get(KEY_VARIABLE)
+        if not key and self._official:
+            raise MissingKeyError(KEY_VARIABLE)
+        # Kept only to scrub it from error text; never shown.
+        self._key = key or None
+        self._client = openai.AsyncOpenAI(
+            api_key=key or PLACEHOLDER_KEY,
+            base_url=self.base_url,
+            max_retries=0,  # LLM retries, and records every attempt
+            timeout=timeout,
+        )
+
+    def __repr__(self) -> str:
+        return f"OpenAIProvider({self.spec!r}, base_url={self.base_url!r})"
+
+    async def complete(self, messages: Sequence[Message], params: Params) -> Completion:
+        started = time.perf_counter()
+        try:
+            response = await self._client.chat.completions.create(**self._request(messages, params))
+        except openai.OpenAIError as exc:
+            raise self._error(exc) from None  # the SDK's text is in ours, scrubbed
+        latency = time.perf_counter() - started
+        if not response.choices:
+            # Seen from overloaded compatible servers; another attempt usually answers.
+            raise ProviderError(f"{self.spec}: the response has no choices", retryable=True)
+        text = response.choices[0].message.content or ""
+        return Completion(
+            text=text,
+            usage=_usage(response.usage, messages, text),
+            latency=latency,
+            cached=False,
+            model=self.spec,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    def _request(self, messages: Sequence[Message], params: Params) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+        }
+        if self._official:
+            # OpenAI deprecated max_tokens (reasoning models refuse it);
+            # compatible servers mostly know only max_tokens.
+            request["max_completion_tokens"] = params.max_tokens
+        else:
+            request["max_tokens"] = params.max_tokens
+        if not (self._official and self.model.startswith(_FIXED_SAMPLING_PREFIXES)):
+            request["temperature"] = params.temperature
+            request["top_p"] = params.top_p
+        if params.stop:
+            request["stop"] = list(params.stop)
+        seed = sample_seed(params, default=None)
+        if seed is not None:
+            request["seed"] = seed
+        return request
+
+    def _error(self, exc: Exception) -> ProviderError:
+        where = self.base_url or f"https://{OPENAI_HOST}"
+        if isinstance(exc, openai.APITimeoutError):
+            return ProviderError(f"{self.spec}: no answer from {where} within {self.timeout:g}s", retryable=True)
+        if isinstance(exc, openai.APIConnectionError):
+            cause = redact(str(exc.__cause__ or exc), self._key)
+            return ProviderError(f"{self.spec}: cannot reach {where}: {cause}", retryable=True)
+        text = redact(str(exc), self._key)
+        if isinstance(exc, openai.APIStatusError):
+            # RateLimitError (429) and InternalServerError (5xx) are subclasses;
+            # the status and the server's headers decide.
+            status, headers = exc.status_code, exc.response.headers
+            hint = f" (check {KEY_VARIABLE})" if status in (401, 403) else ""
+            return ProviderError(
+                f"{self.spec}: HTTP {status}: {text}{hint}",
+                retryable=should_retry(status, headers),
+                retry_after=parse_retry_after(headers),
+                status=status,
+            )
+        return ProviderError(f"{self.spec}: {text}", retryable=False)
+
+
+def _is_official(base_url: str | None) -> bool:
+    return base_url is None or urlsplit(base_url).hostname == OPENAI_HOST
+
+
+def _usage(usage: Any, messages: Sequence[Message], text: str) -> Usage:
+    # Some compatible servers omit usage, or send it with nulls.
+    if usage is None or usage.prompt_tokens is None:
+        return estimate_usage(messages, text)
+    return Usage(usage.prompt_tokens, usage.completion_tokens or 0)

@@ -1,0 +1,81 @@
+"""From a spec string (``provider:model``) to a ready ``LLM``.
+
+Providers are imported only when asked for, so a run on the embedded model
+never pays for importing the hosted SDKs.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import EllipsisType
+
+from core import paths
+from core.llm.base import LLMError, Provider
+from core.llm.cache import Cache, NullCache, ResponseCache
+from core.llm.client import LLM
+from core.llm.pricing import Budget
+from core.types import CallRecord
+
+KNOWN_PROVIDERS = ("anthropic", "local", "openai")
+
+_caches: dict[Path, ResponseCache] = {}
+_caches_lock = threading.Lock()
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """``"openai:gpt-4o"`` → ``("openai", "gpt-4o")``.  Only the first colon
+    separates: model names may contain colons (``openai:llama3:8b``)."""
+    provider, colon, model = spec.partition(":")
+    if not colon or not provider or not model:
+        raise LLMError(f"model spec {spec!r} must look like provider:model, e.g. local:smollm2")
+    if provider not in KNOWN_PROVIDERS:
+        raise LLMError(f"unknown provider {provider!r} in {spec!r}: known providers are {', '.join(KNOWN_PROVIDERS)}")
+    return provider, model
+
+
+def make_provider(spec: str, *, base_url: str | None = None) -> Provider:
+    provider, model = parse_spec(spec)
+    if provider == "openai":
+        from core.llm.openai_provider import OpenAIProvider
+
+        return OpenAIProvider(model, base_url=base_url)
+    if provider == "anthropic":
+        from core.llm.anthropic_provider import AnthropicProvider
+
+        return AnthropicProvider(model, base_url=base_url)
+    if base_url is not None:
+        raise LLMError(f"{spec} runs in-process and takes no base_url; use openai:MODEL for a server")
+    from core.llm.local import LocalProvider
+
+    return LocalProvider(model)
+
+
+def default_cache(path: str | Path | None = None) -> ResponseCache:
+    """The process's response cache for ``path`` (default: the user's cache
+    file): one connection per file, shared by every model."""
+    resolved = Path(path) if path is not None else paths.response_cache_path()
+    with _caches_lock:
+        if resolved not in _caches:
+            _caches[resolved] = ResponseCache(resolved)
+        return _caches[resolved]
+
+
+def make_llm(
+    spec: str,
+    *,
+    role: str,
+    base_url: str | None = None,
+    concurrency: int | None = None,
+    cache: Cache | None | EllipsisType = ...,
+    budget: Budget | None = None,
+    on_call: Callable[[CallRecord], None] | None = None,
+) -> LLM:
+    """An ``LLM`` for ``spec``.  ``cache`` left out means the on-disk
+    response cache (``default_cache()``); ``None`` means no caching."""
+    if cache is ...:
+        cache = default_cache()
+    elif cache is None:
+        cache = NullCache()
+    provider = make_provider(spec, base_url=base_url)
+    return LLM(provider, role=role, concurrency=concurrency, cache=cache, budget=budget, on_call=on_call)
