@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     tui = sub.add_parser("tui", help="the interactive assistant (the default)")
     _add_settings(tui)
     tui.add_argument("--session", type=Path, help="session to open and continue")
+    from tui.commands import register_all
+
+    register_all(sub)
     return parser
 
 
@@ -193,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return asyncio.run(_run(args))
+        if hasattr(args, "func"):
+            return args.func(args)
         return _tui(args)
     except (ConfigError, TaskError, LLMError, ValueError, OSError) as exc:
         print(f"reflectloop: {exc}", file=sys.stderr)

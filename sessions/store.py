@@ -1,0 +1,333 @@
+"""``SessionStore``: the one object the rest of reflectloop uses to persist a session.
+
+It speaks the core dataclasses and hides TinyDB: a session directory is a
+TinyDB database on :class:`~sessions.storage.AppendStorage` with one table per
+record kind.  Everything a person produces (proposals, decisions, steps,
+state) is on disk, fsynced, when the method returns.  LLM call records are
+the bulk, so they are buffered and written in batches: when ``CALL_BATCH``
+are pending, when the oldest pending one is ``CALL_MAX_AGE`` seconds old at
+the next ``add_call``, before any other write (so calls precede what they
+produced), and at ``flush()``/``close()``.  A crash loses at most the calls
+made since the last of those.
+
+Records are only ever added, never updated in place: a record written again
+(a resumed step re-proposing the same ids) supersedes the earlier one when
+read -- "last wins" -- which keeps every write an O(1) append.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from core.types import CallRecord, Decision, Evaluation, Prompt, Proposal, StepRecord
+
+from . import codec
+from .redact import check_config, env_secrets, scrub
+from .storage import LOG_NAME, ReadOnlyError
+from .table import AppendDB
+
+FORMAT = 1
+CALL_BATCH = 200
+CALL_MAX_AGE = 1.0  # seconds
+
+META, PROMPTS, EVALUATIONS, PROPOSALS = "meta", "prompts", "evaluations", "proposals"
+DECISIONS, STEPS, CALLS, STATE = "decisions", "steps", "calls", "state"
+_OWN_FILES = {LOG_NAME, "lock"}
+
+T = TypeVar("T")
+
+
+def _locked(method: Callable[..., T]) -> Callable[..., T]:
+    # The TUI may record from a worker thread while the loop records from the event loop.
+    def wrapper(self: SessionStore, *args, **kwargs):
+        with self._mutex:
+            return method(self, *args, **kwargs)
+
+    wrapper.__name__, wrapper.__doc__ = method.__name__, method.__doc__
+    return wrapper
+
+
+class SessionStore:
+    """Use :meth:`create` or :meth:`open`; close it (or use ``with``)."""
+
+    def __init__(self, db: AppendDB, path: Path, *, read_only: bool) -> None:
+        self._db = db
+        self._path = path
+        self._read_only = read_only
+        self._mutex = threading.RLock()
+        self._pending_calls: list[dict] = []
+        self._oldest_pending = 0.0
+        self._meta_doc = self._load_meta()
+
+    # ------------------------------------------------------------ lifecycle
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        config: dict,
+        *,
+        parent: str | None = None,
+        parent_step: int | None = None,
+    ) -> SessionStore:
+        """A new session at ``path`` (a directory that must not hold anything else yet)."""
+        check_config(config)
+        config = _json_copy(config, "config")
+        path = Path(path)
+        _refuse_occupied(path)
+        db = AppendDB(path)  # takes the lock
+        try:
+            if db.tables():
+                raise FileExistsError(f"a session already exists at {path}")
+            meta = {
+                "format": FORMAT,
+                "created": time.time(),
+                "config": config,
+                "parent": parent,
+                "parent_step": parent_step,
+            }
+            db.table(META).insert(meta)
+            return cls(db, path, read_only=False)
+        except BaseException:
+            db.close()
+            raise
+
+    @classmethod
+    def open(cls, path: str | Path, *, read_only: bool = False) -> SessionStore:
+        """An existing session; a writer takes the lock, a reader never waits for it."""
+        path = Path(path)
+        if not (path / LOG_NAME).is_file():
+            raise FileNotFoundError(f"no session at {path}")
+        db = AppendDB(path, read_only=read_only)
+        try:
+            return cls(db, path, read_only=read_only)
+        except BaseException:
+            db.close()
+            raise
+
+    @_locked
+    def close(self) -> None:
+        if self._db is None:
+            return
+        try:
+            if not self._read_only:
+                self._flush_calls()
+        finally:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> SessionStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<SessionStore {self._path}{' read-only' if self._read_only else ''}>"
+
+    # ----------------------------------------------------------- properties
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def read_only(self) -> bool:
+        return self._read_only
+
+    @property
+    def config(self) -> dict:
+        return copy.deepcopy(self._meta_doc["config"])
+
+    @property
+    @_locked
+    def meta(self) -> dict:
+        """created, updated (seconds since the epoch), parent, parent_step, format,
+        and recovered_from: the writer whose crash this open recovered from, or None."""
+        stale = self._storage.stale_lock
+        return {
+            "format": self._meta_doc["format"],
+            "created": self._meta_doc["created"],
+            "updated": self._storage.modified(),
+            "parent": self._meta_doc.get("parent"),
+            "parent_step": self._meta_doc.get("parent_step"),
+            "recovered_from": dataclasses.asdict(stale) if stale else None,
+        }
+
+    # --------------------------------------------------------------- writes
+    def add_prompt(self, prompt: Prompt) -> None:
+        self._insert(PROMPTS, codec.encode(prompt))
+
+    def add_evaluation(self, step: int, ev: Evaluation) -> None:
+        self._insert(EVALUATIONS, {"step": step, "evaluation": codec.encode(ev)})
+
+    def add_proposal(self, proposal: Proposal) -> None:
+        self._insert(PROPOSALS, codec.encode(proposal))
+
+    def add_decision(self, decision: Decision) -> None:
+        """Durable: on disk and fsynced when this returns."""
+        self._insert(DECISIONS, codec.encode(decision))
+
+    def add_step(self, step: StepRecord) -> None:
+        self._insert(STEPS, codec.encode(step))
+
+    @_locked
+    def add_call(self, call: CallRecord) -> None:
+        """Buffered; see the module docstring for when it reaches the disk."""
+        self._check_writable()
+        now = time.monotonic()
+        if not self._pending_calls:
+            self._oldest_pending = now
+        self._pending_calls.append(scrub(codec.encode(call), env_secrets()))
+        if len(self._pending_calls) >= CALL_BATCH or now - self._oldest_pending >= CALL_MAX_AGE:
+            self._flush_calls()
+
+    @_locked
+    def flush(self) -> None:
+        """Write buffered call records now."""
+        self._check_writable()
+        self._flush_calls()
+
+    @_locked
+    def set_state(self, state: dict) -> None:
+        """Replace the "where the loop stands" record (step, phase, beam ids ...)."""
+        self._check_writable()
+        self._flush_calls()
+        doc = scrub({"state": _json_copy(state, "state")}, env_secrets())
+        table = self._db.table(STATE)
+        existing = [d.doc_id for d in table.all()]
+        if existing:
+            table.update(doc, doc_ids=existing[:1])  # {"state": ...} replaces the whole value
+        else:
+            table.insert(doc)
+
+    # ---------------------------------------------------------------- reads
+    def prompts(self) -> dict[str, Prompt]:
+        return {p.id: p for p in self._decoded(PROMPTS, Prompt)}
+
+    def evaluations(self, step: int | None = None) -> list[tuple[int, Evaluation]]:
+        """One per (step, prompt, split), in the order first written, latest content."""
+        latest: dict[tuple, tuple[int, Evaluation]] = {}
+        for doc in self._docs(EVALUATIONS):
+            if step is None or doc["step"] == step:
+                ev = codec.decode(Evaluation, doc["evaluation"])
+                latest[(doc["step"], ev.prompt_id, ev.split)] = (doc["step"], ev)
+        return list(latest.values())
+
+    def proposals(self, step: int | None = None) -> list[Proposal]:
+        """In the order first written; a re-written id shows its latest content."""
+        latest = {p.id: p for p in self._decoded(PROPOSALS, Proposal)}
+        return [p for p in latest.values() if step is None or p.step == step]
+
+    def decisions(self) -> dict[str, Decision]:
+        """By proposal id; the latest decision on a proposal wins."""
+        return {d.proposal_id: d for d in self._decoded(DECISIONS, Decision)}
+
+    def steps(self) -> list[StepRecord]:
+        latest = {s.step: s for s in self._decoded(STEPS, StepRecord)}
+        return [latest[k] for k in sorted(latest)]
+
+    @_locked
+    def calls(self) -> list[CallRecord]:
+        """Every recorded call, buffered ones included."""
+        docs = self._docs(CALLS) + self._pending_calls
+        return [codec.decode(CallRecord, d) for d in docs]
+
+    @_locked
+    def state(self) -> dict | None:
+        docs = self._docs(STATE)
+        return copy.deepcopy(docs[0]["state"]) if docs else None
+
+    def summary(self) -> dict[str, Any]:
+        """What a session list shows: task, method, steps done, best dev and its test score."""
+        steps = self.steps()
+        best = max(steps, key=lambda s: (s.dev_best, s.step)) if steps else None
+        config = self._meta_doc["config"]
+        meta = self.meta
+        return {
+            "name": self._path.name,
+            "path": str(self._path),
+            "task": _label(config.get("task")),
+            "method": _label(config.get("method")),
+            "steps": len(steps),
+            "best_dev": best.dev_best if best else None,
+            "test_of_best": best.test if best else None,
+            "best_step": best.step if best else None,
+            "created": meta["created"],
+            "updated": meta["updated"],
+            "parent": meta["parent"],
+        }
+
+    # -------------------------------------------------------------- helpers
+    @property
+    def _storage(self):
+        self._check_open()
+        return self._db.storage
+
+    @_locked
+    def _insert(self, table: str, doc: dict) -> None:
+        self._check_writable()
+        self._flush_calls()  # the calls that led to this record go first
+        self._db.table(table).insert(scrub(doc, env_secrets()))
+
+    def _flush_calls(self) -> None:
+        if self._pending_calls:
+            self._db.table(CALLS).insert_multiple(self._pending_calls)
+            self._pending_calls = []  # only after the write succeeded
+
+    @_locked
+    def _docs(self, table: str) -> list[dict]:
+        self._check_open()
+        return self._db.table(table).all()
+
+    def _decoded(self, table: str, cls: type[T]) -> list[T]:
+        return [codec.decode(cls, d) for d in self._docs(table)]
+
+    def _load_meta(self) -> dict:
+        docs = self._db.table(META).all()
+        if not docs or "format" not in docs[0]:
+            raise ValueError(f"{self._path} is not a reflectloop session")
+        if docs[0]["format"] > FORMAT:
+            raise ValueError(f"{self._path} was written by a newer reflectloop (format {docs[0]['format']})")
+        return copy.deepcopy(dict(docs[0]))
+
+    def _check_open(self) -> None:
+        if self._db is None:
+            raise ValueError(f"session {self._path.name} is closed")
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self._read_only:
+            raise ReadOnlyError(f"session {self._path.name} is open read-only")
+
+
+def _json_copy(value: Any, what: str) -> Any:
+    """A detached copy of ``value``, proving on the way that it is JSON-able."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} must be plain JSON data: {exc}") from None
+
+
+def _refuse_occupied(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"{path} exists and is not a session directory")
+    if path.is_dir():
+        others = {p.name for p in path.iterdir()} - _OWN_FILES
+        log = path / LOG_NAME
+        if others or (log.is_file() and log.stat().st_size > 0):
+            raise FileExistsError(f"{path} is not empty; a new session needs a fresh directory")
+
+
+def _label(value: Any) -> str | None:
+    """A config entry as a short string: a spec string as is, a dict by its name."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        for key in ("name", "spec", "kind", "type"):
+            if isinstance(value.get(key), str):
+                return value[key]
+    return str(value)
