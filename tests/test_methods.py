@@ -150,3 +150,23 @@ def test_parse_tagged(raw, texts, error):
     drafts = parse_tagged(raw)
     assert [d.text for d in drafts] == texts
     assert (drafts[0].parse_error is None) if error is None else (error in drafts[0].parse_error)
+
+
+async def test_a_candidate_longer_than_the_targets_context_is_errored_not_wrong():
+    from core.llm.base import ProviderError
+    from tests.scripted import toy_target
+
+    def target(text, params):
+        if "LONG" in text:
+            raise ProviderError("prompt of 9000 tokens exceeds the context of 2048", retryable=False)
+        return toy_target(text, params)
+
+    rules = {INIT: init_answers(["Answer."]), "reasons why": "<START>r<END>", "improved": "<START>LONG " + "x " * 50 + "<END>"}
+    loop, events, tp, op = make_loop("apo", rules=rules, init_prompts=1, beam=1, per_parent=1)
+    loop.target.provider.answer = target
+    await loop.run(2)
+    long = next(p for p in loop.state.prompts.values() if p.instruction.startswith("LONG"))
+    ev = loop.state.dev[long.id]
+    assert all(r.errored and "exceeds the context" in r.errored for r in ev.results)
+    assert not ev.errors  # errored examples are not counted as wrong answers
+    assert any(isinstance(e, Note) and "errored" in e.text and long.id in e.text for e in events)
