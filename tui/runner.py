@@ -117,6 +117,8 @@ def resume_run(
     the session is (task, method, models, seed, sizes)."""
     store = SessionStore.open(session)
     try:
+        if "imported_from" in store.config:
+            raise ValueError(f"{store.path.name} is an imported annotation set: it is read-only")
         config = from_dict({**store.config, **(overrides or {})})
         state = load_state(store)
         return _build(config, store, replay_reviewer(store, reviewer), state, listeners, injected)

@@ -1,0 +1,189 @@
+"""Annotation data out of a session, and back in.
+
+One record per reviewed proposal: what the LLM proposed (or the person
+wrote), on which error set, what was decided, by whom and when, and the dev
+scores of the prompts it led to.  Written as JSONL, CSV, or a folder that
+``datasets.load_dataset("json", data_dir=...)`` reads.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterable
+
+from core.types import Decision, ErrorCase, Prompt, Proposal
+from sessions.store import SessionStore
+
+FIELDS = [
+    "session", "task", "method", "step", "kind", "proposal_id", "parent_id", "for_candidate", "author",
+    "errors", "llm_text", "human_text", "decision", "decided_by", "decided_at", "parse_error",
+    "downstream", "downstream_dev_best",
+]
+CSV_JSON_FIELDS = ("errors", "downstream")  # nested values go into CSV cells as JSON
+
+
+def _downstream(p: Proposal, prompts: dict[str, Prompt], dev: dict[str, float]) -> list[dict]:
+    """The prompts a proposal led to, with their dev scores."""
+    if p.kind == "feedback":
+        ids = [q.id for q in prompts.values() if p.id in q.feedback_ids]
+    elif p.kind == "demonstration":
+        ids = [p.for_candidate] if p.for_candidate else []
+    else:
+        ids = [p.id]
+    return [{"prompt_id": i, "dev": dev.get(i)} for i in ids if i in prompts]
+
+
+def _human_text(p: Proposal, d: Decision | None) -> str | None:
+    if p.author == "human":
+        return p.text
+    return d.text if d and d.kind == "edit" else None
+
+
+def records(store: SessionStore) -> list[dict]:
+    config = store.config
+    prompts = store.prompts()
+    dev = {ev.prompt_id: ev.score for _, ev in store.evaluations() if ev.split == "dev"}
+    decisions = store.decisions()
+    out = []
+    for p in store.proposals():
+        d = decisions.get(p.id)
+        if d is None:
+            continue  # not reviewed (yet): nothing to annotate
+        down = _downstream(p, prompts, dev)
+        scores = [x["dev"] for x in down if x["dev"] is not None]
+        out.append({
+            "session": store.path.name,
+            "task": config.get("task"),
+            "method": config.get("method"),
+            "step": p.step,
+            "kind": p.kind,
+            "proposal_id": p.id,
+            "parent_id": p.parent_id,
+            "for_candidate": p.for_candidate,
+            "author": p.author,
+            "errors": [asdict(e) for e in p.errors],
+            "llm_text": p.text if p.author == "llm" else None,
+            "human_text": _human_text(p, d),
+            "decision": d.kind,
+            "decided_by": d.by,
+            "decided_at": d.at,
+            "parse_error": p.parse_error,
+            "downstream": down,
+            "downstream_dev_best": max(scores) if scores else None,
+        })
+    return out
+
+
+def write_jsonl(rows: Iterable[dict], path: Path) -> None:
+    with path.open("w") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def write_csv(rows: Iterable[dict], path: Path) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: json.dumps(v, ensure_ascii=False) if k in CSV_JSON_FIELDS else v for k, v in row.items()})
+
+
+def write_hf(rows: list[dict], folder: Path, *, source: str) -> None:
+    """A dataset folder: ``data/train.jsonl`` plus a dataset card."""
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    write_jsonl(rows, folder / "data" / "train.jsonl")
+    (folder / "README.md").write_text(
+        "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train.jsonl\n---\n\n"
+        f"# reflectloop annotations\n\nExported from `{source}`: {len(rows)} reviewed proposals (feedback, "
+        "candidate prompts, demonstrations), each with the error set it answered, the LLM's text, the "
+        "human's text or edit, the decision and the dev scores of the prompts it led to.\n\n"
+        "Load with `datasets.load_dataset(\"json\", data_dir=\"<this folder>/data\")`.\n"
+    )
+
+
+def export(store: SessionStore, fmt: str, out: Path) -> int:
+    rows = records(store)
+    if fmt == "jsonl":
+        write_jsonl(rows, out)
+    elif fmt == "csv":
+        write_csv(rows, out)
+    elif fmt == "hf":
+        write_hf(rows, out, source=store.path.name)
+    else:
+        raise ValueError(f"unknown export format {fmt!r} (jsonl, csv, hf)")
+    return len(rows)
+
+
+# ------------------------------------------------------------------ import
+def read_records(path: Path) -> list[dict]:
+    """Records of a JSONL or CSV export (or an hf export folder)."""
+    if path.is_dir():
+        path = path / "data" / "train.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such export file")
+    if path.suffix == ".csv":
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        for i, row in enumerate(rows, 2):
+            _check_fields(row, f"{path} line {i}")
+            for k in CSV_JSON_FIELDS:
+                row[k] = json.loads(row[k]) if row[k] else []
+            row["step"] = int(row["step"])
+            row["decided_at"] = float(row["decided_at"]) if row["decided_at"] else 0.0
+            for k in ("llm_text", "human_text", "parse_error", "for_candidate"):
+                row[k] = row[k] or None
+        return rows
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} line {i}: not valid JSON: {exc.msg}") from None
+        _check_fields(row, f"{path} line {i}")
+        rows.append(row)
+    if not rows:
+        raise ValueError(f"{path}: no records")
+    return rows
+
+
+def _check_fields(row: dict, where: str) -> None:
+    missing = [k for k in ("proposal_id", "step", "kind", "decision") if k not in row]
+    if missing:
+        raise ValueError(f"{where}: not a reflectloop export record (missing {', '.join(missing)})")
+
+
+def import_records(path: Path, target: Path) -> SessionStore:
+    """A read-only session holding an exported set, for the analysis views.
+    Returns the store opened read-only."""
+    rows = read_records(path)
+    first = rows[0]
+    config = {"task": first.get("task"), "method": first.get("method"), "imported_from": str(path)}
+    with SessionStore.create(target, config) as store:
+        for row in rows:
+            proposal, decision = _from_record(row)
+            store.add_proposal(proposal)
+            store.add_decision(decision)
+    return SessionStore.open(target, read_only=True)
+
+
+def _from_record(row: dict) -> tuple[Proposal, Decision]:
+    errors = tuple(ErrorCase(e["example_id"], e["input"], tuple(e["gold"]), e["output"], e.get("answer"))
+                   for e in row.get("errors") or ())
+    human = row.get("author") == "human"
+    text = (row.get("human_text") if human else row.get("llm_text")) or ""
+    proposal = Proposal(
+        row["proposal_id"], int(row["step"]), row["kind"], row.get("parent_id") or "", text, errors,
+        parse_error=row.get("parse_error"), author="human" if human else "llm", for_candidate=row.get("for_candidate"),
+    )
+    edited = row.get("human_text") if row["decision"] in ("edit", "add") else None
+    decision = Decision(row["proposal_id"], row["decision"], edited, by=row.get("decided_by") or "human",
+                        at=float(row.get("decided_at") or 0.0))
+    return proposal, decision
+
+
+def is_imported(store: SessionStore) -> bool:
+    return "imported_from" in store.config

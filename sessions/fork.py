@@ -1,0 +1,35 @@
+"""A new session that starts from step K's beam of another one."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sessions.store import SessionStore
+
+
+def fork(source: str | Path, step: int, target: str | Path) -> Path:
+    """Copy steps 0..K (prompts, evaluations, proposals, decisions, step
+    records) into a new session linked to its parent; resuming it continues
+    with step K+1 from step K's beam."""
+    source, target = Path(source), Path(target)
+    with SessionStore.open(source, read_only=True) as src:
+        steps = sorted((r for r in src.steps() if r.step <= step), key=lambda r: r.step)
+        if not any(r.step == step for r in steps):
+            done = max((r.step for r in src.steps()), default=None)
+            raise ValueError(f"{source.name} has no step {step} (last completed step: {done})")
+        with SessionStore.create(target, src.config, parent=str(source), parent_step=step) as dst:
+            for p in src.prompts().values():
+                if p.step <= step:
+                    dst.add_prompt(p)
+            for s, ev in src.evaluations():
+                if s <= step:
+                    dst.add_evaluation(s, ev)
+            decisions = src.decisions()
+            for p in src.proposals():
+                if p.step <= step:
+                    dst.add_proposal(p)
+                    if p.id in decisions:
+                        dst.add_decision(decisions[p.id])
+            for r in steps:
+                dst.add_step(r)
+            dst.set_state({"step": step + 1, "phase": "start", "beam": list(steps[-1].beam)})
+    return target

@@ -1,0 +1,28 @@
+"""``reflectloop import FILE``: an exported set back as a read-only session."""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from core import paths
+
+
+def run(args: argparse.Namespace) -> int:
+    from sessions.export import import_records
+
+    source = Path(args.file)
+    stem = source.name.removesuffix(".jsonl").removesuffix(".csv")
+    target = Path(args.output) if args.output else paths.sessions_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-imported-{stem}.session"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with import_records(source, target) as store:
+        n = len(store.proposals())
+    print(f"imported {n} records into the read-only session {target}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("import", help="load an exported annotation set as a read-only session")
+    p.add_argument("file", help="a JSONL or CSV export, or an hf export folder")
+    p.add_argument("-o", "--output", help="the session's path")
+    p.set_defaults(func=run)
