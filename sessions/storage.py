@@ -76,7 +76,7 @@ class AppendStorage(Storage):
 
     def _open_for_writing(self) -> None:
         if not self.path.is_dir():
-            self.path.mkdir(parents=True)
+            self.path.mkdir(parents=True, exist_ok=True)
             fsync_dir(self.path.parent)
         self._lock = SessionLock(self.path)
         self._lock.acquire()
@@ -112,16 +112,20 @@ class AppendStorage(Storage):
             self._lock = None
 
     # ---------------------------------------------------------------- extras
-    def append(self, table: str, docs: dict[str, dict]) -> None:
-        """Add new documents by id in O(len(docs)), bypassing TinyDB's full-table rebuild."""
+    def append(self, tables: dict[str, dict[str, dict]]) -> None:
+        """Add new documents by table and id in O(len(docs)), bypassing TinyDB's
+        full-table rebuild; several tables at once are one line: all or nothing."""
         self._check_writable()
-        current = self._tables.get(table)
-        created = current is None
-        current = {} if created else current
-        for doc_id in docs:
-            if doc_id in current:
-                raise ValueError(f"Document with ID {doc_id} already exists")
-        self._commit(Changes(tables={table: TableDiff(current, put=dict(docs), created=created)}))
+        changes = Changes()
+        for name, docs in tables.items():
+            current = self._tables.get(name)
+            created = current is None
+            current = {} if created else current
+            for doc_id in docs:
+                if doc_id in current:
+                    raise ValueError(f"Document with ID {doc_id} already exists in table {name!r}")
+            changes.tables[name] = TableDiff(current, put=dict(docs), created=created)
+        self._commit(changes)
 
     def compact(self) -> None:
         """Rewrite the log as one snapshot line, atomically."""
@@ -154,13 +158,19 @@ class AppendStorage(Storage):
     # ----------------------------------------------------------------- writing
     def _commit(self, changes: Changes) -> None:
         if changes:
-            encoded = {
-                name: {doc_id: encode(doc) for doc_id, doc in d.put.items()}
-                for name, d in changes.tables.items()
-                if d
-            }
-            live = self._live_after(changes, encoded)
-            self._log.append(_change_line(changes, encoded, live))
+            try:
+                encoded = {
+                    name: {doc_id: encode(doc) for doc_id, doc in d.put.items()}
+                    for name, d in changes.tables.items()
+                    if d
+                }
+                live = self._live_after(changes, encoded)
+                self._log.append(_change_line(changes, encoded, live))
+            except Exception:
+                # TinyDB's in-place updates already changed our documents (e.g. to a value
+                # JSON cannot hold): go back to what is on disk, so memory never runs ahead of it.
+                self._load(self._log.read_all())
+                raise
             self._adopt(changes, encoded)
             self._live = live
         for ids in self._touched.values():

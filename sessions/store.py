@@ -6,11 +6,13 @@ record kind.  Everything a person produces (proposals, decisions, steps,
 state) is on disk, fsynced, when the method returns.  LLM call records are
 the bulk, so they are buffered and written in batches: when ``CALL_BATCH``
 are pending, when the oldest pending one is ``CALL_MAX_AGE`` seconds old at
-the next ``add_call``, before any other write (so calls precede what they
-produced), and at ``flush()``/``close()``.  A crash loses at most the calls
-made since the last of those.
+the next ``add_call``, together with any other record (in the same line and
+fsync, so a record is never on disk without the calls that produced it), and
+at ``flush()``/``close()``.  A crash loses at most the calls made since the
+last of those.
 
-Records are only ever added, never updated in place: a record written again
+Records are only ever added, never updated in place (the one exception is
+the small state record that ``set_state`` replaces): a record written again
 (a resumed step re-proposing the same ids) supersedes the earlier one when
 read -- "last wins" -- which keeps every write an O(1) append.
 """
@@ -270,8 +272,10 @@ class SessionStore:
     @_locked
     def _insert(self, table: str, doc: dict) -> None:
         self._check_writable()
-        self._flush_calls()  # the calls that led to this record go first
-        self._db.table(table).insert(scrub(doc, env_secrets()))
+        # Pending calls (those that led to this record) ride along in the same
+        # line: one fsync, and never a record without the calls before it.
+        self._db.insert_together({CALLS: self._pending_calls, table: [scrub(doc, env_secrets())]})
+        self._pending_calls = []
 
     def _flush_calls(self) -> None:
         if self._pending_calls:

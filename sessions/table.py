@@ -8,6 +8,7 @@ new documents straight to :meth:`AppendStorage.append`; ids still come from
 TinyDB's own ``_get_next_id``, so mixing in stock operations stays safe.
 Everything else (queries, updates, removals) is TinyDB's code.  The files are
 the same either way: plain ``TinyDB(path, storage=AppendStorage)`` reads them.
+:meth:`AppendDB.insert_together` inserts into several tables in one write.
 """
 from __future__ import annotations
 
@@ -30,14 +31,17 @@ class AppendTable(Table):
         explicit_ids = any(isinstance(d, self.document_class) for d in documents)
         if explicit_ids or not isinstance(self.storage, AppendStorage):
             return super().insert_multiple(documents)
+        batch = self.with_new_ids(documents)
+        self.storage.append({self.name: batch})
+        self.clear_cache()
+        return [int(doc_id) for doc_id in batch]
+
+    def with_new_ids(self, documents: list[Mapping]) -> dict[str, dict]:
+        """Give new documents the ids TinyDB would, ready for :meth:`AppendStorage.append`."""
         for document in documents:
             if not isinstance(document, Mapping):
                 raise ValueError("Document is not a Mapping")
-        doc_ids = [self._get_next_id() for _ in documents]
-        batch = {str(doc_id): dict(document) for doc_id, document in zip(doc_ids, documents)}
-        self.storage.append(self.name, batch)
-        self.clear_cache()
-        return doc_ids
+        return {str(self._get_next_id()): dict(document) for document in documents}
 
 
 class AppendDB(TinyDB):
@@ -45,3 +49,10 @@ class AppendDB(TinyDB):
 
     table_class = AppendTable
     default_storage_class = AppendStorage
+
+    def insert_together(self, documents: dict[str, list[Mapping]]) -> None:
+        """Insert into several tables as one write: one line, one fsync, all or nothing."""
+        batches = {name: self.table(name).with_new_ids(docs) for name, docs in documents.items() if docs}
+        self.storage.append(batches)
+        for name in batches:
+            self.table(name).clear_cache()

@@ -117,8 +117,10 @@ def test_calls_are_batched_but_reach_disk_before_a_decision(tmp_path):
         log = path / LOG_NAME
         store.add_call(sample_call(1))
         assert b"question 1" not in log.read_bytes()  # buffered
+        lines = log.read_bytes().count(b"\n")
         store.add_decision(sample_decision("a"))
         data = log.read_bytes()
+        assert data.count(b"\n") == lines + 1  # the call and the decision share one line (one fsync)
         assert data.index(b"question 1") < data.index(b'"proposal_id":"a"')
         for i in range(store_module.CALL_BATCH):
             store.add_call(sample_call(i + 2))

@@ -153,3 +153,18 @@ def test_live_size_is_exact_after_updates_and_reopen(tmp_path):
         t.remove(Query().i > 40)
         expected = sum(len(json.dumps(d, separators=(",", ":"))) for d in db.storage.read()["t"].values())
         assert db.storage.live_size == expected
+
+
+def test_a_failed_write_leaves_memory_as_on_disk(tmp_path):
+    path = tmp_path / "s"
+    with TinyDB(path, storage=AppendStorage) as db:
+        t = db.table("t")
+        t.insert({"a": 1})
+        with pytest.raises(TypeError):
+            t.update({"bad": object()}, doc_ids=[1])  # mutates the stored doc, then cannot be encoded
+        assert t.get(doc_id=1) == {"a": 1}
+        with pytest.raises(TypeError):
+            t.insert({"bad": {1, 2}})
+        t.insert({"b": 2})  # the storage is not wedged
+    with TinyDB(path, storage=AppendStorage) as db:
+        assert [dict(d) for d in db.table("t").all()] == [{"a": 1}, {"b": 2}]
