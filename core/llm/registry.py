@@ -34,16 +34,19 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return provider, model
 
 
-def make_provider(spec: str, *, base_url: str | None = None) -> Provider:
+def make_provider(spec: str, *, base_url: str | None = None, timeout: float | None = None) -> Provider:
+    """``timeout``: seconds one attempt at a hosted model may take (default:
+    the provider's own); the in-process model has none."""
     provider, model = parse_spec(spec)
+    hosted = {} if timeout is None else {"timeout": timeout}
     if provider == "openai":
         from core.llm.openai_provider import OpenAIProvider
 
-        return OpenAIProvider(model, base_url=base_url)
+        return OpenAIProvider(model, base_url=base_url, **hosted)
     if provider == "anthropic":
         from core.llm.anthropic_provider import AnthropicProvider
 
-        return AnthropicProvider(model, base_url=base_url)
+        return AnthropicProvider(model, base_url=base_url, **hosted)
     if base_url is not None:
         raise LLMError(f"{spec} runs in-process and takes no base_url; use openai:MODEL for a server")
     from core.llm.local import LocalProvider
@@ -70,12 +73,18 @@ def make_llm(
     cache: Cache | None | EllipsisType = ...,
     budget: Budget | None = None,
     on_call: Callable[[CallRecord], None] | None = None,
+    timeout: float | None = None,
+    retries: int | None = None,
+    backoff: float | None = None,
 ) -> LLM:
     """An ``LLM`` for ``spec``.  ``cache`` left out means the on-disk
-    response cache (``default_cache()``); ``None`` means no caching."""
+    response cache (``default_cache()``); ``None`` means no caching.
+    ``timeout`` (per attempt), ``retries`` and ``backoff`` left out keep the
+    provider's and ``LLM``'s defaults."""
     if cache is ...:
         cache = default_cache()
     elif cache is None:
         cache = NullCache()
-    provider = make_provider(spec, base_url=base_url)
-    return LLM(provider, role=role, concurrency=concurrency, cache=cache, budget=budget, on_call=on_call)
+    provider = make_provider(spec, base_url=base_url, timeout=timeout)
+    pacing = {k: v for k, v in (("retries", retries), ("backoff", backoff)) if v is not None}
+    return LLM(provider, role=role, concurrency=concurrency, cache=cache, budget=budget, on_call=on_call, **pacing)

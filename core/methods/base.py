@@ -2,6 +2,7 @@
 template, parsing tagged output, writing the initial prompts."""
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 from abc import ABC, abstractmethod
@@ -128,17 +129,14 @@ class Method(ABC):
 
     async def initialize(self, n: int) -> list[Draft]:
         """n initial instructions, each written from a different seeded draw of ini examples."""
-        drafts = []
-        for k in range(n):
+
+        async def one(k: int) -> Draft:
             rng = random.Random(f"{self.config.seed}:init:{k}")
             shown = rng.sample(list(self.task.ini), min(self.config.init_examples, len(self.task.ini)))
-            raw = await self.ask(
-                fill("init", task_desc=self.task.description, examples=format_examples(shown)),
-                purpose="init",
-                sample=k,
-            )
-            drafts.append(parse_tagged(raw)[0])
-        return drafts
+            text = fill("init", task_desc=self.task.description, examples=format_examples(shown))
+            return parse_tagged(await self.ask(text, purpose="init", sample=k))[0]
+
+        return list(await asyncio.gather(*(one(k) for k in range(n))))
 
     async def reflect(self, ctx: StepContext) -> list[Draft]:
         return []

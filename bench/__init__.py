@@ -1,0 +1,1 @@
+"""Benchmarks (not tests) and the fake LLM endpoint they and the tests share."""
