@@ -18,9 +18,7 @@ from core.llm.base import (
     MissingKeyError,
     MissingPackageError,
     ProviderError,
-    parse_retry_after,
-    redact,
-    should_retry,
+    sdk_error,
 )
 from core.llm.tokens import estimate_usage
 from core.types import Completion, Message, Params, Usage
@@ -103,25 +101,7 @@ class AnthropicProvider:
 
     def _error(self, exc: Exception) -> ProviderError:
         where = self.base_url or f"https://{ANTHROPIC_HOST}"
-        if isinstance(exc, anthropic.APITimeoutError):
-            return ProviderError(f"{self.spec}: no answer from {where} within {self.timeout:g}s", retryable=True)
-        if isinstance(exc, anthropic.APIConnectionError):
-            cause = redact(str(exc.__cause__ or exc), self._key)
-            return ProviderError(f"{self.spec}: cannot reach {where}: {cause}", retryable=True)
-        text = redact(str(exc), self._key)
-        if isinstance(exc, anthropic.APIStatusError):
-            # RateLimitError (429), InternalServerError (5xx) and OverloadedError
-            # (529) are subclasses; the status and the server's headers decide.
-            status, headers = exc.status_code, exc.response.headers
-            hint = f" (check {KEY_VARIABLE})" if status in (401, 403) else ""
-            return ProviderError(
-                f"{self.spec}: HTTP {status}: {text}{hint}",
-                retryable=should_retry(status, headers),
-                retry_after=parse_retry_after(headers),
-                status=status,
-            )
-        return ProviderError(f"{self.spec}: {text}", retryable=False)
-
+        return sdk_error(exc, anthropic, spec=self.spec, where=where, timeout=self.timeout, key=self._key, key_variable=KEY_VARIABLE)
 
 def _is_official(base_url: str | None) -> bool:
     return base_url is None or urlsplit(base_url).hostname == ANTHROPIC_HOST

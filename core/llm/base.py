@@ -127,3 +127,26 @@ def redact(text: str, *secrets: str | None) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+def sdk_error(exc: Exception, sdk, *, spec: str, where: str, timeout: float, key: str | None, key_variable: str) -> ProviderError:
+    """Classify an exception of the ``openai`` or ``anthropic`` SDK (they share
+    the exception names).  The key is redacted from every message."""
+    if isinstance(exc, sdk.APITimeoutError):
+        return ProviderError(f"{spec}: no answer from {where} within {timeout:g}s", retryable=True)
+    if isinstance(exc, sdk.APIConnectionError):
+        cause = redact(str(exc.__cause__ or exc), key)
+        return ProviderError(f"{spec}: cannot reach {where}: {cause}", retryable=True)
+    text = redact(str(exc), key)
+    if isinstance(exc, sdk.APIStatusError):
+        # Rate-limit, server and overload errors are subclasses; the status
+        # and the server's headers decide.
+        status, headers = exc.status_code, exc.response.headers
+        hint = f" (check {key_variable})" if status in (401, 403) else ""
+        return ProviderError(
+            f"{spec}: HTTP {status}: {text}{hint}",
+            retryable=should_retry(status, headers),
+            retry_after=parse_retry_after(headers),
+            status=status,
+        )
+    return ProviderError(f"{spec}: {text}", retryable=False)

@@ -13,10 +13,8 @@ from core.llm.base import (
     MissingKeyError,
     MissingPackageError,
     ProviderError,
-    parse_retry_after,
-    redact,
+    sdk_error,
     sample_seed,
-    should_retry,
 )
 from core.llm.tokens import estimate_usage
 from core.types import Completion, Message, Params, Usage
@@ -127,25 +125,7 @@ class OpenAIProvider:
 
     def _error(self, exc: Exception) -> ProviderError:
         where = self.base_url or f"https://{OPENAI_HOST}"
-        if isinstance(exc, openai.APITimeoutError):
-            return ProviderError(f"{self.spec}: no answer from {where} within {self.timeout:g}s", retryable=True)
-        if isinstance(exc, openai.APIConnectionError):
-            cause = redact(str(exc.__cause__ or exc), self._key)
-            return ProviderError(f"{self.spec}: cannot reach {where}: {cause}", retryable=True)
-        text = redact(str(exc), self._key)
-        if isinstance(exc, openai.APIStatusError):
-            # RateLimitError (429) and InternalServerError (5xx) are subclasses;
-            # the status and the server's headers decide.
-            status, headers = exc.status_code, exc.response.headers
-            hint = f" (check {KEY_VARIABLE})" if status in (401, 403) else ""
-            return ProviderError(
-                f"{self.spec}: HTTP {status}: {text}{hint}",
-                retryable=should_retry(status, headers),
-                retry_after=parse_retry_after(headers),
-                status=status,
-            )
-        return ProviderError(f"{self.spec}: {text}", retryable=False)
-
+        return sdk_error(exc, openai, spec=self.spec, where=where, timeout=self.timeout, key=self._key, key_variable=KEY_VARIABLE)
 
 def _is_official(base_url: str | None) -> bool:
     return base_url is None or urlsplit(base_url).hostname == OPENAI_HOST
