@@ -13,26 +13,40 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable
 
-from core.types import Decision, ErrorCase, Prompt, Proposal
+from core.types import Decision, ErrorCase, Evaluation, Prompt, Proposal
 from sessions.store import SessionStore
 
 FIELDS = [
     "session", "task", "method", "step", "kind", "proposal_id", "parent_id", "for_candidate", "author",
     "errors", "llm_text", "human_text", "decision", "decided_by", "decided_at", "parse_error",
-    "downstream", "downstream_dev_best",
+    "downstream", "downstream_dev_best", "parent_instruction", "parent_dev_results", "config",
 ]
-CSV_JSON_FIELDS = ("errors", "downstream")  # nested values go into CSV cells as JSON
+# Nested values go into CSV cells as JSON.
+CSV_JSON_FIELDS = ("errors", "downstream", "parent_dev_results", "config")
 
 
-def _downstream(p: Proposal, prompts: dict[str, Prompt], dev: dict[str, float]) -> list[dict]:
-    """The prompts a proposal led to, with their dev scores."""
+def _results(ev: Evaluation | None) -> list[dict] | None:
+    """Per-example dev results: what paired comparisons downstream need."""
+    return [asdict(r) for r in ev.results] if ev else None
+
+
+def _downstream(p: Proposal, prompts: dict[str, Prompt], dev: dict[str, Evaluation]) -> list[dict]:
+    """The prompts a proposal led to, with their dev scores and results."""
     if p.kind == "feedback":
         ids = [q.id for q in prompts.values() if p.id in q.feedback_ids]
     elif p.kind == "demonstration":
         ids = [p.for_candidate] if p.for_candidate else []
     else:
         ids = [p.id]
-    return [{"prompt_id": i, "dev": dev.get(i)} for i in ids if i in prompts]
+    out = []
+    for i in ids:
+        if i in prompts:
+            q, ev = prompts[i], dev.get(i)
+            out.append({
+                "prompt_id": i, "step": q.step, "instruction": q.instruction, "demonstration": q.demonstration,
+                "feedback_ids": list(q.feedback_ids), "dev": ev.score if ev else None, "dev_results": _results(ev),
+            })
+    return out
 
 
 def _human_text(p: Proposal, d: Decision | None) -> str | None:
@@ -44,7 +58,7 @@ def _human_text(p: Proposal, d: Decision | None) -> str | None:
 def records(store: SessionStore) -> list[dict]:
     config = store.config
     prompts = store.prompts()
-    dev = {ev.prompt_id: ev.score for _, ev in store.evaluations() if ev.split == "dev"}
+    dev = {ev.prompt_id: ev for _, ev in store.evaluations() if ev.split == "dev"}
     decisions = store.decisions()
     out = []
     for p in store.proposals():
@@ -72,6 +86,9 @@ def records(store: SessionStore) -> list[dict]:
             "parse_error": p.parse_error,
             "downstream": down,
             "downstream_dev_best": max(scores) if scores else None,
+            "parent_instruction": prompts[p.parent_id].instruction if p.parent_id in prompts else None,
+            "parent_dev_results": _results(dev.get(p.parent_id)),
+            "config": config,
         })
     return out
 
@@ -129,7 +146,7 @@ def read_records(path: Path) -> list[dict]:
         for i, row in enumerate(rows, 2):
             _check_fields(row, f"{path} line {i}")
             for k in CSV_JSON_FIELDS:
-                row[k] = json.loads(row[k]) if row[k] else []
+                row[k] = json.loads(row[k]) if row.get(k) else None
             row["step"] = int(row["step"])
             row["decided_at"] = float(row["decided_at"]) if row["decided_at"] else 0.0
             for k in ("llm_text", "human_text", "parse_error", "for_candidate"):

@@ -122,3 +122,16 @@ async def test_fork_continues_from_step_k_with_a_link(tmp_path):
         assert [r.step for r in store.steps()] == [0, 1]
     with pytest.raises(ValueError, match="no step 5"):
         fork(path, 5, tmp_path / "g.session")
+
+
+async def test_human_vs_llm_audit_runs_headless_on_an_export(tmp_path):
+    from core.analysis import human_vs_llm
+    from sessions.audit_data import load_export, load_session
+
+    path = await make_session(tmp_path / "s.session")
+    with SessionStore.open(path, read_only=True) as store:
+        export(store, "jsonl", tmp_path / "a.jsonl")
+    from_session = human_vs_llm(load_session(path)).to_dict()
+    (data,) = load_export(tmp_path / "a.jsonl")
+    from_export = human_vs_llm(data).to_dict()
+    assert from_session["error_sets"] and from_export == from_session

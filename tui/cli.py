@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings(run)
     run.add_argument("--session", type=Path, help="session to write, or to continue if it exists")
     run.add_argument("--json", action="store_true", help="one JSON object per step on stdout, nothing else")
+    run.add_argument("--repeats", type=int, metavar="K",
+                     help="repeat the run with seeds seed..seed+K-1; report mean and spread per step")
     tui = sub.add_parser("tui", help="the interactive assistant (the default)")
     _add_settings(tui)
     tui.add_argument("--session", type=Path, help="session to open and continue")
@@ -90,6 +92,10 @@ def method_list(value: str) -> list[str]:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    if args.repeats:
+        from tui.commands.repeats import main as repeat_main
+
+        return await repeat_main(args)
     values = settings(args)
     methods = method_list(values.get("method", RunConfig().method))
     if len(methods) == 1:
@@ -100,14 +106,10 @@ async def _run(args: argparse.Namespace) -> int:
 
 async def _run_one(args, config: RunConfig, session, values: dict, rows: list | None = None) -> int:
     from tui.progress import ProgressBar
-    from tui.runner import resume_run, start_run
+    from tui.runner import start_or_resume
 
     bar = ProgressBar(method=config.method)
-    if session and Path(session).exists():
-        keep = {k: v for k, v in values.items() if k in ("steps", "max_cost", "max_tokens", "concurrency")}
-        run = resume_run(session, AutoReviewer(), listeners=(bar,), overrides=keep)
-    else:
-        run = start_run(config, AutoReviewer(), session=session, listeners=(bar,))
+    run = start_or_resume(config, AutoReviewer(), session=session, values=values, listeners=(bar,))
     loop = run.loop
     print(f"session: {run.store.path}", file=sys.stderr)
     extra = {"method": config.method} if rows is not None else {}

@@ -125,3 +125,24 @@ def resume_run(
     except Exception:
         store.close()
         raise
+
+
+# Settings a continued session may change: how far to go and what it may spend.
+RESUMABLE = ("steps", "max_cost", "max_tokens", "concurrency")
+
+
+def start_or_resume(
+    config: RunConfig,
+    reviewer: Reviewer,
+    *,
+    session: str | Path | None,
+    values: dict,
+    listeners: tuple[Callable[[Event], None], ...] = (),
+    injected=None,
+) -> Run:
+    """Continue ``session`` if it exists (with the RESUMABLE settings of
+    ``values``), else start it."""
+    if session and Path(session).exists():
+        keep = {k: v for k, v in values.items() if k in RESUMABLE}
+        return resume_run(session, reviewer, listeners=listeners, overrides=keep, injected=injected)
+    return start_run(config, reviewer, session=session, listeners=listeners, injected=injected)

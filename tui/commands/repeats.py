@@ -1,0 +1,170 @@
+"""Repeated runs: the same settings with K seeds, so the noise of a score
+curve is visible (mean and spread per step).
+
+``await repeat_runs(values, k)`` runs headless (the auto-reviewer) with seeds
+``seed, seed+1, …, seed+k-1``, one session each in one folder
+(``seed-<n>.session``; an existing one is continued), and writes there
+``repeats.csv`` (one row per seed and step) and ``repeats_summary.csv`` (per
+step: runs, mean, standard deviation, min and max of the dev best and of its
+test score).  ``reflectloop repeat --repeats K [run's flags]`` is the command;
+``run --repeats K`` can call the same function.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+FIELDS = ("dev_best", "test")
+
+
+@dataclass
+class StepSpread:
+    step: int
+    n: int
+    mean: dict[str, float | None]
+    std: dict[str, float | None]
+    min: dict[str, float | None]
+    max: dict[str, float | None]
+
+    def to_dict(self) -> dict:
+        return {"step": self.step, "runs": self.n, "mean": self.mean, "std": self.std, "min": self.min, "max": self.max}
+
+
+@dataclass
+class RepeatResult:
+    folder: Path
+    seeds: list[int]
+    sessions: list[Path]
+    rows: list[dict] = field(default_factory=list)  # seed, step, dev_best, test
+    summary: list[StepSpread] = field(default_factory=list)
+    stopped: str | None = None  # why the repeats stopped early (budget)
+
+    def to_dict(self) -> dict:
+        return {"folder": str(self.folder), "seeds": self.seeds, "sessions": [str(s) for s in self.sessions],
+                "rows": self.rows, "summary": [s.to_dict() for s in self.summary], "stopped": self.stopped}
+
+
+def spread(rows: list[dict]) -> list[StepSpread]:
+    """Mean, sample standard deviation, min and max per step over the seeds."""
+    from core.analysis.stats import mean, stdev
+
+    out = []
+    for step in sorted({r["step"] for r in rows}):
+        at = [r for r in rows if r["step"] == step]
+        stats: dict[str, dict] = {"mean": {}, "std": {}, "min": {}, "max": {}}
+        for f in FIELDS:
+            vals = [r[f] for r in at if r[f] is not None]
+            stats["mean"][f] = mean(vals) if vals else None
+            stats["std"][f] = stdev(vals) if vals else None
+            stats["min"][f] = min(vals) if vals else None
+            stats["max"][f] = max(vals) if vals else None
+        out.append(StepSpread(step, len(at), **stats))
+    return out
+
+
+async def repeat_runs(
+    values: dict,
+    k: int,
+    *,
+    folder: str | Path | None = None,
+    injected: Callable | None = None,
+    listeners: tuple = (),
+    on_step: Callable[[int, object], None] | None = None,
+) -> RepeatResult:
+    """Run the settings ``values`` (as ``tui.cli.settings`` gives them) with
+    ``k`` seeds.  ``injected(config) -> (task, target, optimizer)`` replaces
+    the models (tests); ``on_step(seed, record)`` sees every step."""
+    from core.config import from_dict
+    from core.llm.base import BudgetExceeded
+    from core.review import AutoReviewer
+    from tui.runner import start_or_resume
+
+    if k < 1:
+        raise ValueError("--repeats must be at least 1")
+    method = str(values.get("method", ""))
+    if method == "all" or "," in method:
+        raise ValueError("--repeats runs one method at a time: give --method NAME")
+    base = from_dict(values)
+    if folder is None:
+        from core import paths
+
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        folder = paths.sessions_dir() / f"{stamp}-{base.task.replace(':', '-').replace('/', '_')}-{base.method}-x{k}"
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    seeds = [base.seed + i for i in range(k)]
+    result = RepeatResult(folder, seeds, [])
+    for seed in seeds:
+        config = base.replace(seed=seed)
+        session = folder / f"seed-{seed}.session"
+        result.sessions.append(session)
+        made = injected(config) if injected else None
+        run = start_or_resume(config, AutoReviewer(), session=session, values=values, listeners=listeners, injected=made)
+        try:
+            for record in run.loop.state.records:
+                _collect(result, seed, record, on_step)
+            while run.loop.next_step < run.config.steps:
+                _collect(result, seed, await run.loop.run_step(), on_step)
+        except BudgetExceeded as exc:
+            result.stopped = f"seed {seed}: {exc}"
+            break
+        finally:
+            await run.close()
+    result.summary = spread(result.rows)
+    _write(result)
+    return result
+
+
+def _collect(result: RepeatResult, seed: int, record, on_step) -> None:
+    result.rows.append({"seed": seed, "step": record.step, "dev_best": record.dev_best, "test": record.test})
+    if on_step:
+        on_step(seed, record)
+
+
+def _write(result: RepeatResult) -> None:
+    with (result.folder / "repeats.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["seed", "step", "dev_best", "test"])
+        w.writeheader()
+        w.writerows(result.rows)
+    with (result.folder / "repeats_summary.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["step", "runs"] + [f"{f}_{s}" for f in FIELDS for s in ("mean", "std", "min", "max")])
+        for s in result.summary:
+            w.writerow([s.step, s.n] + [getattr(s, stat)[f] for f in FIELDS for stat in ("mean", "std", "min", "max")])
+
+
+def summary_text(result: RepeatResult) -> str:
+    def n(x):
+        return "  -  " if x is None else f"{x:.3f}"
+
+    lines = [f"{len(result.seeds)} seeds ({', '.join(map(str, result.seeds))}); sessions in {result.folder}",
+             "step  runs  dev best mean ± sd   [min, max]       test mean ± sd   [min, max]"]
+    for s in result.summary:
+        lines.append(
+            f"{s.step:>4}  {s.n:>4}  {n(s.mean['dev_best'])} ± {n(s.std['dev_best'])}  "
+            f"[{n(s.min['dev_best'])}, {n(s.max['dev_best'])}]  {n(s.mean['test'])} ± {n(s.std['test'])}  "
+            f"[{n(s.min['test'])}, {n(s.max['test'])}]"
+        )
+    if result.stopped:
+        lines.append(f"stopped early: {result.stopped}")
+    return "\n".join(lines)
+
+
+async def main(args) -> int:
+    from tui.cli import settings
+
+    def progress(seed, record):
+        print(f"seed {seed}  step {record.step:>2}  dev best {record.dev_best:.3f}  "
+              f"test {'  -  ' if record.test is None else f'{record.test:.3f}'}", file=sys.stderr, flush=True)
+
+    result = await repeat_runs(settings(args), args.repeats, folder=args.session, on_step=progress)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        print(summary_text(result))
+    return 3 if result.stopped else 0
