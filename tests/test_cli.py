@@ -19,7 +19,7 @@ from sessions.storage import AppendStorage
 from sessions.store import SessionStore
 
 EXE = str(Path(sys.executable).with_name("reflectloop"))
-FAST = ["--init-prompts", "2", "--target-max-tokens", "48", "--optimizer-max-tokens", "160"]
+FAST = ["--init-prompts", "2", "--target-max-tokens", "32", "--optimizer-max-tokens", "128"]
 SMALL = ["--steps", "2", "--beam", "2", "--dev-size", "8", "--test-size", "8"]
 
 
