@@ -1,0 +1,199 @@
+"""The TUI's own messages: small dataclasses posted between the loop's worker,
+the reviewer and the widgets.
+
+Messages posted to the screen that handles them do not bubble (a
+``message_hook`` sees each once); the cards' messages bubble up to it.  The
+loop's events (``core.events``) arrive as the ``*Arrived`` messages below,
+made by :func:`from_event`; the reviewer asks for decisions with
+``ReviewRequested`` / ``ReflectRequested``, each carrying the asyncio future
+the screen resolves.  Progress updates replace each other in the queue
+(``can_replace``), so a fast evaluation never floods the screen.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from textual.message import Message
+
+from core.config import RunConfig
+from core.events import (
+    DecisionMade,
+    Event,
+    EvaluationDone,
+    Note,
+    PhaseStarted,
+    Progress,
+    PromptAdded,
+    ProposalMade,
+    StepDone,
+)
+from core.review import ReflectRequest, ReviewRequest, ReviewResult
+from core.types import Decision, Evaluation, Prompt, Proposal, StepRecord
+
+
+# ------------------------------------------------------------ loop events
+@dataclass
+class PhaseChanged(Message, bubble=False):
+    step: int
+    phase: str
+    detail: str = ""
+
+
+@dataclass
+class ProgressUpdated(Message, bubble=False):
+    step: int
+    label: str
+    done: int
+    total: int
+
+    def can_replace(self, message: Message) -> bool:
+        # A newer progress report supersedes this one while both wait in the queue.
+        return isinstance(message, ProgressUpdated)
+
+
+@dataclass
+class PromptArrived(Message, bubble=False):
+    prompt: Prompt
+
+
+@dataclass
+class EvaluationArrived(Message, bubble=False):
+    step: int
+    evaluation: Evaluation
+
+
+@dataclass
+class ProposalArrived(Message, bubble=False):
+    proposal: Proposal
+
+
+@dataclass
+class DecisionArrived(Message, bubble=False):
+    decision: Decision
+
+
+@dataclass
+class NoteArrived(Message, bubble=False):
+    step: int
+    text: str
+
+
+@dataclass
+class StepFinished(Message, bubble=False):
+    record: StepRecord
+    beam: tuple[Prompt, ...]
+
+
+def from_event(event: Event) -> Message:
+    """The Textual message for one of the loop's events."""
+    match event:
+        case PhaseStarted(step=step, phase=phase, detail=detail):
+            return PhaseChanged(step, phase, detail)
+        case Progress(step=step, label=label, done=done, total=total):
+            return ProgressUpdated(step, label, done, total)
+        case PromptAdded(prompt=prompt):
+            return PromptArrived(prompt)
+        case EvaluationDone(step=step, evaluation=ev):
+            return EvaluationArrived(step, ev)
+        case ProposalMade(proposal=proposal):
+            return ProposalArrived(proposal)
+        case DecisionMade(decision=decision):
+            return DecisionArrived(decision)
+        case Note(step=step, text=text):
+            return NoteArrived(step, text)
+        case StepDone(record=record, beam=beam):
+            return StepFinished(record, beam)
+    raise TypeError(f"not a loop event: {event!r}")
+
+
+# ------------------------------------------------------------- reviewing
+@dataclass
+class ReviewRequested(Message, bubble=False):
+    """The reviewer waits on ``future`` for a ``ReviewResult``; ``known`` are
+    decisions recorded before (a resumed, half-reviewed request)."""
+
+    request: ReviewRequest
+    known: dict[str, Decision]
+    future: asyncio.Future[ReviewResult]
+
+
+@dataclass
+class ReflectRequested(Message, bubble=False):
+    """Blind mode: the person's own reflection on ``request.errors`` first;
+    the reviewer waits on ``future`` for the texts."""
+
+    request: ReflectRequest
+    future: asyncio.Future[tuple[str, ...]]
+
+
+@dataclass
+class QueuedReflectionUsed(Message, bubble=False):
+    """Reflections typed outside a review went to this reflect point."""
+
+    step: int
+    parent_id: str
+    texts: tuple[str, ...]
+
+
+@dataclass
+class DecisionChosen(Message):
+    """A card's decision, for the screen to check and record."""
+
+    decision: Decision
+
+
+@dataclass
+class GroupDone(Message):
+    """The Done button of a review with nothing left to decide (no proposals)."""
+
+    key: str
+
+
+@dataclass
+class ReviewFinished(Message, bubble=False):
+    request: ReviewRequest
+    result: ReviewResult
+
+
+# ------------------------------------------------------------ the run
+@dataclass
+class RunOpened(Message, bubble=False):
+    path: Path
+    config: RunConfig
+    resumed: bool
+    records: tuple[StepRecord, ...] = ()
+    mid_step: bool = False
+
+
+@dataclass
+class RunIdle(Message, bubble=False):
+    """The worker stopped stepping: ``reason`` says why ("paused", "finished" ...)."""
+
+    reason: str
+    next_step: int = 0
+
+
+@dataclass
+class RunFailed(Message, bubble=False):
+    error: str
+    stopped: bool = False  # True: a clean stop (the budget), not a failure
+
+
+# ------------------------------------------------------------ start screen
+@dataclass
+class RunRequested(Message):
+    config: RunConfig
+    blind: bool = False
+    replace: bool = False  # True: instead of the current loop screen
+
+
+@dataclass
+class SessionChosen(Message):
+    path: Path
+
+
+@dataclass
+class SessionsListed(Message, bubble=False):
+    summaries: list[dict] = field(default_factory=list)

@@ -1,0 +1,136 @@
+"""The start screen: a new run (task, method, models, seed and sizes) or a
+recent session to open.  The defaults start at once: Enter on Start."""
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Select, Static
+
+from core.config import METHOD_DEFAULTS, ConfigError, RunConfig
+from tui.messages import RunRequested, SessionChosen, SessionsListed
+from tui.widgets.inputs import LineInput
+from tui.widgets.start import SessionList, TaskPicker, find_sessions, summarize
+from tui.widgets.text import clean
+
+SIZES = (("seed", "seed"), ("steps", "steps"), ("beam", "beam"), ("dev_size", "dev"), ("test_size", "test"))
+
+
+def method_label(name: str) -> Text:
+    d = METHOD_DEFAULTS[name]
+    what = f"{d.errors} errors, {d.per_parent} per parent" if d.reflects else f"{d.per_parent} per parent, no feedback"
+    return Text.assemble((name, "bold"), (f"  {what}", "dim"))
+
+
+class StartScreen(Screen):
+    BINDINGS = [
+        Binding("ctrl+s", "start", "Start", id="start", priority=True),
+        Binding("ctrl+r", "refresh_sessions", "Refresh sessions", id="refresh-sessions"),
+    ]
+    AUTO_FOCUS = "#start"
+
+    def __init__(self, config: RunConfig, *, blind: bool = False) -> None:
+        super().__init__()
+        self.config = config
+        self.blind = blind
+
+    def compose(self) -> ComposeResult:
+        c = self.config
+        title = Text.assemble((" reflectloop ", "bold reverse"), "  prompt optimization with you in the loop")
+        yield Static(title, id="title-bar")
+        with Horizontal(id="start-columns"):
+            with VerticalScroll(id="new-run"):
+                yield Static(Text("New run", style="bold"), classes="section-title")
+                yield Label(Text("task (a spec, or pick one below)"))
+                yield LineInput(c.task, id="task")
+                yield TaskPicker(self._task_specs(), id="task-list")
+                yield Label(Text("method"))
+                yield Select([(method_label(m), m) for m in METHOD_DEFAULTS], value=c.method, allow_blank=False,
+                             id="method")
+                with Grid(id="models"):
+                    with Vertical():
+                        yield Label(Text("target model"))
+                        yield LineInput(c.target, id="target")
+                    with Vertical():
+                        yield Label(Text("optimizer model"))
+                        yield LineInput(c.optimizer, id="optimizer")
+                with Grid(id="sizes"):
+                    for field, label in SIZES:
+                        with Vertical():
+                            yield Label(Text(label))
+                            yield LineInput(str(getattr(c, field)), type="integer", id=field)
+                yield Checkbox("blind mode: my reflection before the optimizer's", self.blind, id="blind")
+                yield Static("", id="form-error")
+                yield Button("Start", variant="primary", id="start")
+            with Vertical(id="recent"):
+                yield Static(Text("Recent sessions (Enter opens and resumes)", style="bold"), classes="section-title")
+                yield SessionList(id="sessions")
+        yield Footer()
+
+    def _task_specs(self) -> list[str]:
+        from core.tasks import list_tasks
+
+        try:
+            return list_tasks(self.config.data_dir)
+        except Exception:  # a broken --data-dir still leaves the generators
+            return list_tasks(None)
+
+    def on_mount(self) -> None:
+        self.query_one(SessionList).show([])
+        self.load_sessions()
+
+    @work(thread=True, exclusive=True, group="sessions")
+    def load_sessions(self) -> None:
+        self.post_message(SessionsListed([summarize(p) for p in find_sessions()]))
+
+    def on_sessions_listed(self, message: SessionsListed) -> None:
+        self.query_one(SessionList).show(message.summaries)
+
+    def action_refresh_sessions(self) -> None:
+        self.load_sessions()
+
+    @on(OptionList.OptionSelected, "#task-list")
+    def pick_task(self, event: OptionList.OptionSelected) -> None:
+        self.query_one("#task", Input).value = event.option.id or ""
+
+    @on(OptionList.OptionSelected, "#sessions")
+    def open_session(self, event: OptionList.OptionSelected) -> None:
+        path = self.query_one(SessionList).paths.get(event.option.id or "")
+        if path is not None:
+            self.post_message(SessionChosen(path))
+
+    def _read(self) -> RunConfig:
+        changes: dict = {}
+        for name in ("task", "target", "optimizer"):
+            value = self.query_one(f"#{name}", Input).value.strip()
+            if not value:
+                raise ConfigError(f"the {name} may not be empty")
+            changes[name] = value
+        changes["method"] = self.query_one("#method", Select).value
+        for field, label in SIZES:
+            raw = self.query_one(f"#{field}", Input).value.strip()
+            try:
+                changes[field] = int(raw)
+            except ValueError:
+                raise ConfigError(f"{label} must be a whole number, not {raw!r}") from None
+        return self.config.replace(**changes)
+
+    def action_start(self) -> None:
+        try:
+            config = self._read()
+        except ConfigError as exc:
+            self.query_one("#form-error", Static).update(Text(clean(str(exc)), style="bold red"))
+            return
+        self.post_message(RunRequested(config, self.query_one("#blind", Checkbox).value))
+
+    @on(Button.Pressed, "#start")
+    def start_pressed(self) -> None:
+        self.action_start()
+
+    @on(Input.Submitted)
+    def input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_start()

@@ -1,0 +1,3 @@
+from tui.widgets.input.command_line import COMMANDS, CommandLine
+
+__all__ = ["COMMANDS", "CommandLine"]

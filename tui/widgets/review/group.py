@@ -1,0 +1,134 @@
+"""A review request in the transcript: its cards, the error set they answer,
+what the person added, and (blind mode) the request for their reflection."""
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Button, Static
+
+from core.review import ReflectRequest
+from core.types import ErrorCase, Proposal
+from tui.messages import GroupDone
+from tui.widgets.review.card import KIND_LABEL, ProposalCard
+from tui.widgets.text import clean, literal
+from tui.widgets.transcript.errors import ErrorSet
+
+
+PLURAL = {"feedback": "feedback", "candidate": "candidate prompts", "demonstration": "demonstration"}
+
+
+class ReviewGroup(Vertical):
+    """The proposals of one kind for one parent; open while its request waits."""
+
+    def __init__(self, key: str, first: Proposal, *, parent_text: str | None = None) -> None:
+        super().__init__(classes=f"chat review-group -{first.kind}")
+        self.key = key
+        self.kind = first.kind
+        self.step = first.step
+        self.parent_id = first.for_candidate or first.parent_id
+        self.author = first.author
+        self.errors: tuple[ErrorCase, ...] = first.errors
+        self.parent_text = parent_text
+        self.cards: dict[str, ProposalCard] = {}
+        self.is_open = False
+        self.finished = False
+        self._pending: list[ProposalCard] = []
+
+    def _title(self) -> Text:
+        text = Text()
+        label = PLURAL.get(self.kind, self.kind)
+        of = "the task" if self.parent_id == "task" else clean(self.parent_id)
+        who = "your own " if self.author == "human" else ""
+        text.append(f"step {self.step} · {who}{label} for {of}", style="bold")
+        if self.parent_text is not None and self.kind != "demonstration":
+            text.append("\nparent: ", style="dim")
+            text.append(clean(self.parent_text), style="dim")
+        return text
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._title(), classes="group-title")
+        if self.kind == "feedback" and self.errors and self.author == "llm":
+            yield ErrorSet(self.errors, title=f"the {len(self.errors)} errors the optimizer was shown")
+        yield Static("", classes="group-context")
+        yield Vertical(*self._pending, classes="group-cards")
+        yield Vertical(classes="group-own")
+        yield Static("", classes="group-hint")
+        yield Button("Done", name="done", compact=True, classes="group-done", disabled=True)
+
+    async def add_card(self, proposal: Proposal) -> ProposalCard:
+        card = ProposalCard(proposal, parent_text=self.parent_text, index=len(self.cards))
+        self.cards[proposal.id] = card
+        if self.is_mounted:
+            await self.query_one(".group-cards", Vertical).mount(card)
+        else:
+            self._pending.append(card)
+        return card
+
+    def open(self, *, allow_add: bool, context: str = "") -> None:
+        self.is_open = True
+        self.add_class("-open")
+        if context:
+            text = Text("what the optimizer saw instead of feedback:\n", style="bold dim")
+            text.append(clean(context), style="dim")
+            self.query_one(".group-context", Static).update(text)
+        hint = "a accept · e edit · r reject (or click)"
+        if allow_add and self.kind in ("feedback", "candidate"):
+            hint += f" · type in the line below to add your own {KIND_LABEL[self.kind]} before the last decision"
+        if not self.cards:
+            hint = "the optimizer proposed nothing here" + (
+                f": type your own {KIND_LABEL[self.kind]} below, then press Done" if allow_add else "; press Done")
+            button = self.query_one(".group-done", Button)
+            button.disabled = False
+            button.add_class("-shown")
+        self.query_one(".group-hint", Static).update(Text(hint, style="italic dim"))
+
+    def add_own(self, text: str) -> None:
+        line = Text.assemble((f"your {KIND_LABEL[self.kind]} (added when this review completes): ", "bold cyan"),
+                             literal(text))
+        self.query_one(".group-own", Vertical).mount(Static(line, classes="own-text"))
+
+    def close(self) -> None:
+        self.is_open = False
+        self.finished = True
+        self.remove_class("-open")
+        self.add_class("-closed")
+        self.query_one(".group-hint", Static).update("")
+        button = self.query_one(".group-done", Button)
+        button.disabled = True
+        button.remove_class("-shown")
+
+    def undecided(self) -> list[ProposalCard]:
+        return [c for c in self.cards.values() if c.decision is None]
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.name == "done":
+            event.stop()
+            self.post_message(GroupDone(self.key))
+
+
+class ReflectPrompt(Vertical):
+    """Blind mode: the errors, and a request for the person's own reflection."""
+
+    def __init__(self, request: ReflectRequest) -> None:
+        super().__init__(classes="chat reflect-prompt")
+        self.request = request
+        self.answered = False
+
+    def compose(self) -> ComposeResult:
+        r = self.request
+        text = Text()
+        text.append(f"step {r.step} · your reflection first (blind mode) on {clean(r.parent.id)}", style="bold magenta")
+        text.append("\nprompt: ", style="dim")
+        text.append(clean(r.parent.instruction), style="dim")
+        yield Static(text, classes="group-title")
+        yield ErrorSet(r.errors, title=f"the {len(r.errors)} errors the optimizer will be shown")
+        hint = ("Why does the prompt fail on these? Type your reflection in the line below and press Enter "
+                "(/skip to give none). The optimizer's feedback is generated after yours.")
+        yield Static(Text(hint, style="italic"), classes="group-hint")
+
+    def answer(self, texts: tuple[str, ...]) -> None:
+        self.answered = True
+        self.add_class("-answered")
+        hint = "you gave no reflection" if not texts else "your reflection is recorded"
+        self.query_one(".group-hint", Static).update(Text(hint, style="italic dim"))

@@ -1,0 +1,68 @@
+"""One evaluation: the score, and on demand the table of its errors."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Static
+
+from core.types import ErrorCase, Evaluation, Example, Prompt
+from tui.widgets.text import one_line
+from tui.widgets.transcript.errors import ErrorSet
+
+
+def error_cases(evaluation: Evaluation, examples: Mapping[str, Example]) -> list[ErrorCase]:
+    cases = []
+    for r in evaluation.errors:
+        ex = examples.get(r.example_id)
+        cases.append(ErrorCase(r.example_id, ex.input if ex else "", ex.targets if ex else (), r.output, r.answer))
+    return cases
+
+
+class EvaluationMessage(Vertical):
+    """``prompt`` scored on a split; its error table mounts when asked for."""
+
+    def __init__(
+        self, step: int, evaluation: Evaluation, prompt: Prompt | None, examples: Mapping[str, Example],
+        *, expanded: bool = False,
+    ) -> None:
+        super().__init__(classes="chat evaluation")
+        self.step = step
+        self.evaluation = evaluation
+        self.prompt = prompt
+        self.examples = examples
+        self.expanded = expanded
+
+    def compose(self) -> ComposeResult:
+        ev = self.evaluation
+        scored = len(ev.scored)
+        text = Text()
+        text.append(f"step {self.step} · {ev.split} · {ev.prompt_id}: ", style="bold")
+        text.append(f"{ev.score:.3f}", style="bold cyan")
+        text.append(f"  ({len(ev.errors)} errors of {scored}")
+        errored = len(ev.results) - scored
+        text.append(f", {errored} failed calls left out)" if errored else ")")
+        if self.prompt is not None:
+            text.append("\n")
+            text.append(one_line(self.prompt.instruction, 100), style="dim")
+        with Horizontal(classes="evaluation-head"):
+            yield Static(text, classes="evaluation-score")
+            if ev.errors:
+                yield Button("hide errors" if self.expanded else "show errors", classes="toggle-errors", compact=True)
+        if self.expanded and ev.errors:
+            yield ErrorSet(error_cases(ev, self.examples))
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.toggle()
+
+    def toggle(self) -> None:
+        self.expanded = not self.expanded
+        button = self.query_one(".toggle-errors", Button)
+        button.label = "hide errors" if self.expanded else "show errors"
+        if self.expanded:
+            self.mount(ErrorSet(error_cases(self.evaluation, self.examples)))
+        else:
+            self.query(ErrorSet).remove()

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+
+
+class Transcript(VerticalScroll):
+    """Messages in arrival order, kept scrolled to the newest until the person scrolls away."""
+
+    can_focus = True
+
+    def on_mount(self) -> None:
+        self.anchor()
+
+    def post(self, widget: Widget) -> Widget:
+        self.mount(widget)
+        return widget
