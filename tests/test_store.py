@@ -316,6 +316,8 @@ def test_config_with_secrets_is_refused(tmp_path, config):
 def test_ordinary_config_keys_are_not_mistaken_for_secrets(tmp_path):
     config = {**CONFIG, "max_tokens": 512, "token_budget": 100000, "keywords": ["a"], "monkey": "x"}
     SessionStore.create(tmp_path / "s", config).close()
+    with SessionStore.open(tmp_path / "s", read_only=True) as store:
+        assert store.config == config
 
 
 def test_config_holding_an_env_key_value_is_refused(tmp_path, monkeypatch):
