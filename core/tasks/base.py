@@ -67,16 +67,22 @@ def resolve_sizes(dev_size: int | None, test_size: int | None) -> tuple[int, int
     return dev, test
 
 
-def read_json(path: Path, label: str) -> object:
-    """Parse a JSON file, turning every failure into a TaskError naming ``label``."""
+def read_text(path: Path, label: str, *, encoding: str = "utf-8") -> str:
+    """A data file's non-empty text; every failure is a TaskError naming ``label``."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding=encoding)
     except FileNotFoundError:
         raise TaskError(f"{label}: file not found ({path})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise TaskError(f"{label}: cannot read: {exc}") from None
     if not text.strip():
         raise TaskError(f"{label}: empty file")
+    return text
+
+
+def read_json(path: Path, label: str) -> object:
+    """Parse a JSON file, turning every failure into a TaskError naming ``label``."""
+    text = read_text(path, label)
     try:
         return json.loads(text)
     except ValueError as exc:

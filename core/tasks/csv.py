@@ -12,16 +12,8 @@ from pathlib import Path
 
 from core.tasks import tabular
 from core.tasks.base import TaskError, as_targets
-from core.types import Task
 
 REQUIRED = ("input", "target")
-
-
-def load(path: Path, *, spec: str, seed: int, ini_size: int, dev_size: int, test_size: int) -> Task:
-    rows = read_rows(path)
-    return tabular.build(
-        rows, path, spec=spec, seed=seed, ini_size=ini_size, dev_size=dev_size, test_size=test_size
-    )
 
 
 def read_rows(path: Path) -> list[tabular.Row]:

@@ -10,26 +10,11 @@ import json
 from pathlib import Path
 
 from core.tasks import tabular
-from core.tasks.base import TaskError, as_targets
-from core.types import Task
-
-
-def load(path: Path, *, spec: str, seed: int, ini_size: int, dev_size: int, test_size: int) -> Task:
-    rows = read_rows(path)
-    return tabular.build(
-        rows, path, spec=spec, seed=seed, ini_size=ini_size, dev_size=dev_size, test_size=test_size
-    )
+from core.tasks.base import TaskError, as_targets, read_text
 
 
 def read_rows(path: Path) -> list[tabular.Row]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise TaskError(f"{path.name}: file not found ({path})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TaskError(f"{path.name}: cannot read: {exc}") from None
-    if not text.strip():
-        raise TaskError(f"{path.name}: empty file")
+    text = read_text(path, path.name, encoding="utf-8-sig")
     return [
         _row(json_line, number, f"{path.name} line {number}")
         for number, json_line in enumerate(text.splitlines(), start=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.tasks import bbh, csv, generators, jsonl, paper
+from core.tasks import bbh, csv, generators, jsonl, paper, tabular
 from core.tasks.base import DEFAULT_INI_SIZE, TaskError, resolve_sizes
 from core.tasks.layout import detect
 from core.types import Task
@@ -16,7 +16,8 @@ COLLECTIONS = {
     "paper": (paper.task_names, paper.load, "ini/ induce/ execute/ folders, or a paper/ sub-folder"),
     "bbh": (bbh.task_names, bbh.load, "*.json files with an 'examples' list, or a bbh/ sub-folder"),
 }
-FILE_LOADERS = {"jsonl": jsonl.load, "csv": csv.load}
+# Row readers of the file formats; ``tabular.build`` splits the rows into a task.
+FILE_READERS = {"jsonl": jsonl.read_rows, "csv": csv.read_rows}
 
 
 def load_task(
@@ -42,8 +43,9 @@ def load_task(
         return generators.build(rest, **sizes)
     if prefix in COLLECTIONS:
         return _load_collection(prefix, rest, data_dir, sizes)
-    if prefix in FILE_LOADERS:
-        return FILE_LOADERS[prefix](_data_file(rest, data_dir), **sizes)
+    if prefix in FILE_READERS:
+        path = _data_file(rest, data_dir)
+        return tabular.build(FILE_READERS[prefix](path), path, **sizes)
     raise TaskError(
         f"unknown task kind {prefix!r} in {spec!r}; use one of: {SPEC_FORMS}"
         f" (available: {', '.join(list_tasks(data_dir))})"
