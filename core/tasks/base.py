@@ -89,6 +89,16 @@ def read_json(path: Path, label: str) -> object:
         raise TaskError(f"{label}: not valid JSON: {exc}") from None
 
 
+def example_input(ex: object, where: str) -> str:
+    """The ``input`` text of one example record (a JSON object)."""
+    if not isinstance(ex, dict):
+        raise TaskError(f"{where} is not an object")
+    text = ex.get("input")
+    if not isinstance(text, str) or not text.strip():
+        raise TaskError(f"{where} has no 'input' text")
+    return text
+
+
 def as_targets(value: object, where: str) -> tuple[str, ...]:
     """Accepted gold strings from a string, number or list of them."""
     items = value if isinstance(value, list) else [value]

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from core.scoring import NUMBER_WORDS, normalize
-from core.tasks.base import TaskError, as_targets, build_task, read_json, seeded_split
+from core.tasks.base import TaskError, as_targets, build_task, example_input, read_json, seeded_split
 from core.types import Example, Task
 
 _OPTION_LETTER = re.compile(r"\(([A-Z])\)")
@@ -60,11 +60,7 @@ def _examples(data: object, label: str) -> list[Example]:
 
 def _example(index: int, ex: object, label: str) -> Example:
     where = f"{label}: example {index}"
-    if not isinstance(ex, dict):
-        raise TaskError(f"{where} is not an object")
-    text = ex.get("input")
-    if not isinstance(text, str) or not text.strip():
-        raise TaskError(f"{where} has no 'input' text")
+    text = example_input(ex, where)
     if "target" not in ex:
         raise TaskError(f"{where} has no 'target'")
     targets = as_targets(ex["target"], where)

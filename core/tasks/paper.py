@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.tasks.base import TaskError, as_targets, build_task, cap, read_json
+from core.tasks.base import TaskError, as_targets, build_task, cap, example_input, read_json
 from core.types import Example, Task
 
 # Our split name → the study's folder name.
@@ -57,11 +57,7 @@ def _examples(data: object, label: str, folder: str) -> list[Example]:
 
 def _example(key: str, ex: object, label: str, folder: str) -> Example:
     where = f"{label}: example '{key}'"
-    if not isinstance(ex, dict):
-        raise TaskError(f"{where} is not an object")
-    text = ex.get("input")
-    if not isinstance(text, str) or not text.strip():
-        raise TaskError(f"{where} has no 'input' text")
+    text = example_input(ex, where)
     output = ex.get("output")
     if not isinstance(output, list):
         raise TaskError(f"{where} has no 'output' list")
