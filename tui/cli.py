@@ -74,11 +74,12 @@ def step_line(record: StepRecord, prompt_text: str) -> str:
             f"tokens {record.tokens:>7}  calls {record.calls:>4}  best: {short}")
 
 
-def step_json(record: StepRecord, prompt_text: str) -> str:
-    return json.dumps({
+def step_fields(record: StepRecord, prompt_text: str) -> dict:
+    """What ``--json`` prints for a step."""
+    return {
         "step": record.step, "dev_best": record.dev_best, "test": record.test,
         "prompt": prompt_text, "tokens": record.tokens, "calls": record.calls,
-    })
+    }
 
 
 def method_list(value: str) -> list[str]:
@@ -172,7 +173,7 @@ def _save_initial(folder: Path, method: str) -> None:
 def _report(args, record: StepRecord, loop, extra: dict, rows: list | None) -> None:
     text = render_prompt(loop.state.prompts[record.best_id])
     if args.json:
-        print(json.dumps({**extra, **json.loads(step_json(record, text))}), flush=True)
+        print(json.dumps({**extra, **step_fields(record, text)}), flush=True)
     else:
         print((f"{extra['method']:<13}" if extra else "") + step_line(record, text), flush=True)
     if rows is not None:
