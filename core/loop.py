@@ -85,6 +85,7 @@ class Loop:
         self.reviewer = reviewer
         self.emit: Emit = emit or (lambda event: None)
         self.state = state or LoopState()
+        self._recorded: dict[str, Decision] = {}  # what reached the emitter, so nothing is written twice
         self._examples = {e.id: e for e in (*task.ini, *task.dev, *task.test)}
 
     # ------------------------------------------------------------- public
@@ -169,7 +170,7 @@ class Loop:
         drafts = await self.method.reflect(ctx)
         proposals = self._proposals(step, parent.id, "feedback", drafts, errors=ctx.errors)
         result = await self.reviewer.review(
-            ReviewRequest(step, "feedback", parent, ctx.errors, tuple(proposals), allow_add=True)
+            ReviewRequest(step, "feedback", parent, ctx.errors, tuple(proposals), allow_add=True, record=self._record)
         )
         llm = self._apply(proposals, result.decisions)
         human = self._human(step, parent.id, "feedback", (*own, *result.added), ctx.errors)
@@ -209,16 +210,22 @@ class Loop:
         for k, text in enumerate(t for t in texts if t.strip()):
             p = Proposal(f"s{step}/{parent_id}/{kind}/h{k}", step, kind, parent_id, text, errors, author="human")
             self.emit(ProposalMade(p))
-            self.emit(DecisionMade(Decision(p.id, "add", text, by="human")))
+            self._record(Decision(p.id, "add", text, by="human"))
             chosen.append((p, text))
         return chosen
+
+    def _record(self, decision: Decision) -> None:
+        """The one way a decision reaches the session (``ReviewRequest.record``)."""
+        if self._recorded.get(decision.proposal_id) != decision:
+            self._recorded[decision.proposal_id] = decision
+            self.emit(DecisionMade(decision))
 
     def _apply(self, proposals: Sequence[Proposal], decisions) -> list[tuple[Proposal, str]]:
         """Record each decision; keep accepted texts and edits (edit text wins)."""
         kept = []
         for p in proposals:
             d = decisions.get(p.id) or Decision(p.id, "reject", by="auto")
-            self.emit(DecisionMade(d))
+            self._record(d)
             if d.kind == "accept":  # for unparsed output: the reviewer chose to use it as is
                 kept.append((p, p.text))
             elif d.kind == "edit" and d.text and d.text.strip():
@@ -237,7 +244,7 @@ class Loop:
         feedback_ids: tuple[str, ...] = (),
         context: str = "",
     ) -> list[Prompt]:
-        request = ReviewRequest(step, kind, parent, errors, tuple(proposals), True, context)
+        request = ReviewRequest(step, kind, parent, errors, tuple(proposals), True, context, record=self._record)
         result = await self.reviewer.review(request)
         parent_id = parent.id if parent else "task"
         kept = self._apply(proposals, result.decisions)
@@ -278,7 +285,8 @@ class Loop:
         proposals = self._proposals(
             step, prompt.parent_id or "task", "demonstration", [draft], for_candidate=prompt.id
         )
-        result = await self.reviewer.review(ReviewRequest(step, "demonstration", parent, (), tuple(proposals), False))
+        request = ReviewRequest(step, "demonstration", parent, (), tuple(proposals), False, record=self._record)
+        result = await self.reviewer.review(request)
         kept = self._apply(proposals, result.decisions)
         if not kept:
             self._note(step, f"{prompt.id}: demonstration rejected; the instruction stands alone")

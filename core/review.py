@@ -8,7 +8,7 @@ back: a decision per proposal and any texts the reviewer adds of their own.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol
+from typing import Callable, Mapping, Protocol
 
 from core.types import Decision, ErrorCase, Prompt, Proposal, ProposalKind
 
@@ -22,6 +22,9 @@ class ReviewRequest:
     proposals: tuple[Proposal, ...]
     allow_add: bool  # feedback and candidates accept the reviewer's own texts
     context: str = ""  # the implicit reflection of methods without feedback (OPRO's trajectory)
+    # The loop's recorder: a reviewer that decides card by card (a person) calls it with each
+    # decision as it is made, so it is durable at once; the loop records the rest from the result.
+    record: Callable[[Decision], None] = field(default=lambda d: None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -59,12 +62,12 @@ class AutoReviewer:
     async def reflect_first(self, request: ReflectRequest) -> tuple[str, ...]:
         return ()
 
-    def _accepts(self, p: Proposal) -> bool:
+    def accepts(self, p: Proposal) -> bool:
         return bool(p.text.strip()) and not (self.strict and p.parse_error)
 
     async def review(self, request: ReviewRequest) -> ReviewResult:
         decisions = {
-            p.id: Decision(p.id, "accept" if self._accepts(p) else "reject", by=self.by)
+            p.id: Decision(p.id, "accept" if self.accepts(p) else "reject", by=self.by)
             for p in request.proposals
         }
         return ReviewResult(decisions)

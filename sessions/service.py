@@ -1,0 +1,222 @@
+"""The one way a run is opened and driven, for every entry point.
+
+The CLI (``run``, ``--method all``, ``--repeats``), the TUI and the benches
+all call :func:`open_run` and then :meth:`Run.step` / :meth:`Run.drive`.  It
+is the one place that wires ``core`` (task, models, method, loop) to a
+session store; it knows nothing of Textual.
+
+A run is new, resumed (the session exists: it continues exactly where it
+stood, mid-step included, with recorded decisions replayed) or forked (see
+``sessions.fork``; a fork is then resumed).  Decisions reach the store only
+through the loop's seam (``ReviewRequest.record`` and the review result),
+written by the :class:`~sessions.recorder.Recorder`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+from core import paths
+from core.config import RunConfig, from_dict
+from core.events import Event
+from core.llm import Budget, default_cache, make_llm
+from core.llm.base import BudgetExceeded
+from core.loop import Loop
+from core.methods import make_method
+from core.review import ReplayReviewer, Reviewer
+from core.tasks import load_task
+from core.types import CallRecord, Decision, StepRecord
+from sessions.recorder import Recorder
+from sessions.resume import load_state, replay_reviewer
+from sessions.storage import LOG_NAME
+from sessions.store import SessionStore
+
+Listener = Callable[[Event], None]
+# (task, target, optimizer) made by the caller instead of from the config's specs
+# (tests use scripted models), or a function of the config that makes them.
+Injected = tuple | Callable[[RunConfig], tuple] | None
+
+# Settings a continued session may change: how far to go and what it may spend.
+RESUMABLE = ("steps", "max_cost", "max_tokens", "concurrency")
+
+
+def session_path(config: RunConfig, *, label: str | None = None, root: Path | None = None) -> Path:
+    """The one function that names sessions (and folders of several):
+    ``<time>-<task>-<label or method>[.session]`` under the sessions folder.
+    A ``label`` names a folder of sessions (``compare``, ``apo-x3``)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    task = config.task.replace(":", "-").replace("/", "_")
+    name = f"{stamp}-{task}-{label}" if label else f"{stamp}-{task}-{config.method}.session"
+    return (root or paths.sessions_dir()) / name
+
+
+def is_session(path: str | Path) -> bool:
+    return (Path(path) / LOG_NAME).is_file()
+
+
+def find_sessions(root: Path | None = None, limit: int | None = None) -> list[Path]:
+    """Session folders under ``root`` (default: the sessions folder), also one
+    level down (the folders of ``--method all`` and ``--repeats``), newest first."""
+    root = root or paths.sessions_dir()
+    if not root.is_dir():
+        return []
+    found = [p.parent for pattern in (f"*/{LOG_NAME}", f"*/*/{LOG_NAME}") for p in root.glob(pattern)]
+    found.sort(key=lambda p: (p / LOG_NAME).stat().st_mtime, reverse=True)
+    return found[:limit] if limit else found
+
+
+@dataclass
+class Drive:
+    """What :meth:`Run.drive` did: the records of this go, and why it stopped early."""
+
+    records: list[StepRecord] = field(default_factory=list)
+    stopped: str | None = None  # the budget's message when the budget stopped the run
+
+
+@dataclass
+class Run:
+    config: RunConfig
+    store: SessionStore
+    loop: Loop
+    resumed: bool = False
+    known_decisions: Mapping[str, Decision] = field(default_factory=dict)  # recorded before this sitting
+    mid_step: bool = False  # the session was opened in the middle of a step
+
+    @property
+    def target(self):
+        return self.loop.target
+
+    @property
+    def optimizer(self):
+        return self.loop.optimizer
+
+    @property
+    def path(self) -> Path:
+        return self.store.path
+
+    @property
+    def records(self) -> list[StepRecord]:
+        return self.loop.state.records
+
+    @property
+    def next_step(self) -> int:
+        return self.loop.next_step
+
+    @property
+    def done(self) -> bool:
+        return self.loop.next_step >= self.config.steps
+
+    async def step(self) -> StepRecord:
+        """Run one step.  Raises ``BudgetExceeded`` when the budget stops it."""
+        return await self.loop.run_step()
+
+    async def drive(self, steps: int | None = None, on_record: Callable[[StepRecord], None] | None = None) -> Drive:
+        """Run ``steps`` more steps (default: up to the configured number),
+        reporting each record; the budget ends it cleanly (``Drive.stopped``)."""
+        result = Drive()
+        until = self.config.steps if steps is None else self.next_step + steps
+        try:
+            while self.next_step < until:
+                record = await self.step()
+                result.records.append(record)
+                if on_record:
+                    on_record(record)
+        except BudgetExceeded as exc:
+            result.stopped = str(exc)
+        return result
+
+    async def close(self) -> None:
+        try:
+            for model in {id(m): m for m in (self.target, self.optimizer)}.values():
+                await model.aclose()
+        finally:
+            self.store.close()
+
+
+def _models(config: RunConfig, on_call: Callable[[CallRecord], None]):
+    cache = default_cache() if config.cache else None
+    budget = Budget(config.max_cost, config.max_tokens) if (config.max_cost or config.max_tokens) else None
+    common = dict(concurrency=config.concurrency, cache=cache, budget=budget, on_call=on_call)
+    target = make_llm(config.target, role="target", base_url=config.target_base_url, **common)
+    optimizer = make_llm(config.optimizer, role="optimizer", base_url=config.optimizer_base_url, **common)
+    return target, optimizer
+
+
+def _parts(config: RunConfig, recorder: Recorder, injected: Injected):
+    """Task and models: built (and checked) before any session file exists,
+    so bad input never leaves an empty session behind."""
+    made = injected(config) if callable(injected) else injected
+    if made:
+        task, target, optimizer = made
+        target.on_call = optimizer.on_call = recorder.on_call
+        return task, target, optimizer
+    task = load_task(
+        config.task, data_dir=config.data_dir, seed=config.seed, dev_size=config.dev_size, test_size=config.test_size
+    )
+    return (task, *_models(config, recorder.on_call))
+
+
+def _loop(config, task, target, optimizer, reviewer, recorder, listeners: Iterable[Listener], state=None) -> Loop:
+    chain = [recorder, *listeners]
+
+    def emit(event: Event) -> None:
+        for listener in chain:
+            listener(event)
+
+    method = make_method(config.method, optimizer, task, config)
+    return Loop(task=task, config=config, method=method, target=target, optimizer=optimizer,
+                reviewer=reviewer, emit=emit, state=state)
+
+
+def _start(config, reviewer, path: Path, listeners, injected) -> Run:
+    recorder = Recorder(None)
+    task, target, optimizer = _parts(config, recorder, injected)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    recorder.store = SessionStore.create(path, config.to_dict())
+    try:
+        return Run(config, recorder.store, _loop(config, task, target, optimizer, reviewer, recorder, listeners))
+    except Exception:
+        recorder.store.close()
+        raise
+
+
+def _resume(path: Path, reviewer, overrides: dict, listeners, injected) -> Run:
+    store = SessionStore.open(path)
+    try:
+        if "imported_from" in store.config:
+            raise ValueError(f"{store.path.name} is an imported annotation set: it is read-only")
+        config = from_dict({**store.config, **overrides})
+        recorder = Recorder(store)
+        task, target, optimizer = _parts(config, recorder, injected)
+        state = load_state(store)
+        replay: ReplayReviewer = replay_reviewer(store, reviewer)
+        loop = _loop(config, task, target, optimizer, replay, recorder, listeners, state)
+        phase = store.state() or {}
+        mid = phase.get("phase") not in (None, "start") and phase.get("step") == loop.next_step
+        return Run(config, store, loop, resumed=True, known_decisions=replay.decisions, mid_step=mid)
+    except Exception:
+        store.close()
+        raise
+
+
+def open_run(
+    config: RunConfig,
+    reviewer: Reviewer,
+    *,
+    session: str | Path | None = None,
+    overrides: dict | None = None,
+    listeners: Iterable[Listener] = (),
+    injected: Injected = None,
+) -> Run:
+    """Continue ``session`` if it holds a session, else start one there (or
+    at :func:`session_path` when none is given).
+
+    A continued session keeps what it is (task, method, models, seed, sizes);
+    of ``overrides`` only the :data:`RESUMABLE` settings apply to it."""
+    path = Path(session) if session else session_path(config)
+    if is_session(path):
+        keep = {k: v for k, v in (overrides or {}).items() if k in RESUMABLE}
+        return _resume(path, reviewer, keep, tuple(listeners), injected)
+    return _start(config, reviewer, path, tuple(listeners), injected)
