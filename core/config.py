@@ -1,8 +1,11 @@
 """Run settings: one typed model, one place for every default.
 
-The study's unified setting (Ma et al., 2024) gives the defaults.  Method
-specific defaults (errors sampled, candidates per parent, samples) live in
-``METHOD_DEFAULTS``; a value set explicitly in ``RunConfig`` overrides them.
+The study's unified setting (Ma et al., 2024) gives the defaults.  A method's
+own defaults (errors sampled, candidates per parent, samples, whether it
+reflects) belong to its class in ``core.methods``, per protocol; a value set
+here explicitly overrides them, or is refused by name when the method fixes
+it.  Every field carries a one-line ``help``: the command line's flags are
+generated from it.
 """
 from __future__ import annotations
 
@@ -12,61 +15,67 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from core.methods import METHODS, PROTOCOLS, MethodFacts, facts_of
+from core.tasks.registry import SPEC_FORMS
+
+SELECTIONS = ("children", "pool")
+# The beam each protocol selects from when ``selection`` is not set: the
+# study's code keeps only the step's new candidates; reflectloop pools them
+# with their parents, so the best prompt found is never lost.
+DEFAULT_SELECTION = {"study": "children", "reflectloop": "pool"}
+
 
 class ConfigError(ValueError):
     """A setting that is unknown or of the wrong type."""
 
 
-@dataclass(frozen=True)
-class MethodDefaults:
-    errors: int  # error examples shown to the optimizer per parent
-    per_parent: int  # candidate prompts per parent
-    reflects: bool = True  # False: no feedback text (APE, OPRO)
-
-
-METHOD_DEFAULTS: dict[str, MethodDefaults] = {
-    "ape": MethodDefaults(errors=0, per_parent=5, reflects=False),
-    "apo": MethodDefaults(errors=4, per_parent=2),
-    "apo-sum": MethodDefaults(errors=4, per_parent=2),
-    "promptagent": MethodDefaults(errors=4, per_parent=2),
-    "opro": MethodDefaults(errors=2, per_parent=5, reflects=False),
-    "abo": MethodDefaults(errors=2, per_parent=2),
-    "abo-ablation": MethodDefaults(errors=2, per_parent=2),
-}
+def _setting(default: Any, help: str) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help})
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    task: str = "gen:navigate"
-    method: str = "apo"
-    target: str = "local:smollm2"
-    optimizer: str = "local:smollm2"
-    target_base_url: str | None = None
-    optimizer_base_url: str | None = None
-    data_dir: str | None = None
-    seed: int = 0
-    steps: int = 10  # counts step 0 (the initial prompts): 10 = initial + 9 updates
-    beam: int = 5
-    dev_size: int = 50
-    test_size: int = 200
-    init_prompts: int = 10  # initial prompts written by the optimizer
-    init_examples: int = 5  # ini examples shown to the optimizer when writing them
-    initial_prompts: str | None = None  # "task" (the task's own list) or a JSON file of strings
-    errors: int | None = None  # None: the method's default
-    per_parent: int | None = None  # None: the method's default
-    opro_history: int = 20  # past prompts shown to OPRO
-    optimizer_temperature: float = 1.0
-    optimizer_top_p: float = 0.9
-    optimizer_max_tokens: int = 768
-    target_temperature: float = 0.0
-    target_max_tokens: int = 256
-    concurrency: int | None = None  # None: the provider's own default
-    max_cost: float | None = None  # USD; the run stops cleanly when reached
-    max_tokens: int | None = None  # total tokens; the run stops cleanly when reached
-    cache: bool = True
+    task: str = _setting("gen:navigate", f"the task, one of {SPEC_FORMS} (gen: generated data, e.g. gen:navigate)")
+    method: str = _setting("apo", f"the optimization method: {', '.join(METHODS)}")
+    target: str = _setting("local:smollm2", "the model whose prompt is optimized, as provider:model "
+                           "(local:smollm2, openai:gpt-4o-mini, anthropic:claude-3-5-haiku-latest)")
+    optimizer: str = _setting("local:smollm2", "the model that reflects and rewrites, as provider:model")
+    optimizers: str | None = _setting(None, "a per-method optimizer overriding --optimizer, as "
+                                      "METHOD=provider:model pairs, e.g. ape=openai:gpt-3.5-turbo,apo=openai:gpt-4")
+    target_base_url: str | None = _setting(None, "an OpenAI-compatible server for the target (vLLM, Ollama, llama.cpp)")
+    optimizer_base_url: str | None = _setting(None, "an OpenAI-compatible server for the optimizer")
+    data_dir: str | None = _setting(None, "the folder of the paper's or BBH data (paper:/bbh: tasks)")
+    protocol: str = _setting("reflectloop", "study: the request, extraction, selection and sample counts of the "
+                             "study's released code; reflectloop: a JSON answer line and lenient extraction")
+    selection: str | None = _setting(None, "the next beam is picked from: children (the step's new candidates "
+                                     "only) or pool (parents and children); unset: the protocol's")
+    seed: int = _setting(0, "the seed of every random draw (errors, samples, ties, splits)")
+    steps: int = _setting(10, "steps in total, counting step 0 (the initial prompts)")
+    beam: int = _setting(5, "prompts kept after each step")
+    dev_size: int = _setting(50, "dev examples every candidate is scored on")
+    test_size: int = _setting(200, "test examples the best prompt of each step is scored on")
+    init_prompts: int = _setting(10, "initial prompts written by the optimizer")
+    init_examples: int = _setting(5, "ini examples shown to the optimizer to write each initial prompt")
+    initial_prompts: str | None = _setting(None, "given initial prompts instead: task (the task's own list) "
+                                           "or a JSON file of strings")
+    errors: int | None = _setting(None, "error examples shown to the optimizer per parent; unset: the method's")
+    per_parent: int | None = _setting(None, "candidate prompts per parent per step; unset: the method's")
+    samples: int | None = _setting(None, "independent optimizer samples the candidates of a parent are drawn in "
+                                   "(APO, PromptAgent; the other methods draw one per candidate); unset: the method's")
+    opro_history: int = _setting(20, "past prompts with their scores shown to OPRO")
+    optimizer_temperature: float = _setting(1.0, "the optimizer's sampling temperature")
+    optimizer_top_p: float = _setting(0.9, "the optimizer's nucleus sampling top_p")
+    optimizer_max_tokens: int | None = _setting(None, "cap on each optimizer answer in tokens; unset: "
+                                                "what the provider allows")
+    target_temperature: float = _setting(0.0, "the target's sampling temperature")
+    target_max_tokens: int | None = _setting(None, "cap on each target answer in tokens; unset: what the provider allows")
+    concurrency: int | None = _setting(None, "calls in flight per model; unset: the provider's own default")
+    max_cost: float | None = _setting(None, "budget in USD; the run stops cleanly when it is spent")
+    max_tokens: int | None = _setting(None, "budget in total tokens; the run stops cleanly when it is spent")
+    cache: bool = _setting(True, "replay identical requests from the response cache")
 
-    def method_defaults(self) -> MethodDefaults:
-        return METHOD_DEFAULTS[self.method]
+    def method_defaults(self) -> MethodFacts:
+        return facts_of(self.method, self.protocol)
 
     @property
     def n_errors(self) -> int:
@@ -76,11 +85,41 @@ class RunConfig:
     def n_per_parent(self) -> int:
         return self.method_defaults().per_parent if self.per_parent is None else self.per_parent
 
+    @property
+    def n_samples(self) -> int:
+        return self.method_defaults().samples if self.samples is None else self.samples
+
+    @property
+    def selection_mode(self) -> str:
+        return self.selection or DEFAULT_SELECTION[self.protocol]
+
+    @property
+    def optimizer_spec(self) -> str:
+        """The optimizer spec of this run's method: its entry in ``optimizers``, else ``optimizer``."""
+        return optimizer_map(self.optimizers).get(self.method, self.optimizer)
+
     def replace(self, **changes: Any) -> RunConfig:
         return from_dict({**self.to_dict(), **changes})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def optimizer_map(value: str | None) -> dict[str, str]:
+    """``ape=openai:gpt-3.5-turbo,apo=openai:gpt-4`` as {method: spec}."""
+    if not value or not value.strip():
+        return {}
+    found: dict[str, str] = {}
+    for item in value.split(","):
+        method, sep, spec = (part.strip() for part in item.partition("="))
+        if not sep or not method or not spec:
+            raise ConfigError(f"setting 'optimizers': {item.strip()!r} is not METHOD=provider:model")
+        if method not in METHODS:
+            raise ConfigError(f"setting 'optimizers': unknown method {method!r} (known: {', '.join(METHODS)})")
+        if ":" not in spec:
+            raise ConfigError(f"setting 'optimizers': {spec!r} for {method} is not a provider:model spec")
+        found[method] = spec
+    return found
 
 
 def _check_type(name: str, value: Any, annotation: str) -> Any:
@@ -114,12 +153,29 @@ def from_dict(values: dict[str, Any]) -> RunConfig:
     return config
 
 
+def _choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    if value is not None and value not in allowed:
+        raise ConfigError(f"setting {name!r} must be one of {', '.join(allowed)}, got {value!r}")
+
+
 def validate(config: RunConfig) -> None:
-    if config.method not in METHOD_DEFAULTS:
-        raise ConfigError(f"unknown method {config.method!r} (known: {', '.join(METHOD_DEFAULTS)})")
+    if config.method not in METHODS:
+        raise ConfigError(f"unknown method {config.method!r} (known: {', '.join(METHODS)})")
+    _choice("protocol", config.protocol, PROTOCOLS)
+    _choice("selection", config.selection, SELECTIONS)
+    optimizer_map(config.optimizers)
     for name in ("steps", "beam", "dev_size", "test_size", "init_prompts", "init_examples"):
         if getattr(config, name) < (0 if name == "test_size" else 1):
             raise ConfigError(f"setting {name!r} must be positive, got {getattr(config, name)}")
+    for name in ("per_parent", "samples", "optimizer_max_tokens", "target_max_tokens"):
+        value = getattr(config, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"setting {name!r} must be positive, got {value}")
+    if config.errors is not None:
+        if config.errors < 0:
+            raise ConfigError(f"setting 'errors' must not be negative, got {config.errors}")
+        if config.method_defaults().fixes_errors:
+            raise ConfigError(f"method {config.method!r} never sees errors: the 'errors' setting is refused for it")
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -137,3 +193,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return values
+
+
+# Kept for readers that list methods with their (reflectloop) defaults; the
+# classes in core.methods are the source.  Prefer ``RunConfig.method_defaults``.
+METHOD_DEFAULTS: dict[str, MethodFacts] = {name: cls.facts() for name, cls in METHODS.items()}

@@ -4,6 +4,9 @@
       (ABO: demonstrations → review) → evaluate candidates → select beam
       → evaluate best on test → record step
 
+The next beam comes from parents and children (``selection`` "pool") or,
+as the study's code does, from the step's children alone ("children").
+
 The loop never waits on a person directly: every review point goes through a
 ``Reviewer``.  Proposal and prompt ids are deterministic and every LLM call is
 cached, so re-running a half-done step replays it exactly (with recorded
@@ -30,6 +33,7 @@ from core.events import (
     StepDone,
 )
 from core.methods.base import Draft, Method, StepContext
+from core.methods.initial import load_initial_prompts
 from core.review import ReflectRequest, Reviewer, ReviewRequest
 from core.types import (
     Decision,
@@ -107,6 +111,7 @@ class Loop:
         step = self.next_step
         usage_before = self._usage()
         self._notes: list[str] = []
+        self._scored: list[str] = []  # every prompt scored on dev in this step, for its record
         pool = await (self._initialize() if step == 0 else self._update(step))
         return await self._finish(step, pool, usage_before)
 
@@ -123,7 +128,7 @@ class Loop:
     async def _initial_drafts(self) -> list[Draft]:
         given = self.config.initial_prompts
         if given:
-            texts = _load_initial_prompts(given, self.task)[: self.config.init_prompts]
+            texts = load_initial_prompts(given, self.task)[: self.config.init_prompts]
             return [Draft(t, t) for t in texts]
         return await self.method.initialize(self.config.init_prompts)
 
@@ -135,9 +140,15 @@ class Loop:
         if self.method.reflects and not any(self.state.dev[p.id].errors for p in parents):
             self._note(step, "no errors left on the dev set: the beam is kept")
             return list(self.state.beam)
-        evolving = parents[:1] if self.method.once_per_step else parents
-        children = await asyncio.gather(*(self._evolve(step, p) for p in evolving))
-        return list(self.state.beam) + [p.id for group in children for p in group]
+        groups = await asyncio.gather(*(self._evolve(step, p) for p in parents))
+        children = [p.id for group in groups for p in group]
+        if self.config.selection_mode == "pool":
+            return list(self.state.beam) + children
+        # The study's selection: the next beam comes from the new candidates only.
+        if not children:
+            self._note(step, "no child survived review: the parents are kept")
+            return list(self.state.beam)
+        return children
 
     async def _evolve(self, step: int, parent: Prompt) -> list[Prompt]:
         """One parent's REFLECT → REFINE (→ DEMONSTRATE) → evaluate."""
@@ -199,7 +210,7 @@ class Loop:
         for k, d in enumerate(drafts):
             p = Proposal(
                 f"{base}/{tag}{k}", step, kind, parent_id, d.text, errors, d.raw, d.parse_error,
-                for_candidate=for_candidate,
+                for_candidate=for_candidate, truncated=d.truncated,
             )
             self.emit(ProposalMade(p))
             proposals.append(p)
@@ -278,7 +289,7 @@ class Loop:
         return list(await asyncio.gather(*(self._demonstrate(step, p) for p in prompts)))
 
     async def _demonstrate(self, step: int, prompt: Prompt) -> Prompt:
-        draft = await self.method.demonstrate(prompt.instruction, self.demo_example())
+        draft = await self.method.demonstrate(prompt.instruction, self.demo_example(), draw=f"s{step}/{prompt.id}")
         if draft is None:
             return prompt
         parent = self.state.prompts.get(prompt.parent_id or "")
@@ -325,11 +336,16 @@ class Loop:
     def _target_params(self) -> Params:
         return Params(temperature=self.config.target_temperature, max_tokens=self.config.target_max_tokens)
 
+    def _evaluate(self, prompt: Prompt, examples, split, tick):
+        return evaluate(self.target, prompt, examples, split=split, params=self._target_params(), on_result=tick,
+                        protocol=self.config.protocol)
+
     async def _evaluate_dev(self, step: int, prompts: Sequence[Prompt]) -> None:
         for p in prompts:
             if p.id not in self.state.prompts:
                 self.state.prompts[p.id] = p
                 self.emit(PromptAdded(p))
+            self._scored.append(p.id)
         todo = [p for p in prompts if p.id not in self.state.dev]
         if not todo:
             return
@@ -343,7 +359,7 @@ class Loop:
             self.emit(Progress(step, "dev", done, total))
 
         evs = await asyncio.gather(
-            *(evaluate(self.target, p, self.task.dev, split="dev", params=self._target_params(), on_result=tick) for p in todo)
+            *(self._evaluate(p, self.task.dev, "dev", tick) for p in todo)
         )
         for ev in evs:
             self.state.dev[ev.prompt_id] = ev
@@ -363,7 +379,7 @@ class Loop:
                 done += 1
                 self.emit(Progress(step, "test", done, n))
 
-            ev = await evaluate(self.target, prompt, self.task.test, split="test", params=self._target_params(), on_result=tick)
+            ev = await self._evaluate(prompt, self.task.test, "test", tick)
             self.state.test[prompt.id] = ev
             self.emit(EvaluationDone(step, ev))
             self._note_errored(step, ev)
@@ -382,7 +398,8 @@ class Loop:
                              f"errored and are left out of its score ({errored[0].errored})")
 
     def _select(self, step: int, pool: Sequence[str]) -> list[str]:
-        """Top ``beam`` by dev score; ties broken at random, seeded per step."""
+        """Top ``beam`` by dev score; ties broken at random, seeded per step.
+        A pool smaller than the beam is kept whole."""
         rng = random.Random(f"{self.config.seed}:select:{step}")
         unique = list(dict.fromkeys(pool))
         keys = {i: rng.random() for i in unique}
@@ -400,7 +417,7 @@ class Loop:
         record = StepRecord(
             step=step,
             beam=tuple(self.state.beam),
-            dev_scores={i: self.state.dev[i].score for i in pool},
+            dev_scores={i: self.state.dev[i].score for i in dict.fromkeys([*self._scored, *pool])},
             best_id=best.id,
             dev_best=self.state.dev[best.id].score,
             test=test.score if test else None,
@@ -418,20 +435,3 @@ class Loop:
         tokens = sum(m.prompt_tokens + m.completion_tokens for m in models)
         return tokens, sum(m.calls for m in models), sum(m.cost for m in models)
 
-
-def _load_initial_prompts(source: str, task: Task) -> list[str]:
-    import json
-    from pathlib import Path
-
-    if source == "task":
-        if not task.initial_prompts:
-            raise ValueError(f"task {task.name} has no initial prompts of its own")
-        return list(task.initial_prompts)
-    path = Path(source)
-    try:
-        texts = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read initial prompts: {exc}") from None
-    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts) or not texts:
-        raise ValueError(f"{path}: initial prompts must be a non-empty JSON list of strings")
-    return texts

@@ -1,4 +1,5 @@
-"""Read the target model's answer out of its output and score it.
+"""Read the target model's answer out of its output and score it, under the
+reflectloop protocol (below) or the study's (``study_extract``).
 
 The target is asked to answer as JSON ``{"answer": ...}``.  Only an object
 with an ``answer`` key counts as following that format; everything else goes
@@ -11,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import string
 from typing import Iterator, Sequence
 
 NUMBER_WORDS = (
@@ -242,7 +244,59 @@ def is_numeric(targets: Sequence[str]) -> bool:
     return any(_INTEGER.fullmatch(normalize(t)) for t in targets)
 
 
-def score_output(output: str, targets: Sequence[str]) -> tuple[str | None, bool, bool]:
-    """(answer, correct, followed_format) of one target output."""
-    answer, followed = extract_answer(output, numeric=is_numeric(targets))
-    return answer, is_correct(answer, targets), followed
+def score_output(
+    output: str, targets: Sequence[str], *, protocol: str = "reflectloop", truncated: bool = False
+) -> tuple[str | None, bool, bool]:
+    """(answer, correct, followed_format) of one target output.
+
+    An output cut by max_tokens before it gave its answer object has not
+    followed the format, whatever the fallbacks read out of the cut text."""
+    if protocol == "study":
+        answer, followed = study_extract(output)
+        correct = study_correct(answer, targets)
+    else:
+        answer, followed = extract_answer(output, numeric=is_numeric(targets))
+        correct = is_correct(answer, targets)
+    return answer, correct, followed and not (truncated and not _complete_object(output))
+
+
+def _complete_object(output: str) -> bool:
+    return _last_json_answer(output) is not None
+
+
+# --------------------------------------------------- the study's extraction
+# The study's code (Prompter/evaluation/Evaluator.py, evaluation/utils.py,
+# Scorer.py), reimplemented: every non-nested {...} span, curly and single
+# quotes made double, parsed as JSON; the last with an "answer" key wins,
+# else the raw output is the answer.  Comparison: the first line, the text
+# before the first period, lowercased, hyphens as spaces, punctuation
+# removed, " and " dropped, compared token by token with any gold answer.
+_STUDY_OBJECT = re.compile(r"({.*?})", re.S)
+_STUDY_QUOTES = str.maketrans({"“": '"', "”": '"', "‘": '"', "’": '"', "'": '"'})
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
+
+
+def study_extract(output: str) -> tuple[str, bool]:
+    """(answer, found an answer object) as the study's evaluator reads them."""
+    answer, found = output, False
+    for span in _STUDY_OBJECT.findall(output):
+        try:
+            obj = json.loads(span.translate(_STUDY_QUOTES))
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and "answer" in obj:
+            answer, found = str(obj["answer"]), True
+    return answer, found
+
+
+def study_normalize(text: str) -> list[str]:
+    text = text.replace(" and ", " ").replace("Sentence 1:", " ").replace("Sentence 2:", " ").strip()
+    text = text.split("\n")[0].split(".")[0].lower().replace("-", " ")
+    return text.translate(_PUNCTUATION).split()
+
+
+def study_correct(answer: str | None, targets: Sequence[str]) -> bool:
+    if answer is None:
+        return False
+    got = study_normalize(answer)
+    return any(got == study_normalize(t) for t in targets)

@@ -28,7 +28,7 @@ class Params:
 
     temperature: float = 0.0
     top_p: float = 1.0
-    max_tokens: int = 512
+    max_tokens: int | None = None  # None: as many as the provider allows
     sample: int = 0
     stop: tuple[str, ...] = ()
     seed: int | None = None
@@ -48,6 +48,15 @@ class Completion:
     latency: float  # seconds, of the successful attempt (0.0 when cached)
     cached: bool
     model: str  # the spec string of the model that answered
+    # Why generation ended, in OpenAI's words: "stop" (the model finished or
+    # hit a stop string), "length" (cut by max_tokens or the context), or
+    # what the provider said otherwise; None when the provider did not say.
+    finish_reason: str | None = None
+
+    @property
+    def truncated(self) -> bool:
+        """The text was cut by a token limit, not ended by the model."""
+        return self.finish_reason == "length"
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,7 @@ class CallRecord:
     purpose: str  # e.g. "evaluate", "reflect", "refine", "init", "demonstrate"
     messages: tuple[Message, ...]
     params: Params
-    text: str | None
+    text: str | None  # None for a failed attempt and for embeddings (their texts are the messages)
     usage: Usage | None
     latency: float
     cached: bool
@@ -67,6 +76,11 @@ class CallRecord:
     error: str | None = None  # cause of a failed attempt
     cost: float = 0.0
     at: float = field(default_factory=time.time)
+    finish_reason: str | None = None  # as in Completion; None for failures and old sessions
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
 
 
 # ---------------------------------------------------------------------- tasks
@@ -163,6 +177,7 @@ class Proposal:
     parse_error: str | None = None  # set when the output could not be parsed
     author: str = "llm"  # "llm" | "human"
     for_candidate: str | None = None  # demonstrations: the candidate prompt id
+    truncated: bool = False  # the optimizer's output was cut by max_tokens (finish reason "length")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Scripted fakes for unit tests of the loop's logic (never for integration).
 
 ``ScriptedProvider`` answers like a model by rules on the prompt text, and
-counts its calls; wrap it in the real ``core.llm.client.LLM`` so caching,
+records every request (``prompts``: the last message's text; ``requests``:
+the messages and params); an answer may be a :class:`Reply` to give a finish
+reason (``cut(text)``: a reply cut by max_tokens); wrap it in the real ``core.llm.client.LLM`` so caching,
 counters and call records are the real ones.  ``ScriptedReviewer`` decides by
 a function of each proposal and records every request it saw.
 """
@@ -18,13 +20,25 @@ from core.review import ReflectRequest, ReviewRequest, ReviewResult
 from core.types import Completion, Decision, Example, Message, Params, Proposal, Task, Usage
 
 
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    finish_reason: str | None = "stop"
+
+
+def cut(text: str) -> Reply:
+    """An answer the provider cut at max_tokens."""
+    return Reply(text, "length")
+
+
 class ScriptedProvider:
     default_concurrency = 4
 
-    def __init__(self, spec: str, answer: Callable[[str, Params], str]):
+    def __init__(self, spec: str, answer: Callable[[str, Params], str | Reply]):
         self.spec = spec
         self.answer = answer
         self.prompts: list[str] = []
+        self.requests: list[tuple[tuple[Message, ...], Params]] = []
 
     @property
     def calls(self) -> int:
@@ -33,8 +47,11 @@ class ScriptedProvider:
     async def complete(self, messages, params: Params) -> Completion:
         text = messages[-1].content
         self.prompts.append(text)
+        self.requests.append((tuple(messages), params))
         out = self.answer(text, params)
-        return Completion(out, Usage(len(text) // 4, len(out) // 4), 0.0, False, self.spec)
+        reply = out if isinstance(out, Reply) else Reply(out)
+        usage = Usage(len(text) // 4, len(reply.text) // 4)
+        return Completion(reply.text, usage, 0.0, False, self.spec, finish_reason=reply.finish_reason)
 
     async def aclose(self) -> None:
         pass
@@ -53,8 +70,8 @@ def toy_task(n_dev: int = 6, n_test: int = 4) -> Task:
 
 def toy_target(text: str, params: Params) -> str:
     """Right on every question when the prompt says GOOD; on even ones when it
-    says HALF; wrong otherwise."""
-    n = int(re.search(r"Input:\nq(\d+)", text).group(1))
+    says HALF; wrong otherwise.  Reads the input under either protocol's layout."""
+    n = int(re.search(r"Input:?\nq(\d+)", text).group(1))
     right = "GOOD" in text or ("HALF" in text and n % 2 == 0)
     return json.dumps({"answer": str(n) if right else "wrong"})
 

@@ -64,7 +64,10 @@ async def test_apo_step_reflects_refines_and_selects():
     assert rec.dev_best == 1.0
     assert loop.state.prompts[rec.best_id].instruction == "Answer GOOD."
     kinds = [r.kind for r in reviewer.requests]
-    assert kinds == ["candidate", "feedback", "candidate", "feedback", "candidate"]
+    # Step 0's candidates, then per parent (concurrently) its feedback before its candidates.
+    assert kinds[0] == "candidate" and sorted(kinds[1:]) == ["candidate"] * 2 + ["feedback"] * 2
+    for parent in {r.parent.id for r in reviewer.requests[1:]}:
+        assert [r.kind for r in reviewer.requests[1:] if r.parent.id == parent] == ["feedback", "candidate"]
     feedback = [r for r in reviewer.requests if r.kind == "feedback"][0]
     assert [p.text for p in feedback.proposals] == ["it ignores the number", "too vague", "no format"]
     # The reflect call saw the parent's errors with gold answers and outputs.

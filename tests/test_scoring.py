@@ -143,3 +143,38 @@ def test_is_numeric(targets, numeric):
 def test_pathological_braces_do_not_hang():
     output = "{" * 2000 + '{"answer": "A"}'
     assert extract_answer(output) == ("A", True)
+
+
+@pytest.mark.parametrize(
+    "output,gold,answer,correct,followed",
+    [
+        ('Reasoning.\n{"answer": "Yes"}', ["yes"], "Yes", True, True),
+        ("{'answer': 'No'} then {\"answer\": \"Yes\"}", ["Yes"], "Yes", True, True),  # the last object wins
+        ("{“answer”: “(A)”}", ["(A)"], "(A)", True, True),  # curly quotes made straight
+        ("No. The sentence is fine.", ["No"], "No. The sentence is fine.", True, False),  # raw text: before the period
+        ("No, the sentence is fine.", ["No"], "No, the sentence is fine.", False, False),  # no lenient reading
+        ("True\nbecause ...", ["True"], "True\nbecause ...", True, False),  # the first line only
+        ('{"answer": "sarcastic-ish"}', ["sarcastic ish"], "sarcastic-ish", True, True),  # hyphen as space
+        ('{"answer": "3.5"}', ["3"], "3.5", True, True),  # the study cuts at the first period
+        ('{"answer": "A and B"}', ["A B"], "A and B", True, True),
+        ("the answer is B", ["B"], "the answer is B", False, False),  # no lenient fallback
+    ],
+)
+def test_study_extraction_and_normalization(output, gold, answer, correct, followed):
+    assert score_output(output, gold, protocol="study") == (answer, correct, followed)
+
+
+@pytest.mark.parametrize("protocol", ["reflectloop", "study"])
+def test_an_answer_cut_before_its_answer_object_did_not_follow_the_format(protocol):
+    assert score_output('Step 1 ... {"answer": "B', ["B"], protocol=protocol, truncated=True)[2] is False
+    assert score_output('{"answer": "B"} and a long expla', ["B"], protocol=protocol, truncated=True)[1:] == (True, True)
+
+
+async def test_a_truncated_target_answer_is_scored_as_not_following_the_format():
+    from core.evaluate import evaluate_one
+    from core.types import Example, Params, Prompt
+    from tests.scripted import cut, scripted_llm
+
+    llm, _ = scripted_llm("fake:t", lambda text, p: cut("Let me think. The answer: 4 and"), role="target")
+    result = await evaluate_one(llm, Prompt("p", "Count."), Example("e", "q", ("4",)), Params(max_tokens=8))
+    assert result.followed_format is False and result.output == "Let me think. The answer: 4 and"

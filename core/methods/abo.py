@@ -1,48 +1,45 @@
 """ABO, Automatic Behavior Optimization: a prompt is a step-by-step
-instruction plus a worked demonstration of following it.  Reflection sees
-the target's full outputs on two errors with the demonstration removed."""
+instruction plus a worked demonstration of following it.
+
+One call per sample reads the target's full outputs on two errors (the
+instruction shown without its demonstration), names the step that failed,
+suggests how to break it down and writes the new instruction: n=2 samples
+are two independent analyses.  The optimizer then works the new instruction
+through one fixed example; that demonstration joins the instruction."""
 from __future__ import annotations
 
-import asyncio
-from typing import Sequence
-
-from core.methods.base import Draft, Method, StepContext, fill, format_errors, parse_tagged, untag
+from core.methods.base import Draft, fill
+from core.methods.facts import MethodFacts
+from core.methods.paired import PairedMethod
 from core.scoring import score_output
 from core.types import Example
 
 
-class ABO(Method):
+class ABO(PairedMethod):
     name = "abo"
     uses_demonstration = True
+    defaults = MethodFacts(errors=2, per_parent=2, samples=2)
+    combined = "abo_reflect"
+    revise = "abo_refine"
 
-    async def reflect(self, ctx: StepContext) -> list[Draft]:
-        # ctx.parent.instruction is the instruction alone: the demonstration is left out.
-        raw = await self.ask(
-            fill("abo_reflect", prompt=ctx.parent.instruction, errors=format_errors(ctx.errors)), purpose="reflect"
-        )
-        text = untag(raw)
-        error = None if "<START>" in raw else ("no <START>…<END> tags: the whole output was taken" if text else "the optimizer returned nothing")
-        return [Draft(text, raw, error)]
-
-    async def refine(self, ctx: StepContext, feedback: Sequence[str]) -> list[Draft]:
-        text = fill(
-            "abo_refine", prompt=ctx.parent.instruction, errors=format_errors(ctx.errors), feedback="\n\n".join(feedback)
-        )
-        raws = await asyncio.gather(
-            *(self.ask(text, purpose="refine", sample=k) for k in range(self.config.n_per_parent))
-        )
-        return [parse_tagged(raw)[0] for raw in raws]
-
-    async def demonstrate(self, instruction: str, example: Example) -> Draft | None:
-        raw = await self.ask(fill("abo_demonstrate", prompt=instruction, input=example.input), purpose="demonstrate")
-        text = raw.strip()
+    async def demonstrate(self, instruction: str, example: Example, draw: str) -> Draft | None:
+        reply = await self.ask(fill("abo_demonstrate", prompt=instruction, input=example.input),
+                               purpose="demonstrate", draw=draw)
+        text = reply.text.strip()
         if not text:
-            return Draft("", raw, "the optimizer returned nothing")
-        demo = f"Input:\n{example.input}\n\n{text}"
-        answer, correct, _ = score_output(text, example.targets)
+            return Draft("", reply.text, "the optimizer returned nothing", reply.truncated)
+        answer, correct, _ = score_output(text, example.targets, protocol=self.protocol)
         # A demonstration that reaches a wrong answer teaches the wrong behaviour: say so.
         warning = None if correct else f"the demonstration ends with {answer!r}, not the gold {example.targets[0]!r}"
-        return Draft(demo, raw, warning)
+        return Draft(demonstration_text(example.input, text, self.protocol), reply.text, warning, reply.truncated)
+
+
+def demonstration_text(example_input: str, worked: str, protocol: str) -> str:
+    """The demonstration as the target reads it: the example's input, then the
+    worked answer, laid out as the protocol's target request lays out an input."""
+    if protocol == "study":
+        return f"## Input\n{example_input}\n## Output\n{worked}"
+    return f"Input:\n{example_input}\n\n{worked}"
 
 
 class ABOAblation(ABO):

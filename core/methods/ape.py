@@ -1,20 +1,17 @@
 """Iterative-APE: paraphrase the prompt, keeping its meaning; never sees errors."""
 from __future__ import annotations
 
-import asyncio
 from typing import Sequence
 
-from core.methods.base import Draft, Method, StepContext, fill, parse_tagged
+from core.methods.base import Draft, Method, StepContext, fill
+from core.methods.facts import MethodFacts
 
 
 class IterativeAPE(Method):
     name = "ape"
-    reflects = False
+    defaults = MethodFacts(errors=0, per_parent=5, samples=5, reflects=False, fixes_errors=True)
+    # The study's code asks n=2 paraphrases of each beam member (its args' default).
+    study_defaults = MethodFacts(errors=0, per_parent=2, samples=2, reflects=False, fixes_errors=True)
 
     async def refine(self, ctx: StepContext, feedback: Sequence[str]) -> list[Draft]:
-        text = fill("ape_paraphrase", prompt=ctx.parent.instruction)
-        raws = await asyncio.gather(
-            *(self.ask(text, purpose="refine", sample=k) for k in range(self.config.n_per_parent))
-        )
-        # One paraphrase per sample: the first tagged span of each.
-        return [parse_tagged(raw)[0] for raw in raws]
+        return await self.candidates(fill("ape_paraphrase", prompt=ctx.parent.instruction), ctx)

@@ -1,34 +1,35 @@
-"""APO: reasons for the errors (the "gradient"), then improved prompts."""
+"""APO: reasons for the errors (the "gradient"), then improved prompts.
+
+The refinement sees every error the reflection saw, as inputs and gold
+answers without the model's outputs: that is what the study's code sends
+(its ``[:2]`` slice keeps the inputs and golds of all errors)."""
 from __future__ import annotations
 
 from typing import Sequence
 
-from core.methods.base import Draft, Method, StepContext, fill, format_errors, parse_at_most
+from core.methods.base import Draft, Method, StepContext, draw_of, fill, format_errors, parse_at_most
+from core.methods.facts import MethodFacts
 
 NUM_REASONS = 3
-REFINE_ERRORS = 2  # the refine call sees only the first two errors, as in the study
 
 
 class APO(Method):
     name = "apo"
+    one_per_sample = False
+    defaults = MethodFacts(errors=4, per_parent=2, samples=1)
+    # The study's code: n=2 samples of a request for 2 improved prompts.
+    study_defaults = MethodFacts(errors=4, per_parent=4, samples=2)
 
     async def reflect(self, ctx: StepContext) -> list[Draft]:
-        raw = await self.ask(
-            fill("apo_reflect", prompt=ctx.parent.instruction, errors=format_errors(ctx.errors), num_reasons=NUM_REASONS),
-            purpose="reflect",
-        )
-        return parse_at_most(raw, NUM_REASONS)
+        text = fill("apo_reflect", prompt=ctx.parent.instruction, errors=format_errors(ctx.errors), num_reasons=NUM_REASONS)
+        return parse_at_most(await self.ask(text, purpose="reflect", draw=draw_of(ctx)), NUM_REASONS)
 
     async def refine(self, ctx: StepContext, feedback: Sequence[str]) -> list[Draft]:
-        n = self.config.n_per_parent
-        raw = await self.ask(
-            fill(
-                "apo_refine",
-                prompt=ctx.parent.instruction,
-                errors=format_errors(ctx.errors[:REFINE_ERRORS]),
-                feedback="\n".join(f"- {f}" for f in feedback),
-                num_prompts=n,
-            ),
-            purpose="refine",
+        text = fill(
+            "apo_refine",
+            prompt=ctx.parent.instruction,
+            errors=format_errors(ctx.errors, with_output=False),
+            feedback="\n".join(f"- {f}" for f in feedback),
+            num_prompts=self.sampling()[1],
         )
-        return parse_at_most(raw, n)
+        return await self.candidates(text, ctx)

@@ -3,16 +3,20 @@ template, parsing tagged output, writing the initial prompts."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import random
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from importlib import resources
 from string import Template
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from core.config import RunConfig
-from core.types import ErrorCase, Example, Message, Params, Prompt, Task
+from core.methods.facts import MethodFacts, split
+from core.types import Completion, ErrorCase, Example, Message, Params, Prompt, Task
+
+if TYPE_CHECKING:  # core.config imports the method registry: no import at run time
+    from core.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,7 @@ class Draft:
     text: str
     raw: str
     parse_error: str | None = None
+    truncated: bool = False  # the optimizer's output was cut by max_tokens
 
 
 @dataclass(frozen=True)
@@ -49,33 +54,50 @@ def fill(name: str, **slots: object) -> str:
 _TAGS = {"START": ("<START>", "<END>"), "INS": ("<INS>", "</INS>")}
 
 
-def parse_tagged(raw: str, tag: str = "START") -> list[Draft]:
+def parse_tagged(raw: str, tag: str = "START", *, truncated: bool = False) -> list[Draft]:
     """Every ``<START>…<END>`` span of the output, as drafts.
 
     Output without tags is kept whole as one draft marked with a parse error,
     so the reviewer sees it and the session records it.  An opened but never
-    closed last tag (a reply cut at max_tokens) still yields its text."""
+    closed last tag (a reply cut at max_tokens) still yields its text; a cut
+    reply marks every draft ``truncated``."""
     opener, closer = _TAGS[tag]
     spans = re.findall(re.escape(opener) + r"(.*?)" + re.escape(closer), raw, re.S)
-    drafts = [Draft(s.strip(), raw) for s in spans if s.strip()]
+    texts = [s.strip() for s in spans if s.strip()]
     tail = raw.rsplit(closer, 1)[-1] if spans else raw
     if opener in tail:
         rest = tail.split(opener, 1)[1].strip()
         if rest:
-            drafts.append(Draft(rest, raw))
-    if drafts:
-        return drafts
+            texts.append(rest)
+    if texts:
+        return [Draft(t, raw, truncated=truncated) for t in texts]
     if not raw.strip():
-        return [Draft("", raw, "the optimizer returned nothing")]
+        return [Draft("", raw, "the optimizer returned nothing", truncated)]
     # Small optimizers often ignore the tags: keep the whole output, flagged,
     # so the reviewer decides whether it is usable.
-    return [Draft(raw.strip(), raw, f"no {opener}…{closer} tags: the whole output was taken")]
+    return [Draft(raw.strip(), raw, f"no {opener}…{closer} tags: the whole output was taken", truncated)]
 
 
-def parse_at_most(raw: str, n: int, tag: str = "START") -> list[Draft]:
+def parse_reply(reply: Completion, tag: str = "START") -> list[Draft]:
+    return parse_tagged(reply.text, tag, truncated=reply.truncated)
+
+
+def parse_at_most(reply: Completion, n: int, tag: str = "START") -> list[Draft]:
     """The first n tagged spans; untagged output stays one flagged draft."""
-    drafts = parse_tagged(raw, tag)
+    drafts = parse_reply(reply, tag)
     return drafts if drafts[0].parse_error else drafts[:n]
+
+
+def whole(reply: Completion, wanted: str = "<START>") -> Draft:
+    """The whole output, tags removed, as one draft (a reflection that is
+    read as a whole); flagged when it lacks the ``wanted`` marker."""
+    text = untag(reply.text)
+    error = None
+    if not text:
+        error = "the optimizer returned nothing"
+    elif wanted not in reply.text:
+        error = f"no {wanted} tag: the whole output was taken"
+    return Draft(text, reply.text, error, reply.truncated)
 
 
 def untag(raw: str) -> str:
@@ -85,12 +107,17 @@ def untag(raw: str) -> str:
     return raw.strip()
 
 
-def format_errors(errors: Sequence[ErrorCase], *, with_output: bool = True) -> str:
+def format_errors(errors: Sequence[ErrorCase], *, with_output: bool = True, with_answer: bool = False) -> str:
+    """The error set as the optimizer reads it.  ``with_output=False`` shows
+    inputs and gold answers only (APO's refinement, as the study's code);
+    ``with_answer`` adds the answer read out of the output (PromptAgent)."""
     blocks = []
     for i, e in enumerate(errors, 1):
         lines = [f"## Example {i}", f"Input:\n{e.input}", f"Correct answer: {e.gold[0] if e.gold else ''}"]
         if with_output:
             lines.append(f"Model's output:\n{e.output.strip()}")
+        if with_answer:
+            lines.append(f"Model's answer: {e.answer if e.answer is not None else '(none found)'}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
@@ -99,33 +126,82 @@ def format_examples(examples: Sequence[Example]) -> str:
     return "\n\n".join(f"Input:\n{e.input}\nOutput: {e.targets[0]}" for e in examples)
 
 
+def draw_seed(seed: int, draw: str) -> int:
+    """The seed of one draw: the run's seed and what is drawn for (step and
+    parent), so a parent that survives into a later step gets fresh samples
+    while a re-run of the same step asks the very same (cached) requests."""
+    digest = hashlib.sha256(f"{seed}:{draw}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 2**31
+
+
+def draw_of(ctx: StepContext) -> str:
+    return f"s{ctx.step}/{ctx.parent.id}"
+
+
 class Method(ABC):
-    """Base of the six methods.  Subclasses set the class attributes and
+    """Base of the methods.  Subclasses set ``name`` and their facts and
     override ``reflect``/``refine`` (and ABO ``demonstrate``)."""
 
     name = ""
-    reflects = True
     uses_demonstration = False
-    once_per_step = False  # True: only the best parent is refined each step (OPRO)
+    one_per_sample = True  # each sample is one candidate (False: a request asks for several)
+    # The method's defaults, per protocol (the study's code where it differs).
+    defaults: MethodFacts
+    study_defaults: MethodFacts | None = None
 
     def __init__(self, optimizer, task: Task, config: RunConfig):
         self.optimizer = optimizer
         self.task = task
         self.config = config
 
-    def params(self, sample: int = 0) -> Params:
+    @classmethod
+    def facts(cls, protocol: str = "reflectloop") -> MethodFacts:
+        if protocol == "study" and cls.study_defaults is not None:
+            return cls.study_defaults
+        return cls.defaults
+
+    reflects = True  # derived from ``defaults`` for each subclass: never set by hand
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "defaults" in cls.__dict__:
+            cls.reflects = cls.defaults.reflects
+
+    @property
+    def protocol(self) -> str:
+        return self.config.protocol
+
+    def sampling(self) -> tuple[int, int]:
+        """(samples, candidates per sample) for this run's candidates per parent."""
+        return split(self.config.n_per_parent, self.config.n_samples, self.one_per_sample)
+
+    def params(self, sample: int = 0, draw: str = "") -> Params:
         c = self.config
         return Params(
             temperature=c.optimizer_temperature,
             top_p=c.optimizer_top_p,
             max_tokens=c.optimizer_max_tokens,
             sample=sample,
-            seed=c.seed,
+            seed=draw_seed(c.seed, draw),
         )
 
-    async def ask(self, text: str, *, purpose: str, sample: int = 0) -> str:
-        completion = await self.optimizer.complete((Message("user", text),), self.params(sample), purpose=purpose)
-        return completion.text
+    async def ask(self, text: str, *, purpose: str, draw: str, sample: int = 0) -> Completion:
+        """One optimizer sample.  ``draw`` names what it is drawn for (see :func:`draw_seed`)."""
+        return await self.optimizer.complete((Message("user", text),), self.params(sample, draw), purpose=purpose)
+
+    async def ask_samples(self, text: str, *, purpose: str, draw: str, n: int) -> list[Completion]:
+        return list(await asyncio.gather(*(self.ask(text, purpose=purpose, draw=draw, sample=k) for k in range(n))))
+
+    async def candidates(self, text: str, ctx: StepContext, tag: str = "START") -> list[Draft]:
+        """The candidates of one refine request, drawn as :meth:`sampling` says:
+        the first tagged span of each sample, or the first spans each sample
+        was asked for, at most the run's candidates per parent."""
+        samples, per_sample = self.sampling()
+        replies = await self.ask_samples(text, purpose="refine", draw=draw_of(ctx), n=samples)
+        if self.one_per_sample:
+            return [parse_reply(reply, tag)[0] for reply in replies]
+        drafts = [d for reply in replies for d in parse_at_most(reply, per_sample, tag)]
+        return drafts[: self.config.n_per_parent]
 
     async def initialize(self, n: int) -> list[Draft]:
         """n initial instructions, each written from a different seeded draw of ini examples."""
@@ -134,7 +210,7 @@ class Method(ABC):
             rng = random.Random(f"{self.config.seed}:init:{k}")
             shown = rng.sample(list(self.task.ini), min(self.config.init_examples, len(self.task.ini)))
             text = fill("init", task_desc=self.task.description, examples=format_examples(shown))
-            return parse_tagged(await self.ask(text, purpose="init", sample=k))[0]
+            return parse_reply(await self.ask(text, purpose="init", draw="init", sample=k))[0]
 
         return list(await asyncio.gather(*(one(k) for k in range(n))))
 
@@ -149,5 +225,5 @@ class Method(ABC):
     async def refine(self, ctx: StepContext, feedback: Sequence[str]) -> list[Draft]:
         """Candidate prompts for ``ctx.parent`` from the accepted feedback."""
 
-    async def demonstrate(self, instruction: str, example: Example) -> Draft | None:
+    async def demonstrate(self, instruction: str, example: Example, draw: str) -> Draft | None:
         return None

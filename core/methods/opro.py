@@ -1,12 +1,15 @@
 """OPRO: no feedback text.  The optimizer sees the best past prompts with
 their dev scores in ascending order (the trajectory, shown to the reviewer as
-the implicit reflection) and two example problems, and writes new prompts."""
+the implicit reflection) and problems drawn from a beam member's errors
+(inputs and gold answers), and writes a new prompt.  Every beam member is
+evolved, so a step's candidates come from several members' problems, as the
+study's code intends (about 10 per step with a beam of 5)."""
 from __future__ import annotations
 
-import asyncio
 from typing import Sequence
 
-from core.methods.base import Draft, Method, StepContext, fill, format_examples, parse_tagged
+from core.methods.base import Draft, Method, StepContext, fill, format_examples
+from core.methods.facts import MethodFacts
 from core.types import Example
 
 
@@ -21,16 +24,13 @@ def scored_trajectory(ctx: StepContext, size: int) -> str:
 
 class OPRO(Method):
     name = "opro"
-    reflects = False
-    once_per_step = True  # the trajectory is global: one parent, the best, per step
+    defaults = MethodFacts(errors=4, per_parent=2, samples=2, reflects=False)
 
     def implicit_reflection(self, ctx: StepContext) -> str:
         return scored_trajectory(ctx, self.config.opro_history)
 
     async def refine(self, ctx: StepContext, feedback: Sequence[str]) -> list[Draft]:
+        # A member with no errors left still gets problems: example ones from dev.
         problems = [Example(e.example_id, e.input, e.gold) for e in ctx.errors] or list(ctx.examples)
-        text = fill("opro", trajectory=self.implicit_reflection(ctx), examples=format_examples(problems[:2]))
-        raws = await asyncio.gather(
-            *(self.ask(text, purpose="refine", sample=k) for k in range(self.config.n_per_parent))
-        )
-        return [parse_tagged(raw, "INS")[0] for raw in raws]
+        text = fill("opro", trajectory=self.implicit_reflection(ctx), examples=format_examples(problems))
+        return await self.candidates(text, ctx, tag="INS")

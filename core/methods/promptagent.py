@@ -1,11 +1,12 @@
 """PromptAgent: per-error step-by-step reasons and a summary of what to
 improve; the update sees the path of former prompts that led to the current
-one (its lineage, which the study's own code left empty)."""
+one (its lineage, which the study's own code never supplied)."""
 from __future__ import annotations
 
 from typing import Sequence
 
-from core.methods.base import Draft, Method, StepContext, fill, format_errors, parse_at_most, untag
+from core.methods.base import Draft, Method, StepContext, draw_of, fill, format_errors, parse_at_most, whole
+from core.methods.facts import MethodFacts
 
 
 def trajectory(ctx: StepContext) -> str:
@@ -15,30 +16,26 @@ def trajectory(ctx: StepContext) -> str:
 
 class PromptAgent(Method):
     name = "promptagent"
+    one_per_sample = False
+    defaults = MethodFacts(errors=4, per_parent=2, samples=1)
+    study_defaults = MethodFacts(errors=4, per_parent=4, samples=2)
+
+    def _errors(self, ctx: StepContext) -> str:
+        # Output and the answer read from it, as the study's error layout for this method.
+        return format_errors(ctx.errors, with_answer=True)
 
     async def reflect(self, ctx: StepContext) -> list[Draft]:
-        raw = await self.ask(
-            fill("promptagent_feedback", prompt=ctx.parent.instruction, errors=format_errors(ctx.errors)),
-            purpose="reflect",
-        )
+        text = fill("promptagent_feedback", prompt=ctx.parent.instruction, errors=self._errors(ctx))
         # The whole analysis is the reflection: the per-error reasons are what
         # a reviewer needs to judge the summary.
-        text = untag(raw)
-        error = None if text else "the optimizer returned nothing"
-        if text and "<START>" not in raw:
-            error = "no <START>…<END> summary: the whole output was taken"
-        return [Draft(text, raw, error)]
+        return [whole(await self.ask(text, purpose="reflect", draw=draw_of(ctx)))]
 
     async def refine(self, ctx: StepContext, feedback: Sequence[str]) -> list[Draft]:
-        n = self.config.n_per_parent
-        raw = await self.ask(
-            fill(
-                "promptagent_update",
-                trajectory=trajectory(ctx),
-                errors=format_errors(ctx.errors),
-                feedback="\n\n".join(feedback),
-                num_prompts=n,
-            ),
-            purpose="refine",
+        text = fill(
+            "promptagent_update",
+            trajectory=trajectory(ctx),
+            errors=self._errors(ctx),
+            feedback="\n\n".join(feedback),
+            num_prompts=self.sampling()[1],
         )
-        return parse_at_most(raw, n)
+        return await self.candidates(text, ctx)
