@@ -4,7 +4,7 @@
 
 One APO step (step 1, after step 0 wrote and scored the initial prompts)
 runs headless (the auto-reviewer, as ``reflectloop run``) against the fake
-endpoint (``bench/fake_server.py``, in a child process) with ``openai:fake``
+endpoint (``tests/support/fake_server.py``, in a child process) with ``openai:fake``
 for both roles, at ``--latency`` seconds per answer and a limit of
 ``--concurrency`` requests served at once -- the same number reflectloop is
 given as ``--concurrency``.  It is the same as
@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.fake_server import spawn_fake_server  # noqa: E402
+from tests.support.fake_server import spawn_fake_server  # noqa: E402
 from core.config import RunConfig  # noqa: E402
 from core.events import Event, Note, PhaseStarted, Progress, StepDone  # noqa: E402
 from core.review import AutoReviewer  # noqa: E402
@@ -88,16 +88,16 @@ def served(server, first: int) -> tuple[float, float]:
 async def run_steps(config: RunConfig, session: Path, server, label: str) -> list[tuple[int, float, int, float, float]]:
     """(step, wall seconds, endpoint requests, endpoint latency, busy seconds)
     for each step of a new session."""
-    from tui.runner import start_run
+    from sessions.service import open_run
 
     progress = ProgressLine(server, label)
-    run = start_run(config, AutoReviewer(), session=session, listeners=(progress,))
+    run = open_run(config, AutoReviewer(), session=session, listeners=(progress,))
     timings = []
     try:
-        while run.loop.next_step < config.steps:
+        while not run.done:
             before = server.stats()["requests"]
             started = time.perf_counter()
-            record = await run.loop.run_step()
+            record = await run.step()
             wall = time.perf_counter() - started
             latency, busy = served(server, before)
             timings.append((record.step, wall, server.stats()["requests"] - before, latency, busy))

@@ -1,10 +1,11 @@
 """Load what the audit needs (``core.analysis.AuditData``) from a session
 directory, a folder of sessions (``run --method all``), or an exported
-annotation set (JSONL, one record per reviewed proposal).
+annotation set (JSONL, CSV or an hf export folder, one record per reviewed
+proposal, read by ``sessions.export.read_export``).
 
 ``load(path)`` takes any of them and returns one ``AuditData`` per session.
 
-The JSONL reader accepts the export's records and tolerates the usual
+The export loader accepts the export's records and tolerates the usual
 spellings of each field, so an older or newer export still loads.  What each
 record may carry (only ``kind``, ``step`` and the text are required):
 
@@ -32,22 +33,17 @@ missing.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterable
 
 from core.analysis.data import AuditData
 from core.types import Decision, ErrorCase, Evaluation, ExampleResult, Prompt, Proposal
 
-from .storage import LOG_NAME
+from .service import is_session
 from .store import SessionStore
 
 
 # ------------------------------------------------------------------ sessions
-def is_session(path: Path) -> bool:
-    return (path / LOG_NAME).is_file()
-
-
 def load_session(path: str | Path) -> AuditData:
     """A session opened read-only (a running writer is not disturbed)."""
     path = Path(path)
@@ -197,27 +193,19 @@ class _ExportBuilder:
 
 
 def load_export(path: str | Path) -> list[AuditData]:
-    """An exported JSONL annotation set, one ``AuditData`` per session in it."""
-    path = Path(path)
+    """An exported annotation set (JSONL, CSV or an hf export folder), one
+    ``AuditData`` per session in it."""
+    from .export import export_file, read_export
+
+    file = export_file(path)
     builders: dict[str, _ExportBuilder] = {}
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not valid JSON: {exc}") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{path}:{n}: a record must be a JSON object")
-            name = _session_name(record, path.stem)
-            builder = builders.setdefault(name, _ExportBuilder(name))
-            try:
-                builder.add(record, n)
-            except ValueError as exc:
-                raise ValueError(f"{path}:{exc}") from None
-    if not builders:
-        raise ValueError(f"{path}: no records")
+    for n, record in read_export(file):
+        name = _session_name(record, file.stem)
+        builder = builders.setdefault(name, _ExportBuilder(name))
+        try:
+            builder.add(record, n)
+        except ValueError as exc:
+            raise ValueError(f"{file}:{exc}") from None
     return [b.finish() for b in builders.values()]
 
 
@@ -233,11 +221,11 @@ def session_paths(path: Path) -> list[Path]:
 
 def load(path: str | Path) -> list[AuditData]:
     path = Path(path)
-    if path.is_file():
+    if path.is_file() or (path / "data" / "train.jsonl").is_file():
         return load_export(path)
     found = session_paths(path)
     if not found:
-        raise FileNotFoundError(f"{path}: neither a session, a folder of sessions, nor an exported JSONL file")
+        raise FileNotFoundError(f"{path}: neither a session, a folder of sessions, nor an export (JSONL, CSV or an hf export folder)")
     return [load_session(p) for p in found]
 
 

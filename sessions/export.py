@@ -23,6 +23,15 @@ FIELDS = [
 ]
 # Nested values go into CSV cells as JSON.
 CSV_JSON_FIELDS = ("errors", "downstream", "parent_dev_results", "config")
+# Export format -> what is added to the session's name (hf writes a folder).
+SUFFIX = {"jsonl": ".jsonl", "csv": ".csv", "hf": "-hf"}
+
+
+def export_name(session: Path, fmt: str) -> str:
+    """``x.session`` -> ``x.jsonl``, ``x.csv`` or the folder ``x-hf``."""
+    if fmt not in SUFFIX:
+        raise ValueError(f"unknown export format {fmt!r} ({', '.join(SUFFIX)})")
+    return session.name.removesuffix(".session") + SUFFIX[fmt]
 
 
 def _results(ev: Evaluation | None) -> list[dict] | None:
@@ -134,37 +143,66 @@ def export(store: SessionStore, fmt: str, out: Path) -> int:
 
 
 # ------------------------------------------------------------------ import
-def read_records(path: Path) -> list[dict]:
-    """Records of a JSONL or CSV export (or an hf export folder)."""
+def export_file(path: str | Path) -> Path:
+    """The file of an export: itself, or the records of an hf export folder."""
+    path = Path(path)
     if path.is_dir():
         path = path / "data" / "train.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such export file")
-    if path.suffix == ".csv":
-        with path.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-        for i, row in enumerate(rows, 2):
-            _check_fields(row, f"{path} line {i}")
-            for k in CSV_JSON_FIELDS:
-                row[k] = json.loads(row[k]) if row.get(k) else None
-            row["step"] = int(row["step"])
-            row["decided_at"] = float(row["decided_at"]) if row["decided_at"] else 0.0
-            for k in ("llm_text", "human_text", "parse_error", "for_candidate"):
-                row[k] = row[k] or None
-        return rows
-    rows = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} line {i}: not valid JSON: {exc.msg}") from None
-        _check_fields(row, f"{path} line {i}")
-        rows.append(row)
+    return path
+
+
+def read_export(path: str | Path) -> list[tuple[int, dict]]:
+    """The one reader of exported annotation sets: every record of a JSONL or
+    CSV export (or an hf export folder) with its line number, nested CSV cells
+    decoded.  A line that is not a JSON object is refused by its position."""
+    path = export_file(path)
+    rows = _csv_rows(path) if path.suffix == ".csv" else _jsonl_rows(path)
     if not rows:
         raise ValueError(f"{path}: no records")
     return rows
+
+
+def _jsonl_rows(path: Path) -> list[tuple[int, dict]]:
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path} line {n}: not valid JSON: {exc.msg}") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path} line {n}: a record must be a JSON object")
+            rows.append((n, row))
+    return rows
+
+
+def _csv_rows(path: Path) -> list[tuple[int, dict]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(enumerate(csv.DictReader(f), 2))
+    for n, row in rows:
+        try:
+            for k in CSV_JSON_FIELDS:
+                row[k] = json.loads(row[k]) if row.get(k) else None
+            if row.get("step"):
+                row["step"] = int(row["step"])
+            row["decided_at"] = float(row["decided_at"]) if row.get("decided_at") else 0.0
+        except ValueError as exc:  # JSONDecodeError is one
+            raise ValueError(f"{path} line {n}: not a reflectloop export row: {exc}") from None
+        for k in ("llm_text", "human_text", "parse_error", "for_candidate"):
+            row[k] = row.get(k) or None
+    return rows
+
+
+def read_records(path: str | Path) -> list[dict]:
+    """Records of an export, each checked to carry what an import needs."""
+    rows = read_export(path)
+    for n, row in rows:
+        _check_fields(row, f"{export_file(path)} line {n}")
+    return [row for _, row in rows]
 
 
 def _check_fields(row: dict, where: str) -> None:
@@ -200,7 +238,3 @@ def _from_record(row: dict) -> tuple[Proposal, Decision]:
     decision = Decision(row["proposal_id"], row["decision"], edited, by=row.get("decided_by") or "human",
                         at=float(row.get("decided_at") or 0.0))
     return proposal, decision
-
-
-def is_imported(store: SessionStore) -> bool:
-    return "imported_from" in store.config

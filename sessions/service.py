@@ -42,13 +42,22 @@ Injected = tuple | Callable[[RunConfig], tuple] | None
 RESUMABLE = ("steps", "max_cost", "max_tokens", "concurrency")
 
 
-def session_path(config: RunConfig, *, label: str | None = None, root: Path | None = None) -> Path:
-    """The one function that names sessions (and folders of several):
-    ``<time>-<task>-<label or method>[.session]`` under the sessions folder.
-    A ``label`` names a folder of sessions (``compare``, ``apo-x3``)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    task = config.task.replace(":", "-").replace("/", "_")
-    name = f"{stamp}-{task}-{label}" if label else f"{stamp}-{task}-{config.method}.session"
+def resumable(values: Mapping) -> dict:
+    """The settings of ``values`` that a continued session takes."""
+    return {k: values[k] for k in RESUMABLE if k in values}
+
+
+def session_path(config: RunConfig | None, *, label: str | None = None, folder: bool = False,
+                 root: Path | None = None) -> Path:
+    """The one function that names sessions and folders of sessions:
+    ``<time>-<task>-<label or method>`` under the sessions folder, with
+    ``.session`` unless it is a ``folder`` (``compare``, ``apo-x3``).
+    Without a config (an imported set) the task part is left out."""
+    parts = [time.strftime("%Y%m%d-%H%M%S")]
+    if config is not None:
+        parts.append(config.task.replace(":", "-").replace("/", "_"))
+    parts.append(label or config.method)
+    name = "-".join(parts) + ("" if folder else ".session")
     return (root or paths.sessions_dir()) / name
 
 
@@ -140,13 +149,13 @@ def _models(config: RunConfig, on_call: Callable[[CallRecord], None]):
     budget = Budget(config.max_cost, config.max_tokens) if (config.max_cost or config.max_tokens) else None
     common = dict(concurrency=config.concurrency, cache=cache, budget=budget, on_call=on_call)
     target = make_llm(config.target, role="target", base_url=config.target_base_url, **common)
-    optimizer = make_llm(config.optimizer, role="optimizer", base_url=config.optimizer_base_url, **common)
+    # The study gives each method its own optimizer model (``optimizers``).
+    optimizer = make_llm(config.optimizer_spec, role="optimizer", base_url=config.optimizer_base_url, **common)
     return target, optimizer
 
 
 def _parts(config: RunConfig, recorder: Recorder, injected: Injected):
-    """Task and models: built (and checked) before any session file exists,
-    so bad input never leaves an empty session behind."""
+    """The task and the two models, from the config's specs unless injected."""
     made = injected(config) if callable(injected) else injected
     if made:
         task, target, optimizer = made
@@ -171,15 +180,14 @@ def _loop(config, task, target, optimizer, reviewer, recorder, listeners: Iterab
 
 
 def _start(config, reviewer, path: Path, listeners, injected) -> Run:
+    # Everything that can refuse the input (task, models, method) is built
+    # before the session exists, so a refused run leaves nothing behind.
     recorder = Recorder(None)
     task, target, optimizer = _parts(config, recorder, injected)
+    loop = _loop(config, task, target, optimizer, reviewer, recorder, listeners)
     path.parent.mkdir(parents=True, exist_ok=True)
     recorder.store = SessionStore.create(path, config.to_dict())
-    try:
-        return Run(config, recorder.store, _loop(config, task, target, optimizer, reviewer, recorder, listeners))
-    except Exception:
-        recorder.store.close()
-        raise
+    return Run(config, recorder.store, loop)
 
 
 def _resume(path: Path, reviewer, overrides: dict, listeners, injected) -> Run:
@@ -188,10 +196,10 @@ def _resume(path: Path, reviewer, overrides: dict, listeners, injected) -> Run:
         if "imported_from" in store.config:
             raise ValueError(f"{store.path.name} is an imported annotation set: it is read-only")
         config = from_dict({**store.config, **overrides})
-        recorder = Recorder(store)
+        replay: ReplayReviewer = replay_reviewer(store, reviewer)
+        recorder = Recorder(store, known=replay.decisions)
         task, target, optimizer = _parts(config, recorder, injected)
         state = load_state(store)
-        replay: ReplayReviewer = replay_reviewer(store, reviewer)
         loop = _loop(config, task, target, optimizer, replay, recorder, listeners, state)
         phase = store.state() or {}
         mid = phase.get("phase") not in (None, "start") and phase.get("step") == loop.next_step
@@ -202,7 +210,7 @@ def _resume(path: Path, reviewer, overrides: dict, listeners, injected) -> Run:
 
 
 def open_run(
-    config: RunConfig,
+    config: RunConfig | None,
     reviewer: Reviewer,
     *,
     session: str | Path | None = None,
@@ -213,10 +221,15 @@ def open_run(
     """Continue ``session`` if it holds a session, else start one there (or
     at :func:`session_path` when none is given).
 
-    A continued session keeps what it is (task, method, models, seed, sizes);
-    of ``overrides`` only the :data:`RESUMABLE` settings apply to it."""
+    A continued session keeps what it is (task, method, models, seed, sizes):
+    ``config`` is not used for it (it may be None) and of ``overrides`` only
+    the :data:`RESUMABLE` settings apply.  A new session is ``config`` with
+    ``overrides`` applied."""
+    if session and is_session(session):
+        return _resume(Path(session), reviewer, resumable(overrides or {}), tuple(listeners), injected)
+    if config is None:
+        raise ValueError(f"{session}: no such session" if session else "a new run needs its settings")
+    if overrides:
+        config = config.replace(**overrides)
     path = Path(session) if session else session_path(config)
-    if is_session(path):
-        keep = {k: v for k, v in (overrides or {}).items() if k in RESUMABLE}
-        return _resume(path, reviewer, keep, tuple(listeners), injected)
     return _start(config, reviewer, path, tuple(listeners), injected)

@@ -25,15 +25,30 @@ def seeded_target(seed: int):
     return answer
 
 
-def injector(config):
-    rules = {
-        "Write one clear instruction": "<START>Answer HALF.<END>",
-        "reasons why the instruction": "<START>it ignores the number<END>",
-        "improved instructions": "<START>Answer GOOD.<END>",
-    }
-    target, _ = scripted_llm("fake:target", seeded_target(config.seed), role="target")
-    optimizer, _ = scripted_llm("fake:opt", optimizer_by_rules(rules), role="optimizer")
-    return toy_task(), target, optimizer
+class Injector:
+    """Scripted models per seed, each with an empty cache; keeps the providers
+    so a test can count the calls the models made."""
+
+    def __init__(self):
+        self.providers = []
+
+    def __call__(self, config):
+        rules = {
+            "Write one clear instruction": "<START>Answer HALF.<END>",
+            "reasons why the instruction": "<START>it ignores the number<END>",
+            "improved instructions": "<START>Answer GOOD.<END>",
+        }
+        target, t = scripted_llm("fake:target", seeded_target(config.seed), role="target")
+        optimizer, o = scripted_llm("fake:opt", optimizer_by_rules(rules), role="optimizer")
+        self.providers += [t, o]
+        return toy_task(), target, optimizer
+
+    @property
+    def calls(self) -> int:
+        return sum(p.calls for p in self.providers)
+
+
+injector = Injector()
 
 
 VALUES = dict(task="gen:navigate", method="apo", steps=2, beam=1, init_prompts=1, dev_size=6, test_size=4, seed=0)
@@ -41,8 +56,10 @@ VALUES = dict(task="gen:navigate", method="apo", steps=2, beam=1, init_prompts=1
 
 async def test_repeats_report_mean_and_spread_per_step(tmp_path):
     seen = []
-    result = await repeat_runs(VALUES, 3, folder=tmp_path / "x3", injected=injector,
+    first = Injector()
+    result = await repeat_runs(VALUES, 3, folder=tmp_path / "x3", injected=first,
                                on_step=lambda seed, r: seen.append((seed, r.step)))
+    assert first.calls > 0
     assert result.seeds == [0, 1, 2] and all(s.is_dir() for s in result.sessions)
     assert seen == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
     step0, step1 = result.summary
@@ -64,9 +81,17 @@ async def test_repeats_report_mean_and_spread_per_step(tmp_path):
     text = summary_text(result)
     assert "3 seeds (0, 1, 2)" in text and "0.389 ± 0.096" in text
 
-    # Run again into the same folder: the sessions are continued (already done), not redone.
-    again = await repeat_runs({**VALUES}, 3, folder=tmp_path / "x3", injected=injector)
+    # Run again into the same folder: the sessions are continued (already done), not redone:
+    # fresh models with empty caches make no call at all.
+    resumed = Injector()
+    again = await repeat_runs({**VALUES}, 3, folder=tmp_path / "x3", injected=resumed)
     assert again.rows == result.rows
+    assert len(resumed.providers) == 6 and resumed.calls == 0
+
+    # A longer run continues each seed with its step 2 only (from the stored steps 0 and 1).
+    more = await repeat_runs({**VALUES, "steps": 3}, 3, folder=tmp_path / "x3", injected=Injector())
+    assert [r["step"] for r in more.rows] == [0, 1, 2] * 3
+    assert [r for r in more.rows if r["step"] < 2] == result.rows
 
 
 def test_spread_of_one_run_and_of_missing_test_scores():

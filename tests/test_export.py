@@ -13,7 +13,7 @@ from sessions.fork import fork
 from sessions.store import SessionStore
 from tests.scripted import ScriptedReviewer, optimizer_by_rules, scripted_llm, toy_target, toy_task
 from tests.test_loop import INIT, REFINE, REFLECT, init_answers
-from tui.runner import resume_run, start_run
+from sessions.service import open_run
 
 RULES = {
     INIT: init_answers(["Answer.", "Answer HALF."]),
@@ -40,8 +40,8 @@ async def make_session(path, steps=2, cache=None):
     config = RunConfig(task="toy", method="apo", steps=steps, beam=1, init_prompts=2, dev_size=6, test_size=4)
     reviewer = ScriptedReviewer(decide, own_reflection=("my own: read the digits",))
     inj, _ = injected(cache or MemoryCache())
-    run = start_run(config, reviewer, session=path, injected=inj)
-    await run.loop.run(steps)
+    run = open_run(config, reviewer, session=path, injected=inj)
+    await run.drive()
     await run.close()
     return path
 
@@ -79,7 +79,7 @@ async def test_export_import_round_trip(tmp_path, fmt, name):
             assert (p.kind, p.step, p.author, p.errors) == (original[pid].kind, original[pid].step, original[pid].author, original[pid].errors)
             assert imported.decisions()[pid].kind == decided[pid].kind
     with pytest.raises(ValueError, match="read-only"):
-        resume_run(tmp_path / "imported.session", ScriptedReviewer())
+        open_run(None, ScriptedReviewer(), session=tmp_path / "imported.session")
 
 
 def test_hf_export_loads_with_datasets(tmp_path):
@@ -112,11 +112,11 @@ async def test_fork_continues_from_step_k_with_a_link(tmp_path):
         assert store.meta["parent"] == str(path) and store.meta["parent_step"] == 0
         assert [r.step for r in store.steps()] == [0]
     inj, provider = injected(cache)
-    run = resume_run(forked, ScriptedReviewer(), injected=inj)
+    run = open_run(None, ScriptedReviewer(), session=forked, injected=inj)
     assert run.loop.next_step == 1
     with SessionStore.open(path, read_only=True) as parent:
         assert run.loop.state.beam == list(parent.steps()[0].beam)
-    await run.loop.run(2)
+    await run.drive()
     await run.close()
     with SessionStore.open(forked, read_only=True) as store:
         assert [r.step for r in store.steps()] == [0, 1]

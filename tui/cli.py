@@ -1,4 +1,4 @@
-"""The ``reflectloop`` command line.  Without a subcommand it starts the TUI."""
+"""The reflectloop command line.  Without a subcommand it starts the TUI."""
 from __future__ import annotations
 
 import argparse
@@ -7,63 +7,41 @@ import json
 import sys
 from pathlib import Path
 
-from core import paths
-from core.config import ConfigError, RunConfig, from_dict, load_toml
-from core.llm.base import BudgetExceeded, LLMError
+from core.config import ConfigError, RunConfig, from_dict
+from core.llm.base import LLMError
 from core.prompting import render_prompt
 from core.review import AutoReviewer
 from core.tasks import TaskError
 from core.types import StepRecord
+from tui.flags import add_settings, method_list, settings
 
-# CLI flag -> RunConfig field, for the flags that override settings.
-SETTING_FLAGS = {
-    "task": str, "method": str, "steps": int, "beam": int, "dev_size": int, "test_size": int,
-    "target": str, "optimizer": str, "target_base_url": str, "optimizer_base_url": str,
-    "data_dir": str, "seed": int, "init_prompts": int, "initial_prompts": str, "errors": int,
-    "per_parent": int, "concurrency": int, "max_cost": float, "max_tokens": int,
-    "optimizer_temperature": float, "target_max_tokens": int, "optimizer_max_tokens": int,
-}
+DESCRIPTION = """reflectloop: LLM-based prompt optimization with a human in the loop.
+Without a subcommand it starts the interactive assistant (as "reflectloop tui")."""
 
 
-def _add_settings(parser: argparse.ArgumentParser) -> None:
-    defaults = RunConfig()
-    for name, kind in SETTING_FLAGS.items():
-        flag = "--" + name.replace("_", "-")
-        parser.add_argument(flag, type=kind, default=None, dest=name,
-                            help=f"(default: {getattr(defaults, name)})")
-    parser.add_argument("--config", type=Path, help="TOML file of settings (keys as the flags, with _)")
-    parser.add_argument("--no-cache", action="store_true", help="do not reuse cached model responses")
+RUN_DESCRIPTION = """Optimize a prompt headless: the auto-reviewer accepts every proposal with usable text.
+--method also takes all or a comma list (apo,opro): the methods run on the same task, seed and
+initial prompts, and steps.csv is written beside their sessions.  Exit codes: 0 done, 2 bad input,
+3 stopped by the budget (continue with --session)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="reflectloop", description=__doc__)
+    parser = argparse.ArgumentParser(prog="reflectloop", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command")
-    run = sub.add_parser("run", help="optimize a prompt headless (the auto-reviewer accepts every proposal)")
-    _add_settings(run)
+    run = sub.add_parser("run", help="optimize a prompt headless (the auto-reviewer accepts every proposal)",
+                         description=RUN_DESCRIPTION)
+    add_settings(run)
     run.add_argument("--session", type=Path, help="session to write, or to continue if it exists")
     run.add_argument("--json", action="store_true", help="one JSON object per step on stdout, nothing else")
     run.add_argument("--repeats", type=int, metavar="K",
                      help="repeat the run with seeds seed..seed+K-1; report mean and spread per step")
     tui = sub.add_parser("tui", help="the interactive assistant (the default)")
-    _add_settings(tui)
+    add_settings(tui)
     tui.add_argument("--session", type=Path, help="session to open and continue")
     from tui.commands import register_all
 
     register_all(sub)
     return parser
-
-
-def settings(args: argparse.Namespace) -> dict:
-    """Defaults < the user's config file < --config FILE < flags."""
-    values: dict = {}
-    if paths.config_path().exists():
-        values.update(load_toml(paths.config_path()))
-    if getattr(args, "config", None):
-        values.update(load_toml(args.config))
-    values.update({k: getattr(args, k) for k in SETTING_FLAGS if getattr(args, k, None) is not None})
-    if getattr(args, "no_cache", False):
-        values["cache"] = False
-    return values
 
 
 def step_line(record: StepRecord, prompt_text: str) -> str:
@@ -82,22 +60,12 @@ def step_fields(record: StepRecord, prompt_text: str) -> dict:
     }
 
 
-def method_list(value: str) -> list[str]:
-    from core.config import METHOD_DEFAULTS
-
-    names = list(METHOD_DEFAULTS) if value == "all" else [m.strip() for m in value.split(",") if m.strip()]
-    unknown = [m for m in names if m not in METHOD_DEFAULTS]
-    if unknown or not names:
-        raise ConfigError(f"unknown method(s) {', '.join(unknown) or value!r} (known: all, {', '.join(METHOD_DEFAULTS)})")
-    return names
-
-
 async def _run(args: argparse.Namespace) -> int:
+    values = settings(args)
     if args.repeats:
         from tui.commands.repeats import main as repeat_main
 
-        return await repeat_main(args)
-    values = settings(args)
+        return await repeat_main(args, values)
     methods = method_list(values.get("method", RunConfig().method))
     if len(methods) == 1:
         config = from_dict({**values, "method": methods[0]})
@@ -106,25 +74,22 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 async def _run_one(args, config: RunConfig, session, values: dict, rows: list | None = None) -> int:
+    from sessions.service import open_run, resumable
     from tui.progress import ProgressBar
-    from tui.runner import start_or_resume
 
-    bar = ProgressBar(method=config.method)
-    run = start_or_resume(config, AutoReviewer(), session=session, values=values, listeners=(bar,))
-    loop = run.loop
-    print(f"session: {run.store.path}", file=sys.stderr)
+    run = open_run(config, AutoReviewer(), session=session, overrides=resumable(values),
+                   listeners=(ProgressBar(method=config.method),))
+    print(f"session: {run.path}", file=sys.stderr)
     extra = {"method": config.method} if rows is not None else {}
     try:
-        for record in loop.state.records:  # steps already done when resuming
-            _report(args, record, loop, extra, rows)
-        while loop.next_step < run.config.steps:
-            record = await loop.run_step()
-            _report(args, record, loop, extra, rows)
-    except BudgetExceeded as exc:
-        print(f"\nstopped: {exc}; continue with --session {run.store.path}", file=sys.stderr)
-        return 3
+        for record in run.records:  # steps already done when resuming
+            _report(args, record, run, extra, rows)
+        drive = await run.drive(on_record=lambda record: _report(args, record, run, extra, rows))
     finally:
         await run.close()
+    if drive.stopped:
+        print(f"\nstopped: {drive.stopped}; continue with --session {run.path}", file=sys.stderr)
+        return 3
     return 0
 
 
@@ -132,12 +97,12 @@ async def _compare(args, values: dict, methods: list[str]) -> int:
     """Several methods on the same task, seed and initial prompts; a per-step
     CSV beside their sessions."""
     import csv
-    import time
+
+    from sessions.service import session_path
 
     base = from_dict({**values, "method": methods[0]})
-    folder = Path(args.session) if args.session else paths.sessions_dir() / (
-        f"{time.strftime('%Y%m%d-%H%M%S')}-{base.task.replace(':', '-').replace('/', '_')}-compare")
-    folder.mkdir(parents=True, exist_ok=True)
+    # Made by the first session, so input refused before it leaves no folder behind.
+    folder = Path(args.session) if args.session else session_path(base, label="compare", folder=True)
     rows: list[dict] = []
     code = 0
     for method in methods:
@@ -170,14 +135,15 @@ def _save_initial(folder: Path, method: str) -> None:
     (folder / "initial_prompts.json").write_text(json.dumps(texts, indent=1))
 
 
-def _report(args, record: StepRecord, loop, extra: dict, rows: list | None) -> None:
-    text = render_prompt(loop.state.prompts[record.best_id])
+def _report(args, record: StepRecord, run, extra: dict, rows: list | None) -> None:
+    state = run.loop.state
+    text = render_prompt(state.prompts[record.best_id])
     if args.json:
         print(json.dumps({**extra, **step_fields(record, text)}), flush=True)
     else:
         print((f"{extra['method']:<13}" if extra else "") + step_line(record, text), flush=True)
     if rows is not None:
-        beam = [loop.state.dev[i].score for i in record.beam]
+        beam = [state.dev[i].score for i in record.beam]
         rows.append({
             "method": extra["method"], "step": record.step, "dev_best": record.dev_best,
             "dev_mean_beam": sum(beam) / len(beam), "test": record.test,
@@ -185,11 +151,19 @@ def _report(args, record: StepRecord, loop, extra: dict, rows: list | None) -> N
         })
 
 
-def _tui(args: argparse.Namespace) -> int:
+def tui_app(args: argparse.Namespace):
+    """The app of ``reflectloop [tui]``: a continued ``--session`` takes the
+    RESUMABLE settings, as ``run --session`` does."""
+    from sessions.service import resumable
     from tui.app import ReflectLoopApp
 
-    values = settings(args) if args.command else {}
-    app = ReflectLoopApp(config=from_dict(values), session=getattr(args, "session", None))
+    values = settings(args)  # bare "reflectloop" reads the user's config file too
+    return ReflectLoopApp(config=from_dict(values), session=getattr(args, "session", None),
+                          overrides=resumable(values))
+
+
+def _tui(args: argparse.Namespace) -> int:
+    app = tui_app(args)
     app.run()
     return app.return_code or 0
 

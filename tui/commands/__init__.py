@@ -12,6 +12,11 @@ import importlib
 MODULES: tuple[str, ...] = ("sessions_list", "fork", "export", "import_set", "audit", "report")
 
 
+def plain(doc: str) -> str:
+    """A module docstring as help text: without reStructuredText's double backticks."""
+    return doc.replace("``", "")
+
+
 def register_all(sub) -> None:
     for name in MODULES:
         importlib.import_module(f"tui.commands.{name}").register(sub)

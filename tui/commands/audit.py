@@ -8,14 +8,12 @@ feedback with other error sets (real model calls; cached like any other).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
-import math
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
-SECTIONS = ("summary", "curve", "repetition", "control", "grounding", "human_llm", "following", "revisions", "methods")
+from sessions.audit_run import SECTIONS, AuditOptions, AuditRun, audit_paths, tables_for, to_json
+from tui.commands import plain
 
 
 def add_audit_options(p: argparse.ArgumentParser) -> None:
@@ -39,7 +37,7 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
 
 def register(sub) -> None:
     p = sub.add_parser("audit", help="audit feedback: repetitiveness, grounding, human vs LLM, instruction following",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     add_audit_options(p)
     p.add_argument("--json", action="store_true", help="one JSON document on stdout instead of tables")
     p.add_argument("--section", default="all",
@@ -47,128 +45,8 @@ def register(sub) -> None:
     p.set_defaults(func=main)
 
 
-@dataclass
-class AuditRun:
-    datas: list = field(default_factory=list)
-    audits: list = field(default_factory=list)
-    methods: list = field(default_factory=list)
-    backend_name: str = "tfidf"
-
-
-def _conditions(value: str) -> list[str]:
-    from core.analysis import CONDITIONS
-
-    names = [c.strip() for c in value.split(",") if c.strip()]
-    bad = [c for c in names if c not in CONDITIONS]
-    if bad or not names:
-        raise ValueError(f"unknown control condition(s) {', '.join(bad) or value!r} (known: {', '.join(CONDITIONS)})")
-    return names
-
-
-@dataclass(frozen=True)
-class AuditOptions:
-    """What ``audit``/``report`` and the TUI's Audit screen may ask for."""
-
-    embeddings: str | None = None
-    embeddings_base_url: str | None = None
-    control: bool = False
-    control_sets: int = 3
-    control_samples: int = 1
-    conditions: str = "same,shuffled,other,correct"
-    data_dir: str | None = None
-    resamples: int = 2000
-    seed: int = 0
-
-    @classmethod
-    def from_args(cls, args) -> AuditOptions:
-        return cls(**{f: getattr(args, f) for f in cls.__dataclass_fields__ if hasattr(args, f)})
-
-
-async def control_for(data, options: AuditOptions, backend):
-    """The control experiment for one session (None when it cannot run, with a note)."""
-    from core.analysis import control_method, run_control, session_task
-    from core.config import ConfigError, from_dict
-
-    if not data.config:
-        data.notes.append("control: the export carries no run configuration; run it on the session instead")
-        return None
-    try:
-        config = from_dict(data.config)
-    except ConfigError as exc:
-        data.notes.append(f"control: the session's configuration is not usable: {exc}")
-        return None
-    task = session_task(config, options.data_dir)
-    method = control_method(config, task)
-    try:
-        if not method.reflects:
-            data.notes.append(f"control: method {config.method} writes no feedback")
-            return None
-        return await run_control(
-            data, task, method, conditions=_conditions(options.conditions), samples=options.control_samples,
-            max_sets=options.control_sets, seed=options.seed, backend=backend,
-        )
-    finally:
-        await method.optimizer.aclose()
-
-
-def audit_paths(paths, options: AuditOptions | None = None) -> AuditRun:
-    """Load every path, run the control when asked, audit each session and
-    compare methods on the same task.  Synchronous: call it from a thread
-    (not from a running event loop) when ``options.control`` is set."""
-    from core.analysis import audit, compare_methods, make_similarity
-    from sessions.audit_data import load_all
-
-    options = options or AuditOptions()
-    if options.control:
-        _conditions(options.conditions)  # refuse a typo before loading anything
-        if options.control_sets < 1 or options.control_samples < 1:
-            raise ValueError("--control-sets and --control-samples must be at least 1")
-    if options.resamples < 1:
-        raise ValueError("--resamples must be at least 1")
-    backend = make_similarity(options.embeddings, options.embeddings_base_url)
-    out = AuditRun(backend_name=backend.name)
-    out.datas = load_all(paths)
-    for data in out.datas:
-        control = asyncio.run(control_for(data, options, backend)) if options.control else None
-        out.audits.append(audit(data, backend=backend, resamples=options.resamples, seed=options.seed, control=control))
-    out.methods = compare_methods(out.datas, resamples=options.resamples, seed=options.seed)
-    return out
-
-
 def run_audit(args) -> AuditRun:
     return audit_paths(args.paths, AuditOptions.from_args(args))
-
-
-def tables_for(run: AuditRun, sections: str = "all"):
-    from core.analysis import methods_table, session_tables
-
-    wanted = set(SECTIONS) if sections == "all" else {s.strip() for s in sections.split(",") if s.strip()}
-    bad = wanted - set(SECTIONS)
-    if bad:
-        raise ValueError(f"unknown section(s) {', '.join(sorted(bad))} (known: all, {', '.join(SECTIONS)})")
-    tables = [t for a in run.audits for t in session_tables(a) if t.key in wanted]
-    if run.methods and "methods" in wanted:
-        tables.append(methods_table(run.methods))
-    return tables
-
-
-def to_json(run: AuditRun) -> dict:
-    return clean_json({
-        "similarity": run.backend_name,
-        "sessions": [a.to_dict() for a in run.audits],
-        "methods": [m.to_dict() for m in run.methods],
-    })
-
-
-def clean_json(value):
-    """NaN and infinities become null: the output is strict JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): clean_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean_json(v) for v in value]
-    return value
 
 
 def main(args) -> int:

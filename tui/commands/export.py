@@ -5,15 +5,15 @@ import argparse
 import sys
 from pathlib import Path
 
-SUFFIX = {"jsonl": ".jsonl", "csv": ".csv", "hf": "-hf"}
+FORMATS = ("jsonl", "csv", "hf")
 
 
 def run(args: argparse.Namespace) -> int:
-    from sessions.export import export
+    from sessions.export import export, export_name
     from sessions.store import SessionStore
 
     source = Path(args.path)
-    out = Path(args.output) if args.output else Path(f"{source.name.removesuffix('.session')}{SUFFIX[args.format]}")
+    out = Path(args.output) if args.output else Path(export_name(source, args.format))
     with SessionStore.open(source, read_only=True) as store:
         n = export(store, args.format, out)
     print(f"{n} reviewed proposals written to {out}", file=sys.stderr)
@@ -23,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     p = sub.add_parser("export", help="annotation data: one record per reviewed proposal")
     p.add_argument("path", help="the session")
-    p.add_argument("--format", choices=list(SUFFIX), default="jsonl")
-    p.add_argument("-o", "--output", help="file (folder for hf) to write")
+    p.add_argument("--format", choices=FORMATS, default="jsonl",
+                   help="jsonl, csv, or hf (a folder that datasets.load_dataset reads) (default: jsonl)")
+    p.add_argument("-o", "--output", help="file (folder for hf) to write (default: the session's name, here)")
     p.set_defaults(func=run)

@@ -2,18 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
-
-from core import paths
 
 
 def run(args: argparse.Namespace) -> int:
     from sessions.export import import_records
+    from sessions.service import session_path
 
     source = Path(args.file)
     stem = source.name.removesuffix(".jsonl").removesuffix(".csv")
-    target = Path(args.output) if args.output else paths.sessions_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-imported-{stem}.session"
+    target = Path(args.output) if args.output else session_path(None, label=f"imported-{stem}")
     target.parent.mkdir(parents=True, exist_ok=True)
     with import_records(source, target) as store:
         n = len(store.proposals())

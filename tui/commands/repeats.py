@@ -6,15 +6,13 @@ curve is visible (mean and spread per step).
 (``seed-<n>.session``; an existing one is continued), and writes there
 ``repeats.csv`` (one row per seed and step) and ``repeats_summary.csv`` (per
 step: runs, mean, standard deviation, min and max of the dev best and of its
-test score).  ``reflectloop repeat --repeats K [run's flags]`` is the command;
-``run --repeats K`` can call the same function.
+test score).  ``reflectloop run --repeats K [run's flags]`` calls it.
 """
 from __future__ import annotations
 
 import csv
 import json
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -76,13 +74,12 @@ async def repeat_runs(
     listeners: tuple = (),
     on_step: Callable[[int, object], None] | None = None,
 ) -> RepeatResult:
-    """Run the settings ``values`` (as ``tui.cli.settings`` gives them) with
+    """Run the settings ``values`` (as ``tui.flags.settings`` gives them) with
     ``k`` seeds.  ``injected(config) -> (task, target, optimizer)`` replaces
     the models (tests); ``on_step(seed, record)`` sees every step."""
     from core.config import from_dict
-    from core.llm.base import BudgetExceeded
     from core.review import AutoReviewer
-    from tui.runner import start_or_resume
+    from sessions.service import open_run, resumable, session_path
 
     if k < 1:
         raise ValueError("--repeats must be at least 1")
@@ -90,31 +87,24 @@ async def repeat_runs(
     if method == "all" or "," in method:
         raise ValueError("--repeats runs one method at a time: give --method NAME")
     base = from_dict(values)
-    if folder is None:
-        from core import paths
-
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        folder = paths.sessions_dir() / f"{stamp}-{base.task.replace(':', '-').replace('/', '_')}-{base.method}-x{k}"
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    # Made by the first session, so input refused before it leaves no folder behind.
+    folder = Path(folder) if folder else session_path(base, label=f"{base.method}-x{k}", folder=True)
     seeds = [base.seed + i for i in range(k)]
     result = RepeatResult(folder, seeds, [])
     for seed in seeds:
-        config = base.replace(seed=seed)
         session = folder / f"seed-{seed}.session"
         result.sessions.append(session)
-        made = injected(config) if injected else None
-        run = start_or_resume(config, AutoReviewer(), session=session, values=values, listeners=listeners, injected=made)
+        run = open_run(base.replace(seed=seed), AutoReviewer(), session=session, overrides=resumable(values),
+                       listeners=listeners, injected=injected)
         try:
-            for record in run.loop.state.records:
+            for record in run.records:
                 _collect(result, seed, record, on_step)
-            while run.loop.next_step < run.config.steps:
-                _collect(result, seed, await run.loop.run_step(), on_step)
-        except BudgetExceeded as exc:
-            result.stopped = f"seed {seed}: {exc}"
-            break
+            drive = await run.drive(on_record=lambda record, seed=seed: _collect(result, seed, record, on_step))
         finally:
             await run.close()
+        if drive.stopped:
+            result.stopped = f"seed {seed}: {drive.stopped}"
+            break
     result.summary = spread(result.rows)
     _write(result)
     return result
@@ -155,14 +145,14 @@ def summary_text(result: RepeatResult) -> str:
     return "\n".join(lines)
 
 
-async def main(args) -> int:
-    from tui.cli import settings
+async def main(args, values: dict) -> int:
+    """``run --repeats K``: ``values`` are the run's settings."""
 
     def progress(seed, record):
         print(f"seed {seed}  step {record.step:>2}  dev best {record.dev_best:.3f}  "
               f"test {'  -  ' if record.test is None else f'{record.test:.3f}'}", file=sys.stderr, flush=True)
 
-    result = await repeat_runs(settings(args), args.repeats, folder=args.session, on_step=progress)
+    result = await repeat_runs(values, args.repeats, folder=args.session, on_step=progress)
     if args.json:
         print(json.dumps(result.to_dict()))
     else:

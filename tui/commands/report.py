@@ -11,12 +11,13 @@ import io
 import time
 from pathlib import Path
 
+from tui.commands import plain
 from tui.commands.audit import add_audit_options, run_audit
 
 
 def register(sub) -> None:
     p = sub.add_parser("report", help="write one self-contained HTML report: score curves, audit, human vs LLM",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     add_audit_options(p)
     p.add_argument("-o", "--output", type=Path, default=Path("report.html"), help="the HTML file (default: report.html)")
     p.add_argument("--title", default="reflectloop report", help="the report's title")

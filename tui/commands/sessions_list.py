@@ -8,14 +8,8 @@ from pathlib import Path
 from core import paths
 
 
-def find_sessions(root: Path) -> list[Path]:
-    """Session folders under ``root``, also inside ``--method all`` folders."""
-    if not root.is_dir():
-        return []
-    return sorted(p.parent for p in root.glob("**/log.jsonl"))
-
-
 def summaries(root: Path) -> list[dict]:
+    from sessions.service import find_sessions
     from sessions.store import SessionStore
 
     rows = []

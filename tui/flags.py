@@ -1,0 +1,75 @@
+"""The settings flags of ``run`` and ``tui``, generated from ``RunConfig``,
+and where a run's settings come from.
+
+Every ``RunConfig`` field is a flag (``dev_size`` -> ``--dev-size``) with the
+one-line help of the field's ``metadata["help"]`` and its default; a bool is
+a ``--x/--no-x`` pair.  Flags that are not given stay ``None``, so only what
+the person typed overrides the config files.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from core import paths
+from core.config import ConfigError, RunConfig, load_toml
+
+_TYPES = {"int": int, "float": float, "str": str}
+_METAVARS = {"int": "N", "float": "NUMBER", "str": "TEXT"}
+
+
+def flag_name(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+def _base_type(field: dataclasses.Field) -> str:
+    return str(field.type).replace(" | None", "").strip()
+
+
+def _help(field: dataclasses.Field, default) -> str:
+    text = str(field.metadata.get("help", "")).strip()
+    shown = "not set" if default is None else ("on" if default is True else "off" if default is False else default)
+    # argparse formats help with %: a literal percent sign must be doubled.
+    return f"{text} (default: {shown})".strip().replace("%", "%%")
+
+
+def add_settings(parser: argparse.ArgumentParser) -> None:
+    """One flag per ``RunConfig`` field, plus ``--config FILE``."""
+    group = parser.add_argument_group("settings", "each also a key of a TOML config file (with _ for -)")
+    defaults = RunConfig()
+    for field in dataclasses.fields(RunConfig):
+        default = getattr(defaults, field.name)
+        kind = _base_type(field)
+        common = dict(dest=field.name, default=None, help=_help(field, default))
+        if kind == "bool":
+            group.add_argument(flag_name(field.name), action=argparse.BooleanOptionalAction, **common)
+        else:
+            group.add_argument(flag_name(field.name), type=_TYPES[kind], metavar=_METAVARS[kind], **common)
+    group.add_argument("--config", type=Path, metavar="FILE",
+                        help="a TOML file of settings: keys as the flags with _, at the top level or in a [run] table")
+
+
+def settings(args: argparse.Namespace) -> dict:
+    """Defaults < the user's config file < --config FILE < flags."""
+    values: dict = {}
+    if paths.config_path().exists():
+        values.update(load_toml(paths.config_path()))
+    if getattr(args, "config", None):
+        values.update(load_toml(args.config))
+    for field in dataclasses.fields(RunConfig):
+        given = getattr(args, field.name, None)
+        if given is not None:
+            values[field.name] = given
+    return values
+
+
+def method_list(value: str) -> list[str]:
+    """``all``, one method, or a comma list of methods."""
+    from core.methods import METHODS
+
+    names = list(METHODS) if value == "all" else [m.strip() for m in value.split(",") if m.strip()]
+    unknown = [m for m in names if m not in METHODS]
+    if unknown or not names:
+        raise ConfigError(f"unknown method(s) {', '.join(unknown) or value!r} (known: all, {', '.join(METHODS)})")
+    return names
