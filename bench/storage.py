@@ -23,6 +23,13 @@ calls), then reopens the session.  Three ways, same records, same run:
                            the same data at any scale) gives the last thousand
                            at full size and, summed, the total.
 
+Then a 100,000-call session (``--reopen-calls``; a decision after every
+hundred calls) is reopened: read-only, as ``reflectloop sessions``, ``audit``
+and ``export`` open it, and as a writer, as a resumed run does.  The baseline,
+taking turns with it in the same run, is the least any reader of the file
+pays: reading the same bytes and ``json.loads``-ing them line by line.  It
+prints ``reopen 100k calls: X s`` on a line of its own, and the ratios.
+
 "Time per write" is the wall time of one API call (``add_call`` usually only
 buffers; every 200th also writes the batch), averaged over the first and the
 last thousand writes; medians and CPU time are shown too, because fsync
@@ -31,6 +38,8 @@ stalls caused by other programs on the same disk land at random in the means.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import random
 import shutil
@@ -47,6 +56,7 @@ from tinydb.storages import JSONStorage  # noqa: E402
 
 from core.types import CallRecord, Decision, Message, Params, Usage  # noqa: E402
 from sessions import AppendStorage, SessionStore, codec  # noqa: E402
+from sessions.storage import LOG_NAME  # noqa: E402
 from sessions.store import CALL_BATCH  # noqa: E402
 
 WORDS = ("the object count navigate step left right forward answer apple violin car "
@@ -87,11 +97,11 @@ def workload(n_calls: int, n_decisions: int, seed: int = 1) -> list[tuple[str, o
 
 
 class Progress:
-    def __init__(self, label: str, total: int) -> None:
-        self.label, self.total, self.start = label, total, time.perf_counter()
+    def __init__(self, label: str, total: int, every: int = 1000) -> None:
+        self.label, self.total, self.every, self.start = label, total, every, time.perf_counter()
 
     def tick(self, done: int) -> None:
-        if done % 1000 == 0 or done == self.total:
+        if done % self.every == 0 or done == self.total:
             elapsed = time.perf_counter() - self.start
             print(f"  {self.label:<14} {done:>6}/{self.total} writes  {elapsed:6.1f} s", flush=True)
 
@@ -170,6 +180,45 @@ def run_stock(path: Path, ops) -> dict:
     with TinyDB(path, storage=JSONStorage, access_mode="r") as db:
         check = (len(db.table("calls").all()), len(db.table("decisions").all()))
     return dict(times=times, kinds=kinds, open=time.perf_counter() - t, check=check, size=_size(path))
+
+
+def run_reopen(path: Path, n_calls: int, rounds: int = 3) -> dict:
+    """Build an ``n_calls`` session, then time its reopening against reading it with json (best of ``rounds``)."""
+    rng = random.Random(2)
+    distinct = [make_call(rng, i) for i in range(min(n_calls, 1000))]  # building 100k texts would dominate
+    progress = Progress("reopen session", n_calls, every=10_000)
+    with SessionStore.create(path, {"task": "gen:navigate", "method": "apo"}) as store:
+        for i in range(n_calls):
+            store.add_call(dataclasses.replace(distinct[i % len(distinct)], at=1.7e9 + i))
+            if (i + 1) % 100 == 0:
+                store.add_decision(make_decision(rng, i // 100))
+            progress.tick(i + 1)
+    baseline, reader, writer = [], [], []
+    for round_ in range(rounds):  # taking turns, so load from other programs hits all three alike
+        t = time.perf_counter()
+        with open(path / LOG_NAME, "rb") as f:
+            lines = len([json.loads(line) for line in f])
+        baseline.append(time.perf_counter() - t)
+        for times, read_only in ((reader, True), (writer, False)):
+            t = time.perf_counter()
+            store = SessionStore.open(path, read_only=read_only)
+            times.append(time.perf_counter() - t)
+            # Decoding 100k calls takes longer than the open: check them once.
+            check = (len(store.calls()) if read_only and not round_ else n_calls, len(store.decisions()))
+            store.close()
+            assert check == (n_calls, n_calls // 100), f"reopened session holds {check}"
+    return dict(baseline=min(baseline), reader=min(reader), writer=min(writer), lines=lines,
+                size=_size(path), calls=n_calls)
+
+
+def report_reopen(r: dict) -> None:
+    n = r["calls"]
+    label = f"{n // 1000}k" if n % 1000 == 0 else str(n)
+    print(f"\nreopen {label} calls: {r['reader']:.2f} s")
+    print(f"  read-only open of {r['size'] / 1e6:.0f} MB ({r['lines']} lines), best of 3; the same bytes read and "
+          f"json.loads-ed line by line: {r['baseline']:.2f} s; ratio {r['reader'] / r['baseline']:.2f}")
+    print(f"  as a writer (a resumed run: replay with change tracking): {r['writer']:.2f} s; "
+          f"ratio {r['writer'] / r['baseline']:.2f}")
 
 
 def _time_writes(storage: AppendStorage) -> list[float]:
@@ -255,6 +304,8 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=1_000)
     parser.add_argument("--stock-scale", type=float, default=0.25,
                         help="run the stock JSONStorage on this fraction of the records")
+    parser.add_argument("--reopen-calls", type=int, default=100_000,
+                        help="calls in the session whose reopening is timed (0: skip)")
     parser.add_argument("--dir", help="where to write (default: a temporary folder)")
     args = parser.parse_args()
 
@@ -268,6 +319,7 @@ def main() -> None:
             "TinyDB+Append": run_plain_append(base / "plain.session", ops),
             "TinyDB+JSON": run_stock(base / "stock.json", stock_ops),
         }
+        reopened = run_reopen(base / "reopen.session", args.reopen_calls) if args.reopen_calls else None
     finally:
         if not args.dir:
             shutil.rmtree(base, ignore_errors=True)
@@ -275,6 +327,8 @@ def main() -> None:
     ours, stock = totals["SessionStore"], totals["TinyDB+JSON"]
     print(f"\nSame work, total write time: SessionStore {ours:.2f} s vs stock JSONStorage {stock:.1f} s"
           f"{' (extrapolated)' if args.stock_scale < 1 else ''}: {stock / ours:.0f}x")
+    if reopened:
+        report_reopen(reopened)
     print(f"(pid {os.getpid()}, python {sys.version.split()[0]})")
 
 

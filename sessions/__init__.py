@@ -1,7 +1,7 @@
 """Persistence: sessions as append-only TinyDB logs.  Use :class:`SessionStore`."""
 from .lock import SessionLockedError
-from .logfile import CorruptLogError
-from .storage import AppendStorage, ReadOnlyError
+from .logfile import DamagedLine
+from .storage import AppendStorage, ReadOnlyError, SessionWriteError
 from .store import SessionStore
 
-__all__ = ["AppendStorage", "CorruptLogError", "ReadOnlyError", "SessionLockedError", "SessionStore"]
+__all__ = ["AppendStorage", "DamagedLine", "ReadOnlyError", "SessionLockedError", "SessionStore", "SessionWriteError"]

@@ -84,8 +84,13 @@ class SessionLock:
 
 def _write_holder(fd: int) -> None:
     text = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (text + "\n").encode(), 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (text + "\n").encode(), 0)
+    except OSError:
+        # The flock is the lock; the text only names us in others' errors.  On a full
+        # disk it cannot be written, and refusing to open would not free any space.
+        pass
 
 
 def _wait_for_holder_text(fd: int) -> LockHolder | None:

@@ -18,20 +18,29 @@ many updates or deletions, and is then amortised over them.
 
 The storage keeps the current state in memory (TinyDB reads it on every
 operation anyway) and finds what changed in O(changed), see ``tracking``.
-Opened with ``read_only=True`` it takes no lock, refuses writes, and picks up
-lines that a writer elsewhere appends (a compaction is noticed by the file's
+Opened with ``read_only=True`` (or ``access_mode="r"``, as TinyDB's
+JSONStorage spells it) it takes no lock, refuses writes, and picks up lines
+that a writer elsewhere appends (a compaction is noticed by the file's
 identity changing).  TinyDB's per-table query cache does not see those
 updates; ``Table.all()`` and iteration do.
+
+Failures: a write the disk refuses (full, quota, I/O error) raises
+:class:`SessionWriteError` and leaves memory as on disk, so the session goes
+on once there is space; a compaction that fails is postponed, since the log
+it would have replaced is complete.  Lines damaged in the middle of the log
+are skipped and listed in ``damage``; a writer sets their bytes aside in
+``log.jsonl.corrupt`` and rewrites the log without them.
 """
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 from tinydb.storages import Storage
 
 from .lock import SessionLock
-from .logfile import LogFile, fsync_dir
+from .logfile import DamagedLine, LogFile, fsync_dir
 from .tracking import Changes, TableDiff, TrackedDoc, diff, encode, encoded_size
 
 LOG_NAME = "log.jsonl"
@@ -39,6 +48,30 @@ LOG_NAME = "log.jsonl"
 
 class ReadOnlyError(PermissionError):
     """A write to a session opened read-only."""
+
+
+class SessionWriteError(OSError):
+    """The disk refused a write (full, over quota, failing): none of it is in the
+    session, and every record acknowledged before it still is."""
+
+    _REASONS = {
+        errno.ENOSPC: "the disk is full (no space left on device)",
+        errno.EDQUOT: "the disk quota is exceeded",
+        errno.EIO: "the disk reported an I/O error",
+    }
+
+    def __init__(self, session: Path, what: str, cause: OSError) -> None:
+        self.session = session
+        self.cause = cause
+        self.reason = self._REASONS.get(cause.errno, cause.strerror or str(cause))
+        super().__init__(
+            cause.errno,
+            f"session {session.name}: could not write {what}: {self.reason}, at {session}; "
+            "nothing of it was written and everything saved before it is intact",
+        )
+
+    def __str__(self) -> str:
+        return self.strerror
 
 
 class AppendStorage(Storage):
@@ -57,7 +90,12 @@ class AppendStorage(Storage):
         self._live = 0  # bytes of the live documents' JSON
         self._lock: SessionLock | None = None
         self._log: LogFile | None = None
-        if read_only:
+        self._compact_at = 0  # log size below which no compaction is tried (raised after a failure)
+        #: why the last compaction failed, while none has succeeded since
+        self.compaction_error: SessionWriteError | None = None
+        #: where this open set damaged lines aside, if it found any
+        self.corrupt_file: Path | None = None
+        if self.read_only:
             self._open_read_only()
         else:
             self._open_for_writing()
@@ -83,9 +121,19 @@ class AppendStorage(Storage):
         try:
             self._log = LogFile(self.path / LOG_NAME, writable=True)
             self._load(self._log.read_all())
+            if self._log.damage:
+                self._set_damage_aside()
         except BaseException:
             self.close()
             raise
+
+    def _set_damage_aside(self) -> None:
+        # The bad bytes are durable in the .corrupt file before the log is rewritten without them.
+        try:
+            self.corrupt_file = self._log.set_aside(self._log.damage)
+        except OSError as exc:
+            raise SessionWriteError(self.path, f"the damaged lines to {self._log.corrupt_path.name}", exc) from exc
+        self.compact()
 
     # ------------------------------------------------------------ TinyDB's API
     def read(self) -> dict[str, dict]:
@@ -98,6 +146,9 @@ class AppendStorage(Storage):
         return self._handed
 
     def write(self, data: dict[str, dict]) -> None:
+        if self.read_only and self._log is not None:
+            # TinyDB's updates change our documents before calling write(): undo that.
+            self._load(self._log.read_all())
         self._check_writable()
         trusted = data is self._handed
         self._handed = None
@@ -132,7 +183,11 @@ class AppendStorage(Storage):
         self._check_writable()
         encoded = {name: {i: encode(doc) for i, doc in t.items()} for name, t in self._tables.items()}
         live = sum(len(text) for docs in encoded.values() for text in docs.values())
-        self._log.replace(_line({"snap": _docs_json(encoded)}, live))
+        try:
+            self._log.replace(_line({"snap": _docs_json(encoded)}, live))
+        except OSError as exc:
+            raise SessionWriteError(self.path, "the compacted log", exc) from exc
+        self.compaction_error, self._compact_at = None, 0
         for name, docs in encoded.items():
             for doc_id, text in docs.items():
                 self._tables[name][doc_id].size = len(text)
@@ -151,6 +206,11 @@ class AppendStorage(Storage):
         return os.stat(self.path / LOG_NAME).st_mtime
 
     @property
+    def damage(self) -> list[DamagedLine]:
+        """Lines in the middle of the log that did not parse: skipped, every other record read."""
+        return list(self._log.damage) if self._log else []
+
+    @property
     def stale_lock(self):
         """The holder of a lock left by a writer that crashed, if this open took one over."""
         return self._lock.stale if self._lock else None
@@ -166,10 +226,12 @@ class AppendStorage(Storage):
                 }
                 live = self._live_after(changes, encoded)
                 self._log.append(_change_line(changes, encoded, live))
-            except Exception:
+            except Exception as exc:
                 # TinyDB's in-place updates already changed our documents (e.g. to a value
                 # JSON cannot hold): go back to what is on disk, so memory never runs ahead of it.
                 self._load(self._log.read_all())
+                if isinstance(exc, OSError):
+                    raise SessionWriteError(self.path, _what(changes), exc) from exc
                 raise
             self._adopt(changes, encoded)
             self._live = live
@@ -205,15 +267,23 @@ class AppendStorage(Storage):
             self._tables[name] = d.table
 
     def _maybe_compact(self) -> None:
-        if self._log.size > max(self.COMPACT_MIN_BYTES, self.COMPACT_RATIO * self._live):
-            self.compact()
+        size = self._log.size
+        if size > max(self.COMPACT_MIN_BYTES, self.COMPACT_RATIO * self._live, self._compact_at):
+            try:
+                self.compact()
+            except SessionWriteError as exc:
+                # The write that got us here is on disk and the log is whole: compaction can
+                # wait.  Retrying only after as much again has been written keeps appends
+                # O(changed) on a disk that stays full.
+                self.compaction_error = exc
+                self._compact_at = size + max(self.COMPACT_MIN_BYTES, self._live)
 
     # ----------------------------------------------------------------- reading
     def _load(self, records: list[dict]) -> None:
         self._tables, self._touched, self._live = {}, {}, -1
         for record in records:
             self._apply(record)
-        if self._live < 0:  # a log without the running total: count once
+        if self._live < 0 and not self.read_only:  # a log without the running total: count once
             self._live = sum(encoded_size(d) for t in self._tables.values() for d in t.values())
 
     def _apply(self, record: dict) -> None:
@@ -233,6 +303,9 @@ class AppendStorage(Storage):
     def _put_all(self, tables: dict[str, dict]) -> None:
         for name, docs in tables.items():
             table = self._tables.setdefault(name, {})
+            if self.read_only:
+                table.update(docs)  # fresh from json.loads, and a reader never writes: nothing to track
+                continue
             touched = self._touched.setdefault(name, set())
             for doc_id, doc in docs.items():
                 table[doc_id] = TrackedDoc(doc, touched, doc_id)
@@ -254,6 +327,12 @@ class AppendStorage(Storage):
         if self.read_only:
             raise ReadOnlyError(f"session {self.path.name} is open read-only")
         self._check_open()
+
+
+def _what(changes: Changes) -> str:
+    """The tables a failed write was for, as the error names them."""
+    names = sorted(set(changes.drop) | {name for name, d in changes.tables.items() if d})
+    return "records for " + ", ".join(names) if names else "a change"
 
 
 def _read_only_mode(access_mode: str | None) -> bool:

@@ -15,6 +15,9 @@ Records are only ever added, never updated in place (the one exception is
 the small state record that ``set_state`` replaces): a record written again
 (a resumed step re-proposing the same ids) supersedes the earlier one when
 read -- "last wins" -- which keeps every write an O(1) append.
+
+A damaged log still opens: ``warnings`` says, one sentence per problem, what
+was skipped and where its bytes are kept, for the CLI and the TUI to show.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from typing import Any, Callable, TypeVar
 from core.types import CallRecord, Decision, Evaluation, Prompt, Proposal, StepRecord
 
 from . import codec
+from .logfile import CORRUPT_SUFFIX, DamagedLine
 from .redact import check_config, env_secrets, scrub
 from .storage import LOG_NAME, ReadOnlyError
 from .table import AppendDB
@@ -143,6 +147,25 @@ class SessionStore:
     @property
     def config(self) -> dict:
         return copy.deepcopy(self._meta_doc["config"])
+
+    @property
+    def damage(self) -> list[DamagedLine]:
+        """Damaged lines of the log found by this open (skipped; every other record read)."""
+        return self._storage.damage
+
+    @property
+    def warnings(self) -> list[str]:
+        """What a person should be told about this session's file; empty when it is sound."""
+        storage = self._storage
+        notes = []
+        if storage.damage:
+            notes.append(_damage_warning(storage.damage, storage.corrupt_file))
+        elif (self._path / (LOG_NAME + CORRUPT_SUFFIX)).is_file():
+            notes.append(f"{LOG_NAME}{CORRUPT_SUFFIX} holds unreadable lines set aside by an earlier open")
+        if storage.compaction_error is not None:
+            notes.append(f"the log could not be compacted: {storage.compaction_error.reason}; "
+                         "it is complete and is compacted once there is space")
+        return notes
 
     @property
     @_locked
@@ -261,6 +284,7 @@ class SessionStore:
             "created": meta["created"],
             "updated": meta["updated"],
             "parent": meta["parent"],
+            "warnings": self.warnings,
         }
 
     # -------------------------------------------------------------- helpers
@@ -293,7 +317,9 @@ class SessionStore:
     def _load_meta(self) -> dict:
         docs = self._db.table(META).all()
         if not docs or "format" not in docs[0]:
-            raise ValueError(f"{self._path} is not a reflectloop session")
+            damage = self._db.storage.damage
+            why = f" ({_damage_warning(damage, self._db.storage.corrupt_file)})" if damage else ""
+            raise ValueError(f"{self._path} is not a reflectloop session{why}")
         if docs[0]["format"] > FORMAT:
             raise ValueError(f"{self._path} was written by a newer reflectloop (format {docs[0]['format']})")
         return copy.deepcopy(dict(docs[0]))
@@ -324,6 +350,16 @@ def _refuse_occupied(path: Path) -> None:
         log = path / LOG_NAME
         if others or (log.is_file() and log.stat().st_size > 0):
             raise FileExistsError(f"{path} is not empty; a new session needs a fresh directory")
+
+
+def _damage_warning(damage: list[DamagedLine], corrupt: Path | None, shown: int = 5) -> str:
+    where = ", ".join(d.describe() for d in damage[:shown])
+    if len(damage) > shown:
+        where += f" and {len(damage) - shown} more"
+    kept = (f"their bytes are kept in {corrupt.name}" if corrupt is not None
+            else f"they stay in the log until a writer opens the session and moves them to {LOG_NAME}{CORRUPT_SUFFIX}")
+    return (f"{LOG_NAME}: {len(damage)} unreadable line(s) skipped, every other record recovered: "
+            f"{where}; {kept}")
 
 
 def _label(value: Any) -> str | None:

@@ -1,37 +1,69 @@
-"""SIGKILL a writer at random moments: the session always reopens and keeps every acknowledged decision.
+"""SIGKILL a writer at random moments and inside compaction: the session always
+reopens and keeps every acknowledged decision.
 
 Each round starts a child that continues the same session: it records
 decisions in a loop and prints each id only after ``add_decision`` returned
 (the moment the UI would show "saved").  It also replaces the state and
-records calls, so kills land in compactions and batch flushes too; the
-compaction threshold is lowered in the child so that happens often.  Some
-rounds are killed while the child is still opening the session.
+records calls, so the log fills with garbage and compacts often (the
+threshold is lowered in the child).  Most rounds are killed at a random
+moment; some while the child is still opening the session.  Random kills
+land inside a compaction only by luck, so some rounds arrange it: the child
+stops at a chosen point inside ``LogFile.replace`` -- half-way through
+writing the new log, with it written but not yet renamed, or just after the
+rename -- says so, and is killed there.  The test asserts every one of
+those kills landed where it was meant to.
 """
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from tinydb import TinyDB
 
 from sessions import AppendStorage, SessionStore
 
-ROOT = Path(__file__).resolve().parents[1]
+from .test_reliability_child import Child
+
 ROUNDS = 80
 SEED = 20240502
+# Points inside compaction, each taken by every 8th round at a different offset.
+POINTS = {2: "writing", 4: "renaming", 6: "renamed"}
+STARTUP = 7  # rounds killed while opening
 
 CHILD = """
-import sys
+import os, signal, sys
 from core.types import CallRecord, Decision, Message, Params
-from sessions import AppendStorage, SessionStore
+from sessions import AppendStorage, SessionStore, logfile
 
-AppendStorage.COMPACT_MIN_BYTES = 16 * 1024  # compact often, so some kills hit a compaction
+AppendStorage.COMPACT_MIN_BYTES = 16 * 1024  # compact often
 AppendStorage.COMPACT_RATIO = 1.5
-path, round_ = sys.argv[1], sys.argv[2]
+path, round_, point = sys.argv[1], sys.argv[2], sys.argv[3]
+
+
+def stop(name):
+    print("paused", name, flush=True)
+    signal.pause()  # until the parent kills us
+
+
+if point == "writing":  # half of the new log written under its temporary name
+    write_fully = logfile._write_fully
+    def half_then_stop(fd, data):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(".tmp"):
+            write_fully(fd, data[: len(data) // 2])
+            stop(point)
+        write_fully(fd, data)
+    logfile._write_fully = half_then_stop
+elif point in ("renaming", "renamed"):
+    replace = os.replace
+    def stop_around_rename(src, dst):
+        if point == "renaming":
+            stop(point)
+        replace(src, dst)
+        stop(point)
+    os.replace = stop_around_rename
+
 store = SessionStore.open(path)
 print("ready", flush=True)
 i = 0
@@ -47,41 +79,54 @@ while True:
 """
 
 
-def run_round(path: Path, round_: int, rng: random.Random) -> list[str]:
-    """One child, killed at a random moment; returns the ids it acknowledged."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(path), str(round_)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    if round_ % 8 == 7:
+def random_round(child: Child, round_: int, rng: random.Random) -> list[str]:
+    """Killed at a random moment; returns the ids it acknowledged."""
+    if round_ % 8 == STARTUP:
         time.sleep(rng.uniform(0.0, 0.12))  # kill while starting up / replaying / repairing
+        return [line for line in child.kill() if line != "ready"]
+    assert child.lines_until("ready") == []
+    time.sleep(rng.uniform(0.02, 0.2))
+    return child.kill()
+
+
+def compaction_round(child: Child, point: str, log: Path) -> tuple[list[str], bool]:
+    """Killed at ``point`` inside a compaction; returns the acknowledged ids and whether
+    the files showed the kill landed there."""
+    before = log.stat().st_ino
+    assert child.lines_until("ready") == []
+    acknowledged = child.lines_until(f"paused {point}")
+    tmp = log.with_name(log.name + ".tmp")
+    if point == "renamed":
+        landed = not tmp.exists() and log.stat().st_ino != before
     else:
-        first = proc.stdout.readline()
-        assert first == "ready\n", f"round {round_}: child failed to open: {first!r} {proc.stderr.read()}"
-        time.sleep(rng.uniform(0.02, 0.2))
-    proc.kill()
-    out = proc.stdout.read()  # the rest, including anything readline buffered
-    proc.wait(timeout=30)
-    proc.stderr.close()
-    # Only complete lines count as acknowledged; "ready" is not a decision.
-    return [line for line in out.split("\n")[:-1] if line != "ready"]
+        landed = tmp.exists() and log.stat().st_ino == before
+    return acknowledged + child.kill(), landed
 
 
 def test_sigkill_never_loses_an_acknowledged_decision(tmp_path):
     path = tmp_path / "run.session"
+    log = path / "log.jsonl"
     SessionStore.create(path, {"task": "gen:navigate", "method": "abo"}).close()
     rng = random.Random(SEED)
     acknowledged: list[str] = []
     log_files = set()  # a compaction replaces the log file: count the distinct ones seen
-    mid_compaction = 0  # kills that left a compaction's temporary file behind
-    started = time.monotonic()
+    landed: Counter[str] = Counter()  # arranged kills that the files show inside compaction
+    by_luck = 0  # random kills that left a compaction's temporary file behind
     for round_ in range(ROUNDS):
-        acknowledged += run_round(path, round_, rng)
-        log_files.add((path / "log.jsonl").stat().st_ino)
-        mid_compaction += (path / "log.jsonl.tmp").exists()
-    elapsed = time.monotonic() - started
-    assert len(log_files) > 5, "no compactions happened: kills never hit one"
+        point = POINTS.get(round_ % 8)
+        child = Child(CHILD, str(path), str(round_), point or "none")
+        if point:
+            ids, inside = compaction_round(child, point, log)
+            landed[point] += inside
+        else:
+            ids = random_round(child, round_, rng)
+            by_luck += log.with_name("log.jsonl.tmp").exists()
+        acknowledged += ids
+        log_files.add(log.stat().st_ino)
+
+    arranged = Counter(POINTS[r % 8] for r in range(ROUNDS) if r % 8 in POINTS)
+    assert landed == arranged, f"kills meant for compaction that landed elsewhere: {arranged - landed}"
+    assert len(log_files) > 5, "no compactions happened"
 
     with TinyDB(path, storage=AppendStorage, read_only=True) as db:
         stored = {d["proposal_id"] for d in db.table("decisions").all()}
@@ -92,5 +137,7 @@ def test_sigkill_never_loses_an_acknowledged_decision(tmp_path):
     with SessionStore.open(path) as store:  # a writer can continue after all that
         assert set(acknowledged) <= set(store.decisions())
         assert store.state()["pad"] == "s" * 2000
+        assert store.damage == []
+    assert not log.with_name("log.jsonl.tmp").exists()  # a dead compaction's leftover is cleaned up
     print(f"{ROUNDS} kills, {len(acknowledged)} acknowledged decisions, {len(log_files)} log files, "
-          f"{mid_compaction} kills mid-compaction, {elapsed:.1f}s")
+          f"{sum(landed.values())} arranged kills inside compaction ({dict(landed)}), {by_luck} by luck")
