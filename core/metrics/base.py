@@ -1,0 +1,170 @@
+"""What every metric shares: the example it sees, the result it returns, the
+summary over a prompt's examples, and the checks of its options.
+
+A metric is a dataclass whose fields are its options, so a task file's
+``[metric]`` table maps onto it one key per field and an unknown key can be
+refused with the known ones listed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+
+class MetricError(Exception):
+    """A metric or output contract that cannot be built or used as
+    configured; the message names the option, the file and the problem."""
+
+
+@dataclass(frozen=True)
+class TaskExample:
+    """One example as a metric (and a template) sees it.
+
+    ``targets`` are the accepted gold strings (empty when the task has no
+    gold answer, e.g. free text judged by a rubric); ``target`` is the target
+    as the data wrote it: a string, a list of strings or a JSON object."""
+
+    id: str
+    fields: Mapping[str, str]
+    targets: tuple[str, ...] = ()
+    target: Any = None
+    split: str | None = None  # "ini" | "dev" | "test" when the data says
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """The score of one output, in [0, 1], and why.
+
+    ``error`` set means the example could not be scored (a metric function
+    that raised, a judge verdict that could not be parsed): ``score`` is then
+    None and the example is left out of the prompt's score, never counted
+    as 0.  ``answer`` is what the metric compared (the predicted label, the
+    extracted number), ``raw`` a judge's full reply."""
+
+    score: float | None
+    feedback: str = ""
+    answer: str | None = None
+    followed: bool = True  # the output kept to the output contract
+    error: str | None = None
+    raw: str = ""
+
+    @classmethod
+    def errored(cls, error: str, *, raw: str = "", answer: str | None = None) -> MetricResult:
+        return cls(None, error=error, raw=raw, answer=answer)
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """A prompt's score over its scored examples, with the metric's other
+    statistics (e.g. accuracy beside macro-F1)."""
+
+    score: float
+    scored: int
+    errored: int
+    stats: Mapping[str, float] = field(default_factory=dict)
+
+
+def check_score(value: float, who: str) -> float:
+    """``value`` as a float in [0, 1], else MetricError naming ``who``."""
+    if isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, (int, float)) or isinstance(value, complex):
+        raise MetricError(f"{who} returned {value!r}: expected a number in [0, 1]")
+    number = float(value)
+    if math.isnan(number) or not 0.0 <= number <= 1.0:
+        raise MetricError(f"{who} returned {value!r}: a score must be in [0, 1]")
+    return number
+
+
+def mean_aggregate(results: Sequence[MetricResult]) -> Aggregate:
+    scores = [r.score for r in results if r.error is None and r.score is not None]
+    mean = sum(scores) / len(scores) if scores else 0.0
+    return Aggregate(mean, len(scores), len(results) - len(scores), {"mean": mean})
+
+
+# ------------------------------------------------------------------ options
+def build_options(cls: type, table: Mapping[str, Any], where: str, *, injected: Mapping[str, Any] | None = None) -> Any:
+    """``cls(**table)`` after checking every key is one of its init fields
+    and each value has the field's simple type (str, bool, number, list).
+    ``injected`` options are set by the caller, never read from the table;
+    those the class lacks are dropped."""
+    injected = injected or {}
+    known = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name not in injected}
+    unknown = [k for k in table if k not in known]
+    if unknown:
+        raise MetricError(
+            f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known)) or 'none'})"
+        )
+    missing = [n for n, f in known.items() if _required(f) and n not in table]
+    if missing:
+        raise MetricError(f"{where}: missing key {missing[0]!r}")
+    values = {name: _typed(value, known[name], f"{where}: {name!r}") for name, value in table.items()}
+    extra = {k: v for k, v in injected.items() if any(f.name == k for f in dataclasses.fields(cls))}
+    try:
+        return cls(**values, **extra)
+    except MetricError as exc:
+        raise MetricError(f"{where}: {exc}") from None
+
+
+def _required(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+_SIMPLE = {"str": str, "bool": bool, "float": (int, float), "int": int, "dict": dict}
+
+
+def _typed(value: Any, f: dataclasses.Field, where: str) -> Any:
+    """Check against the annotation's first simple type name; lists become
+    tuples so the dataclasses stay hashable."""
+    annotation = str(f.type)
+    if annotation.startswith("tuple"):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise MetricError(f"{where} must be a list of strings")
+        return tuple(value)
+    name = annotation.split("|")[0].strip()
+    expected = _SIMPLE.get(name)
+    if expected is None:
+        return value
+    wrong_bool = isinstance(value, bool) and name != "bool"
+    if wrong_bool or not isinstance(value, expected):
+        raise MetricError(f"{where} must be a {_TYPE_WORDS[name]}, got {value!r}")
+    return float(value) if name == "float" else value
+
+
+_TYPE_WORDS = {
+    "str": "string", "bool": "boolean (true or false)", "float": "number", "int": "whole number", "dict": "table",
+}
+
+
+# ------------------------------------------------------------ sync metrics
+class SyncMetric:
+    """Base of the metrics that need no model: ``measure`` is the whole job;
+    ``score`` gives them the async interface the judge needs."""
+
+    needs_model = False
+
+    def measure(self, example: TaskExample, value: Any) -> MetricResult:
+        raise NotImplementedError
+
+    async def score(self, example: TaskExample, value: Any) -> MetricResult:
+        return self.measure(example, value)
+
+    def aggregate(self, pairs: Sequence[tuple[TaskExample, MetricResult]]) -> Aggregate:
+        return mean_aggregate([r for _, r in pairs])
+
+
+def as_text(value: Any) -> str:
+    """An output value as text: a JSON object (from a JSON contract) in its
+    canonical form, so text metrics still compare it deterministically."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def quote(text: str, limit: int = 80) -> str:
+    """A value for a feedback line, cut so feedback stays short."""
+    text = " ".join(str(text).split())
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
