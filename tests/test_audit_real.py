@@ -1,16 +1,25 @@
-"""The audit on a real session: 2 steps of APO on paper:navigate with the
-embedded model (local:smollm2) as target and optimizer.
+"""The audit on a real session: 2 steps of APO on gen:navigate with the
+embedded model (local:smollm2) as the optimizer.
 
 * the control experiment re-asks the real optimizer through the method's own
   ``reflect`` under every condition;
 * the HTML report of that session opens in headless Chromium and the
   screenshot is not blank.
 
-Slow (a few minutes on 2 cores): the run and the control make real model calls.
+The target is the fake endpoint (``tests.support.fake_server``) and the two
+initial prompts are given: the embedded model's text differs from machine to
+machine (llama.cpp is built for the CPU it runs on), so the errors the control
+needs — a parent with right and wrong dev answers, another prompt's errors —
+are made by a target whose answers are a function of the request alone.  The
+optimizer, the part under test, is the real model.
+
+Slow (a minute or two on 2 cores): the run and the control make real model
+calls; the module's tests share one response cache.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import shutil
 import subprocess
@@ -22,38 +31,47 @@ from core.analysis import CONDITIONS, audit, control_method, run_control, sessio
 from core.config import RunConfig, from_dict
 from core.review import AutoReviewer
 from sessions.audit_data import load_session
+from sessions.service import open_run
+from tests.support.fake_server import FakeServer
+from tests.support.homes import link_cache
 from tests.test_audit import cli
-from tui.runner import start_run
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "paper"
+pytestmark = pytest.mark.shared_model_cache
 CHROMIUM = Path("/usr/bin/chromium")
+# Given, so the fake target's answers to them are the same on every machine;
+# on the 6 dev examples each gets some right and some wrong (checked below).
+INITIAL = [
+    "Follow the instructions step by step and say whether you end up where you started.",
+    "Track your position after every move, then answer whether you are back at the start.",
+]
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("real-home")
-
-
-@pytest.fixture(scope="module")
-def real_session(tmp_path_factory, home) -> Path:
+def real_session(tmp_path_factory, module_cache) -> Path:
     """One real 2-step APO session, shared by the tests of this module."""
-    path = tmp_path_factory.mktemp("real") / "navigate-apo.session"
-    config = RunConfig(
-        task="paper:navigate", data_dir=str(DATA), method="apo", steps=2, beam=1, dev_size=6, test_size=4,
-        init_prompts=1, target_max_tokens=48, optimizer_max_tokens=160,
-    )
+    folder = tmp_path_factory.mktemp("real")
+    home = link_cache(tmp_path_factory.mktemp("real-home"), module_cache)
+    initial = folder / "initial.json"
+    initial.write_text(json.dumps(INITIAL))
+    path = folder / "navigate-apo.session"
 
-    async def go():
-        run = start_run(config, AutoReviewer(), session=path)
+    async def go(server: FakeServer):
+        config = RunConfig(
+            task="gen:navigate", method="apo", steps=2, beam=1, dev_size=6, test_size=4,
+            init_prompts=len(INITIAL), initial_prompts=str(initial),
+            target="openai:fake", target_base_url=server.openai_url, optimizer="local:smollm2",
+            optimizer_max_tokens=160,
+        )  # fmt: skip
+        run = open_run(config, AutoReviewer(), session=path)
         try:
-            await run.loop.run()
+            await run.drive()
         finally:
             await run.close()
 
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, FakeServer() as server:
         mp.setenv("REFLECTLOOP_HOME", str(home))
         mp.setenv("REFLECTLOOP_CONFIG", str(home / "no-config.toml"))
-        asyncio.run(go())
+        asyncio.run(go(server))
     return path
 
 
@@ -61,10 +79,16 @@ def _in_unit(x) -> bool:
     return x is not None and math.isfinite(x) and 0.0 <= x <= 1.0
 
 
-async def test_control_reasks_the_real_optimizer_under_every_condition(real_session, monkeypatch, home):
-    monkeypatch.setenv("REFLECTLOOP_HOME", str(home))  # the report test below reuses these responses
+async def test_control_reasks_the_real_optimizer_under_every_condition(real_session):
     data = load_session(real_session)
     assert [s.step for s in data.steps] == [0, 1]
+    # What every condition needs, by construction: both given prompts scored
+    # with right and wrong answers, and the parent reflected on.
+    given = {p.instruction: i for i, p in data.prompts.items() if p.instruction in INITIAL}
+    assert sorted(given) == sorted(INITIAL)
+    for instruction, prompt_id in given.items():
+        results = [r.correct for r in data.dev[prompt_id].scored]
+        assert any(results) and not all(results), f"{instruction!r}: {results}"
     assert data.feedback("llm"), "the run reflected on its errors"
     config = from_dict(data.config)
     task = session_task(config)
@@ -96,8 +120,7 @@ async def test_control_reasks_the_real_optimizer_under_every_condition(real_sess
     assert _in_unit(head["format_rate"])
 
 
-def test_report_of_a_real_session_renders_in_chromium(real_session, tmp_path, monkeypatch, home):
-    monkeypatch.setenv("REFLECTLOOP_HOME", str(home))
+def test_report_of_a_real_session_renders_in_chromium(real_session, tmp_path):
     out = tmp_path / "report.html"
     assert cli(["report", str(real_session), "--control", "--control-sets", "1", "-o", str(out)]) == 0
     html = out.read_text()

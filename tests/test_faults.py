@@ -1,6 +1,6 @@
 """Fault tolerance, end to end: APO steps 0 and 1 through the real providers
 (OpenAI SDK, Anthropic SDK) and ``LLM`` against the fake endpoint injecting
-faults, recorded into a real session by ``tui.runner.start_run``.
+faults, recorded into a real session by ``sessions.service.open_run``.
 
 The fake endpoint's answers depend only on the request, so a run meeting
 faults must score exactly like a run meeting none; its fault log says what
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.fake_server import FAULT_KINDS, FakeServer
+from tests.support.fake_server import FAULT_KINDS, FakeServer
 from core.config import RunConfig
 from core.events import Note
 from core.llm import ProviderError, make_llm
@@ -21,12 +21,14 @@ from core.review import AutoReviewer
 from core.tasks import load_task
 from sessions.store import SessionStore
 from tests.test_llm_http import Reply, anthropic_attempt, openai_attempt, server  # noqa: F401 (a fixture)
-from tui.runner import start_run
+from sessions.service import open_run
 
-# Client timeout vs the fake's hang: a "timeout" fault hangs well past the
-# client's patience, and nothing else comes near it.
+# A "timeout" fault hangs until the server closes, so the client's timeout
+# always meets it.  An answer this machine is too busy to give within TIMEOUT
+# is a timeout too, which ``unexplained`` accepts only after the client's
+# whole TIMEOUT: no check here depends on the machine's speed.
 TIMEOUT = 1.0
-HANG = 3.0
+HANG = 600.0
 RETRY_AFTER = 0.05
 SIZES = dict(steps=2, beam=2, init_prompts=3, dev_size=10, test_size=4, seed=1)
 
@@ -53,12 +55,12 @@ async def run_apo(tmp: Path, name: str, server: FakeServer, provider: str = "ope
     ]
     notes: list[Note] = []
     session = tmp / f"{name}.session"
-    run = start_run(
+    run = open_run(
         config, AutoReviewer(), session=session, injected=(task, *models),
         listeners=(lambda e: notes.append(e) if isinstance(e, Note) else None,),
     )
     try:
-        await run.loop.run()
+        await run.drive()
     finally:
         await run.close()
     return SessionStore.open(session, read_only=True), notes
@@ -66,6 +68,39 @@ async def run_apo(tmp: Path, name: str, server: FakeServer, provider: str = "ope
 
 def failed_by_cause(store: SessionStore) -> Counter:
     return Counter(cause(c.error) for c in store.calls() if c.error)
+
+
+def unexplained(store: SessionStore, server: FakeServer) -> list[str]:
+    """The session's failed attempts that the endpoint's log does not explain.
+
+    One is explained when it failed with the fault the endpoint injected into
+    that attempt of that prompt, or by a timeout after the client waited its
+    whole TIMEOUT: a busy machine can be that slow with any answer."""
+    served: dict[tuple[str, int], set] = {}
+    for s in server.log:
+        served.setdefault((s.prompt, s.attempt), set()).add(s.fault)
+    out = []
+    for c in store.calls():
+        if c.error is None:
+            continue
+        faults = served.get((c.messages[-1].content, c.attempt), {"never served"})
+        if cause(c.error) not in faults and not (cause(c.error) == "timeout" and c.latency >= TIMEOUT):
+            out.append(f"attempt {c.attempt} of a {c.purpose} call: {c.error!r}; the endpoint injected {faults}")
+    return out
+
+
+def unrecorded(store: SessionStore, server: FakeServer) -> Counter:
+    """Faults the endpoint injected that no failed attempt of the session records."""
+    injected = Counter((s.prompt, s.attempt) for s in server.injected())
+    failed = Counter((c.messages[-1].content, c.attempt) for c in store.calls() if c.error)
+    return injected - failed
+
+
+def assert_faults_recorded(store: SessionStore, server: FakeServer) -> None:
+    """Every injected fault is a failed attempt in the session, and every
+    failed attempt is an injected fault (or the client's own timeout)."""
+    assert not unrecorded(store, server)
+    assert not unexplained(store, server)
 
 
 def results(store: SessionStore) -> dict[tuple[str, str, str], bool]:
@@ -108,7 +143,7 @@ async def test_a_step_survives_every_kind_of_fault_and_records_each_one(tmp_path
     assert not any(r.errored for _, ev in store.evaluations() for r in ev.results)
     assert [s.step for s in store.steps()] == [0, 1]
     # Every fault the endpoint injected is a failed attempt in the session, by cause.
-    assert failed_by_cause(store) == injected
+    assert_faults_recorded(store, faulty)
     for call in store.calls():
         assert (call.error is None) == (call.text is not None)
     assert_retry_after_honoured(faulty)
@@ -133,10 +168,14 @@ async def test_a_call_that_fails_for_good_is_errored_not_wrong_and_a_note_says_s
     expected = results(reference)
     in_reference = {instruction for instruction, _, _ in expected}
     prompts = store.prompts()
+    doomed_calls = [c for c in store.calls() if f"Input:\n{doomed.input}\n\n" in c.messages[-1].content]
     compared = 0
     for ev in dev:
         [lost] = [r for r in ev.results if r.errored]
-        assert lost.example_id == doomed.id and not lost.correct and "HTTP 500" in lost.errored
+        assert lost.example_id == doomed.id and not lost.correct
+        # It names the cause of the call's last attempt.
+        evaluation = f"{prompts[ev.prompt_id].instruction}\n\nInput:\n"
+        assert [c.error for c in doomed_calls if c.attempt == 3 and c.messages[-1].content.startswith(evaluation)] == [lost.errored]
         # Left out of the score, not counted wrong: the score is the fault-free
         # run's on the examples that got through (for the prompts both runs
         # wrote: with other scores, step 1 may refine other parents).
@@ -151,11 +190,11 @@ async def test_a_call_that_fails_for_good_is_errored_not_wrong_and_a_note_says_s
                         f"of its score ({lost.errored})"]
     assert compared >= SIZES["init_prompts"]
     # Each of those calls tried three times (retries=2), each attempt recorded with its cause.
-    doomed_calls = [c for c in store.calls() if f"Input:\n{doomed.input}\n\n" in c.messages[-1].content]
     assert len(doomed_calls) == 3 * len(dev)
     assert Counter(c.attempt for c in doomed_calls) == {1: len(dev), 2: len(dev), 3: len(dev)}
-    assert all(c.error and "HTTP 500" in c.error for c in doomed_calls)
-    assert failed_by_cause(store) == Counter(s.fault for s in server.injected()) == {"500": 3 * len(dev)}
+    assert all(c.error for c in doomed_calls)
+    assert Counter(s.fault for s in server.injected()) == {"500": 3 * len(dev)}
+    assert_faults_recorded(store, server)
     reference.close()
     store.close()
 
@@ -170,7 +209,7 @@ async def test_anthropic_messages_through_the_same_machinery_with_faults(tmp_pat
 
     assert {s.api for s in faulty.log} == {"anthropic"}
     assert "429" in injected and sum(injected.values()) >= 5
-    assert failed_by_cause(store) == injected
+    assert_faults_recorded(store, faulty)
     assert all(c.model == "anthropic:fake" for c in store.calls())
     assert_retry_after_honoured(faulty)
     assert results(store) == results(reference)

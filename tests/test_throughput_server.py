@@ -1,6 +1,9 @@
-"""The fake endpoint (``bench/fake_server.py``) and what it shows about
+"""The fake endpoint (``tests/support/fake_server.py``) and what it shows about
 reflectloop's pipelining.  No timed assertions: speed is measured by
-``bench/throughput.py``; here only counts, peaks and the order of events."""
+``bench/throughput.py``; here only counts, peaks and the order of events.
+Where a test needs calls in flight together, the endpoint holds its answers
+(``gather``, ``hold``) instead of relying on a latency this machine may beat
+or miss."""
 from __future__ import annotations
 
 import asyncio
@@ -9,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -17,7 +21,9 @@ from pathlib import Path
 import openai
 import pytest
 
-from bench.fake_server import FAULT_KINDS, FakeServer, solve, spawn_fake_server
+from tests.support.fake_answers import is_evaluation
+from tests.support.fake_server import FAULT_KINDS, FakeServer, solve, spawn_fake_server
+from tests.support.processes import read_line
 from core.config import RunConfig
 from core.llm import MemoryCache, ProviderError, make_llm
 from core.llm.anthropic_provider import AnthropicProvider
@@ -87,20 +93,22 @@ async def test_anthropic_messages_answer_like_chat_completions():
 
 # --------------------------------------------------------------- concurrency
 async def test_requests_beyond_the_cap_wait_and_the_peak_is_recorded():
-    with FakeServer(latency=0.3, concurrency=16) as server:
+    with FakeServer(concurrency=16) as server:
+        server.gather(40)  # no answer until all 40 are in: 16 served, 24 waiting for a slot
         llm = make_llm("openai:fake", role="target", base_url=server.openai_url, cache=None, concurrency=40)
         done = await asyncio.gather(*(llm.complete(m, Params()) for m in distinct(40)))
         await llm.aclose()
         assert len(done) == server.requests == 40
         assert server.max_active == 16  # never more served at once than the cap
-        assert server.max_open > 16  # the others waited for a slot
+        assert server.max_open == 40  # the others waited for a slot
         assert server.stats()["max_active"] == 16
 
 
 async def test_more_than_16_slow_requests_are_served_at_once():
     # Also shows that neither LLM nor the OpenAI SDK's connection pool stops
     # below the configured concurrency.
-    with FakeServer(latency=1.0) as server:
+    with FakeServer() as server:
+        server.gather(24)  # no answer until 24 are in the server at once
         llm = make_llm("openai:fake", role="target", base_url=server.openai_url, cache=None, concurrency=24)
         await asyncio.gather(*(llm.complete(m, Params()) for m in distinct(24)))
         await llm.aclose()
@@ -130,11 +138,14 @@ async def test_faults_are_seeded_per_request_not_by_arrival_order():
 @pytest.mark.parametrize("api", ["openai", "anthropic"])
 @pytest.mark.parametrize("kind", FAULT_KINDS)
 async def test_each_fault_reaches_the_client_as_a_retryable_error(api, kind):
-    with FakeServer(always_fail={"PING": kind}, hang=2.0, retry_after=7) as server:
+    # A "timeout" hangs until the server closes, so any client timeout meets
+    # it; every other fault answers at once, well inside a generous one.
+    timeout = 0.5 if kind == "timeout" else 60.0
+    with FakeServer(always_fail={"PING": kind}, hang=600, retry_after=7) as server:
         provider = (
-            OpenAIProvider("fake", base_url=server.openai_url, timeout=0.3)
+            OpenAIProvider("fake", base_url=server.openai_url, timeout=timeout)
             if api == "openai"
-            else AnthropicProvider("fake", base_url=server.url, timeout=0.3)
+            else AnthropicProvider("fake", base_url=server.url, timeout=timeout)
         )
         try:
             if api == "anthropic" and kind == "empty":
@@ -148,7 +159,7 @@ async def test_each_fault_reaches_the_client_as_a_retryable_error(api, kind):
         assert raised.value.retryable
         assert [s.fault for s in server.log] == [kind]
         expected = {
-            "429": "HTTP 429", "500": "HTTP 500", "timeout": "within 0.3s", "empty": "no choices",
+            "429": "HTTP 429", "500": "HTTP 500", "timeout": "within 0.5s", "empty": "no choices",
             "truncated": "without sending complete message body", "invalid": "not valid JSON",
         }[kind]  # fmt: skip
         assert expected in str(raised.value)
@@ -175,14 +186,14 @@ def test_the_subprocess_server_exits_after_its_idle_timeout():
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_the_subprocess_server_exits_when_its_parent_dies():
     script = (
-        "import time; from bench.fake_server import spawn_fake_server\n"
+        "import time; from tests.support.fake_server import spawn_fake_server\n"
         "running = spawn_fake_server(idle_timeout=0)\n"  # 0: no idle timeout
         "server = running.__enter__()\n"
         "print(server.process.pid, flush=True); time.sleep(120)\n"
     )
-    parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE)
     try:
-        pid = int(parent.stdout.readline())
+        pid = int(read_line(parent))
         assert not _gone(pid)
     finally:
         parent.send_signal(signal.SIGKILL)  # no clean-up: the server must notice by itself
@@ -211,33 +222,85 @@ def apo_loop(server: FakeServer, cache=None) -> Loop:
     )  # fmt: skip
 
 
+def instruction(served) -> str:
+    """The instruction of an evaluation request."""
+    return served.prompt.rpartition("\n\nInput:\n")[0]
+
+
+def parents_evaluated(loop: Loop, served: list) -> set[str]:
+    """The parents whose candidates have evaluations among ``served``."""
+    by_instruction = {p.instruction: p for p in list(loop.state.prompts.values())}
+    evaluated = (by_instruction.get(instruction(s)) for s in served if s.kind == "evaluate")
+    return {p.parent_id for p in evaluated if p is not None and p.parent_id}
+
+
+def first_evaluation():
+    """A ``hold`` match for the first evaluation request it sees (and its retries)."""
+    first: list[str] = []
+    lock = threading.Lock()  # the server asks from one thread per request
+
+    def match(text: str) -> bool:
+        if not is_evaluation(text):
+            return False
+        with lock:
+            if not first:
+                first.append(text)
+        return text == first[0]
+
+    return match
+
+
+async def wait_for(condition, task: asyncio.Task, ceiling: float = 120.0) -> bool:
+    """Whether ``condition()`` came true before ``task`` ended (the ceiling only
+    bounds a broken run; it is no timing check)."""
+    deadline = time.monotonic() + ceiling
+    while not condition():
+        if task.done() or time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
 async def test_an_apo_step_reaches_the_endpoint_limit_and_pipelines_each_parent():
-    with FakeServer(latency=0.02, concurrency=8) as server:
+    with FakeServer(concurrency=8) as server:
         loop = apo_loop(server)
         await loop.run_step()
         parents = loop.beam_prompts()
         assert len(parents) == 3 and all(loop.state.dev[p.id].errors for p in parents)
-        # The last parent's refine call is slow: the others' candidates must
-        # not wait for it to be evaluated.
-        slow = parents[-1]
-        server.slow[f'{slow.instruction}"\n\nWith it, the model got these examples wrong'] = 1.5
+        # The last parent's refine call is held: the others' candidates must
+        # be evaluated while it is, not wait for it.
+        slow, others = parents[-1], {p.id for p in parents[:-1]}
+        refined = server.hold(f'{slow.instruction}"\n\nWith it, the model got these examples wrong')
+        # The step's first evaluation is held too, until one of another prompt arrives.
+        evaluated = server.hold(first_evaluation())
+        server.gather(8, kind="evaluate")  # evaluations answered once 8 requests are in at once
         start = len(server.log)
         server.reset_peaks()
-        await loop.run_step()
+        running = asyncio.create_task(loop.run_step())
+
+        def overlapping() -> bool:
+            step = server.log[start:]
+            return others <= parents_evaluated(loop, step) and len({instruction(s) for s in step if s.kind == "evaluate"}) > 1
+
+        pipelined = await wait_for(overlapping, running)
+        refined.set()
+        evaluated.set()
+        await running
         await loop.target.aclose()
         await loop.optimizer.aclose()
 
+    assert pipelined, "the other parents' candidates, or other prompts' evaluations, waited for a held call"
     step = server.log[start:]
     assert server.max_active == 8  # the endpoint's limit was reached
     [refine] = [s for s in step if s.kind == "optimize" and slow.instruction in s.prompt and "improved" in s.prompt]
     by_instruction = {p.instruction: p for p in loop.state.prompts.values()}
 
     def candidate(served):
-        return by_instruction[served.prompt.rpartition("\n\nInput:\n")[0]]
+        return by_instruction[instruction(served)]
 
     evaluations = [s for s in step if s.kind == "evaluate"]
     early = {candidate(s).parent_id for s in evaluations if s.arrived < refine.replied}
-    assert early == {p.id for p in parents[:-1]}  # both other parents' candidates, during the slow call
+    assert early == others  # both other parents' candidates, during the held call
     assert any(candidate(s).parent_id == slow.id for s in evaluations if s.arrived > refine.replied)
     # Evaluations of different prompts were in flight together.
     assert any(
