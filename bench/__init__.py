@@ -1,1 +1,2 @@
-"""Benchmarks (not tests) and the fake LLM endpoint they and the tests share."""
+"""Benchmarks (not tests): each prints its figures as `NAME: VALUE` lines, ratios against a
+baseline measured in the same run."""

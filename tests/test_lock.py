@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.processes import read_line
+
 from sessions import SessionLockedError, SessionStore
 
 from .test_store_codec import sample_decision
@@ -39,9 +41,8 @@ print("opened")
 
 def python(code: str, *args: str, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-c", code, *args], cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, **kwargs
-    )
+    kwargs.setdefault("text", True)
+    return subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, **kwargs)
 
 
 @pytest.fixture
@@ -53,8 +54,8 @@ def session(tmp_path) -> Path:
 
 @pytest.fixture
 def holder(session):
-    proc = python(HOLDER, str(session), stdin=subprocess.PIPE)
-    assert proc.stdout.readline().strip() == "ready"
+    proc = python(HOLDER, str(session), stdin=subprocess.PIPE, text=False)  # binary: read_line's pipe
+    assert read_line(proc).strip() == "ready"
     yield proc
     if proc.poll() is None:
         proc.kill()
