@@ -17,6 +17,7 @@ record may carry (only ``kind``, ``step`` and the text are required):
     author                      llm | human
     llm_text / text             the proposal's text
     decision                    accept | edit | reject | add, or {"kind", "text", "by"}
+    labels, rationale, annotator  the rubric labels ticked, why, and who decided
     human_text / edited_text    the person's edit (or their own text)
     errors / error_set          [{example_id, input, gold (list), output, answer}]
     parent_instruction          the instruction reflected on
@@ -39,6 +40,7 @@ from typing import Any, Iterable
 from core.analysis.data import AuditData
 from core.types import Decision, ErrorCase, Evaluation, ExampleResult, Prompt, Proposal
 
+from .decisions import current_decisions
 from .service import is_session
 from .store import SessionStore
 
@@ -62,7 +64,7 @@ def load_session(path: str | Path) -> AuditData:
             dev=dev,
             test=test,
             proposals=store.proposals(),
-            decisions=store.decisions(),
+            decisions=current_decisions(store),
             steps=store.steps(),
             source="session",
         )
@@ -138,12 +140,16 @@ class _ExportBuilder:
             author, _first(r, "for_candidate"),
         )
         decision = _first(r, "decision")
+        notes = {"labels": tuple(str(x) for x in _first(r, "labels", default=()) or ()),
+                 "rationale": str(_first(r, "rationale", default="")), "annotator": str(_first(r, "annotator", default=""))}
         if isinstance(decision, dict):
-            d.decisions[pid] = Decision(pid, decision.get("kind", "accept"), decision.get("text"), decision.get("by", "human"))
+            d.decisions[pid] = Decision(pid, decision.get("kind", "accept"), decision.get("text"), decision.get("by", "human"),
+                                        **notes)
         elif isinstance(decision, str):
-            d.decisions[pid] = Decision(pid, decision, str(human) if decision == "edit" and human else None, "human")
+            d.decisions[pid] = Decision(pid, decision, str(human) if decision == "edit" and human else None, "human",
+                                        **notes)
         elif author == "human":
-            d.decisions[pid] = Decision(pid, "add", text, "human")
+            d.decisions[pid] = Decision(pid, "add", text, "human", **notes)
 
         instruction = _first(r, "parent_instruction", "parent_text", "parent_prompt")
         if parent not in d.prompts and isinstance(instruction, str):

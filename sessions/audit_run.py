@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
-SECTIONS = ("summary", "curve", "repetition", "control", "grounding", "human_llm", "following", "revisions", "methods")
+SECTIONS = ("summary", "curve", "repetition", "control", "grounding", "human_llm", "following", "revisions", "methods",
+            "agreement", "labels")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class AuditRun:
     audits: list = field(default_factory=list)
     methods: list = field(default_factory=list)
     backend_name: str = "tfidf"
+    agreements: list = field(default_factory=list)  # (name, MergedAgreement) of each merged set of packets
+    labels: list = field(default_factory=list)  # LabelRate rows over every loaded session
 
 
 def parse_conditions(value: str) -> list[str]:
@@ -94,6 +98,7 @@ def audit_paths(paths, options: AuditOptions | None = None) -> AuditRun:
     compare methods on the same task.  Synchronous: call it from a thread
     (not from a running event loop) when ``options.control`` is set."""
     from core.analysis import audit, compare_methods, make_similarity
+    from core.analysis.labels import label_rates
     from sessions.audit_data import load_all
 
     options = options or AuditOptions()
@@ -105,7 +110,72 @@ def audit_paths(paths, options: AuditOptions | None = None) -> AuditRun:
         control = asyncio.run(control_for(data, options, backend)) if options.control else None
         out.audits.append(audit(data, backend=backend, resamples=options.resamples, seed=options.seed, control=control))
     out.methods = compare_methods(out.datas, resamples=options.resamples, seed=options.seed)
+    out.agreements = merged_agreements(paths, backend)
+    out.labels = label_rates(out.datas, [(x.id, x.kinds) for x in rubric_of(paths).labels])
     return out
+
+
+def rubric_of(paths):
+    """The rubric of the first packet or merged set among ``paths``; else the default."""
+    from core.rubric import DEFAULT_RUBRIC
+    from sessions.audit_data import session_paths
+    from sessions.packets import session_rubric
+    from sessions.store import SessionStore
+
+    for path in paths:
+        for found in session_paths(Path(path)):
+            with SessionStore.open(found, read_only=True) as store:
+                rubric = session_rubric(store)
+            if rubric is not DEFAULT_RUBRIC:
+                return rubric
+    return DEFAULT_RUBRIC
+
+
+def labels_table(run: AuditRun):
+    from core.analysis.tables import Table, num, pct
+
+    rows = [[r.method or "?", "all" if r.step is None else str(r.step), r.label, str(r.cards), pct(r.rate),
+             num(r.dev_with), num(r.dev_without)] for r in run.labels if r.cards]
+    notes = ["dev with / without: mean dev score of the prompts the ticked / the other cards led to "
+             "(a candidate's own prompt; the candidates refined from a feedback text)",
+             "a merged set of packets counts each card once, with its latest decision; per-annotator figures are "
+             "in the agreement section"]
+    return Table("Rubric labels", ["method", "step", "label", "cards", "ticked", "dev with", "dev without"],
+                 rows, notes, key="labels")
+
+
+def merged_agreements(paths, backend) -> list:
+    """Agreement of every merged set of packets among ``paths`` (sessions only)."""
+    from sessions.audit_data import session_paths
+    from sessions.packets import merged_agreement
+    from sessions.store import SessionStore
+
+    out = []
+    for path in paths:
+        for found in session_paths(Path(path)):
+            with SessionStore.open(found, read_only=True) as store:
+                if "merged" in store.config:
+                    out.append((found.name, merged_agreement(store, backend)))
+    return out
+
+
+def agreement_tables(run: AuditRun) -> list:
+    from core.analysis.tables import Table, num
+
+    tables = []
+    for name, result in run.agreements:
+        two = len(result.annotators) == 2
+        rows = [[r.measure, str(r.items), str(r.complete), num(r.cohen) if two else "-", num(r.fleiss), num(r.alpha)]
+                for r in result.rows]
+        sim = result.reflections
+        notes = [f"annotators: {', '.join(result.annotators)}; Cohen's kappa needs exactly two, Fleiss' kappa uses "
+                 "the cards every annotator decided, Krippendorff's alpha (nominal) every card decided by two or more",
+                 f"reflections ({sim.backend}, {len(sim.per_set)} error sets): human-human {num(sim.human_human)}, "
+                 f"LLM-human {num(sim.llm_human)}",
+                 "'-' is undefined: no cards, or every rating the same (chance agreement already total)"]
+        tables.append(Table(f"Agreement: {name}", ["measure", "cards", "all rated", "Cohen", "Fleiss", "alpha"],
+                            rows, notes, key="agreement"))
+    return tables
 
 
 def tables_for(run: AuditRun, sections: str = "all"):
@@ -119,6 +189,10 @@ def tables_for(run: AuditRun, sections: str = "all"):
     tables = [t for a in run.audits for t in session_tables(a) if t.key in wanted]
     if run.methods and "methods" in wanted:
         tables.append(methods_table(run.methods))
+    if "agreement" in wanted:
+        tables += agreement_tables(run)
+    if "labels" in wanted and any(r.ticked for r in run.labels):
+        tables.append(labels_table(run))
     return tables
 
 
@@ -127,6 +201,8 @@ def to_json(run: AuditRun) -> dict:
         "similarity": run.backend_name,
         "sessions": [a.to_dict() for a in run.audits],
         "methods": [m.to_dict() for m in run.methods],
+        "agreement": [{"session": name, **a.to_dict()} for name, a in run.agreements],
+        "labels": [r.to_dict() for r in run.labels],
     })
 
 

@@ -13,18 +13,21 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable
 
+from core.rubric import DEFAULT_RUBRIC, Rubric
 from core.types import Decision, ErrorCase, Evaluation, Prompt, Proposal
+from sessions.decisions import decision_log, standing
 from sessions.store import SessionStore
 
 FIELDS = [
     "session", "task", "method", "step", "kind", "proposal_id", "parent_id", "for_candidate", "author",
-    "errors", "llm_text", "human_text", "decision", "decided_by", "decided_at", "parse_error",
+    "errors", "llm_text", "human_text", "decision", "decided_by", "decided_at", "annotator", "labels", "rationale",
+    "parse_error",
     "downstream", "downstream_dev_best", "parent_instruction", "parent_dev_results", "config",
 ]
 # Nested values go into CSV cells as JSON.
-CSV_JSON_FIELDS = ("errors", "downstream", "parent_dev_results", "config")
+CSV_JSON_FIELDS = ("errors", "labels", "downstream", "parent_dev_results", "config")
 # Export format -> what is added to the session's name (hf writes a folder).
-SUFFIX = {"jsonl": ".jsonl", "csv": ".csv", "hf": "-hf"}
+SUFFIX = {"jsonl": ".jsonl", "csv": ".csv", "hf": "-hf", "labelstudio": ".labelstudio.json"}
 
 
 def export_name(session: Path, fmt: str) -> str:
@@ -64,42 +67,58 @@ def _human_text(p: Proposal, d: Decision | None) -> str | None:
     return d.text if d and d.kind == "edit" else None
 
 
+def _standing_by_proposal(store: SessionStore) -> dict[str, list[Decision]]:
+    """Each annotator's standing decision (an undone one is not exported) per proposal."""
+    out: dict[str, list[Decision]] = {}
+    for (pid, _who), d in standing(decision_log(store)).items():
+        out.setdefault(pid, []).append(d)
+    return out
+
+
 def records(store: SessionStore) -> list[dict]:
+    """One record per reviewed proposal and annotator (a merged set of
+    packets has one per annotator who decided it)."""
     config = store.config
     prompts = store.prompts()
     dev = {ev.prompt_id: ev for _, ev in store.evaluations() if ev.split == "dev"}
-    decisions = store.decisions()
+    decisions = _standing_by_proposal(store)
     out = []
     for p in store.proposals():
-        d = decisions.get(p.id)
-        if d is None:
-            continue  # not reviewed (yet): nothing to annotate
-        down = _downstream(p, prompts, dev)
-        scores = [x["dev"] for x in down if x["dev"] is not None]
-        out.append({
-            "session": store.path.name,
-            "task": config.get("task"),
-            "method": config.get("method"),
-            "step": p.step,
-            "kind": p.kind,
-            "proposal_id": p.id,
-            "parent_id": p.parent_id,
-            "for_candidate": p.for_candidate,
-            "author": p.author,
-            "errors": [asdict(e) for e in p.errors],
-            "llm_text": p.text if p.author == "llm" else None,
-            "human_text": _human_text(p, d),
-            "decision": d.kind,
-            "decided_by": d.by,
-            "decided_at": d.at,
-            "parse_error": p.parse_error,
-            "downstream": down,
-            "downstream_dev_best": max(scores) if scores else None,
-            "parent_instruction": prompts[p.parent_id].instruction if p.parent_id in prompts else None,
-            "parent_dev_results": _results(dev.get(p.parent_id)),
-            "config": config,
-        })
+        for d in decisions.get(p.id, ()):  # none: not reviewed (yet), nothing to annotate
+            out.append(_record(store.path.name, config, p, d, prompts, dev))
     return out
+
+
+def _record(session: str, config: dict, p: Proposal, d: Decision, prompts: dict[str, Prompt],
+            dev: dict[str, Evaluation]) -> dict:
+    down = _downstream(p, prompts, dev)
+    scores = [x["dev"] for x in down if x["dev"] is not None]
+    return {
+        "session": session,
+        "task": config.get("task"),
+        "method": config.get("method"),
+        "step": p.step,
+        "kind": p.kind,
+        "proposal_id": p.id,
+        "parent_id": p.parent_id,
+        "for_candidate": p.for_candidate,
+        "author": p.author,
+        "errors": [asdict(e) for e in p.errors],
+        "llm_text": p.text if p.author == "llm" else None,
+        "human_text": _human_text(p, d),
+        "decision": d.kind,
+        "decided_by": d.by,
+        "decided_at": d.at,
+        "annotator": d.annotator,
+        "labels": list(d.labels),
+        "rationale": d.rationale,
+        "parse_error": p.parse_error,
+        "downstream": down,
+        "downstream_dev_best": max(scores) if scores else None,
+        "parent_instruction": prompts[p.parent_id].instruction if p.parent_id in prompts else None,
+        "parent_dev_results": _results(dev.get(p.parent_id)),
+        "config": config,
+    }
 
 
 def write_jsonl(rows: Iterable[dict], path: Path) -> None:
@@ -129,7 +148,8 @@ def write_hf(rows: list[dict], folder: Path, *, source: str) -> None:
     )
 
 
-def export(store: SessionStore, fmt: str, out: Path) -> int:
+def export(store: SessionStore, fmt: str, out: Path, rubric: Rubric = DEFAULT_RUBRIC) -> int:
+    """``rubric``: the label schema of a Label Studio export."""
     rows = records(store)
     if fmt == "jsonl":
         write_jsonl(rows, out)
@@ -137,8 +157,12 @@ def export(store: SessionStore, fmt: str, out: Path) -> int:
         write_csv(rows, out)
     elif fmt == "hf":
         write_hf(rows, out, source=store.path.name)
+    elif fmt == "labelstudio":
+        from sessions.export_labelstudio import write_labelstudio
+
+        write_labelstudio(rows, out, rubric)
     else:
-        raise ValueError(f"unknown export format {fmt!r} (jsonl, csv, hf)")
+        raise ValueError(f"unknown export format {fmt!r} ({', '.join(SUFFIX)})")
     return len(rows)
 
 
@@ -236,5 +260,6 @@ def _from_record(row: dict) -> tuple[Proposal, Decision]:
     )
     edited = row.get("human_text") if row["decision"] in ("edit", "add") else None
     decision = Decision(row["proposal_id"], row["decision"], edited, by=row.get("decided_by") or "human",
-                        at=float(row.get("decided_at") or 0.0))
+                        at=float(row.get("decided_at") or 0.0), labels=tuple(row.get("labels") or ()),
+                        rationale=row.get("rationale") or "", annotator=row.get("annotator") or "")
     return proposal, decision

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 
 # Listed, not discovered: the order is the order of ``reflectloop --help``.
-MODULES: tuple[str, ...] = ("sessions_list", "fork", "export", "import_set", "audit", "report")
+MODULES: tuple[str, ...] = ("sessions_list", "fork", "best", "export", "import_set", "assign", "merge", "audit", "report", "serve")
 
 
 def plain(doc: str) -> str:

@@ -1,22 +1,28 @@
-"""``reflectloop export PATH --format jsonl|csv|hf [-o FILE]``."""
+"""``reflectloop export PATH --format jsonl|csv|hf|labelstudio [-o FILE]``."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
-FORMATS = ("jsonl", "csv", "hf")
+FORMATS = ("jsonl", "csv", "hf", "labelstudio")
 
 
 def run(args: argparse.Namespace) -> int:
+    from core.rubric import load_rubric
     from sessions.export import export, export_name
+    from sessions.packets import session_rubric
     from sessions.store import SessionStore
 
     source = Path(args.path)
     out = Path(args.output) if args.output else Path(export_name(source, args.format))
     with SessionStore.open(source, read_only=True) as store:
-        n = export(store, args.format, out)
+        n = export(store, args.format, out, load_rubric(args.rubric) if args.rubric else session_rubric(store))
     print(f"{n} reviewed proposals written to {out}", file=sys.stderr)
+    if args.format == "labelstudio":
+        from sessions.export_labelstudio import config_path
+
+        print(f"Label Studio labeling config (the rubric as its label schema): {config_path(out)}", file=sys.stderr)
     return 0
 
 
@@ -24,6 +30,8 @@ def register(sub) -> None:
     p = sub.add_parser("export", help="annotation data: one record per reviewed proposal")
     p.add_argument("path", help="the session")
     p.add_argument("--format", choices=FORMATS, default="jsonl",
-                   help="jsonl, csv, or hf (a folder that datasets.load_dataset reads) (default: jsonl)")
+                   help="jsonl, csv, hf (a folder that datasets.load_dataset reads), or labelstudio "
+                        "(a Label Studio task import and its labeling config) (default: jsonl)")
+    p.add_argument("--rubric", metavar="TOML", help="labelstudio: the rubric of the label schema (default: the session's own, else the study's)")
     p.add_argument("-o", "--output", help="file (folder for hf) to write (default: the session's name, here)")
     p.set_defaults(func=run)

@@ -47,6 +47,11 @@ def _label(audit) -> str:
 
 def curves_plot(audits) -> str | None:
     """Dev best (solid) and test of the best (dashed) per step, one colour per session."""
+    fig = curves_figure(audits)
+    return png_data_uri(fig) if fig is not None else None
+
+
+def curves_figure(audits):
     shown = [a for a in audits if a.curve]
     if not shown:
         return None
@@ -64,10 +69,20 @@ def curves_plot(audits) -> str | None:
         ax.set_xlabel("step")
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        _integer_steps(ax, [r["step"] for a in shown for r in a.curve])
     axes[0].set_ylabel("accuracy")
     axes[0].legend(fontsize=8, loc="best")
-    return png_data_uri(fig)
+    return fig
+
+
+def _integer_steps(ax, steps: list[int]) -> None:
+    """Whole-number step ticks.  A one-step session has a single x value, around
+    which matplotlib would draw fractional ticks (-0.04 … 0.04): pad the axis by
+    half a step and allow one tick."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlim(min(steps) - 0.5, max(steps) + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 def similarity_plot(audit) -> str | None:

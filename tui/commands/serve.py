@@ -1,0 +1,98 @@
+"""``reflectloop serve [--host H] [--port P] [-- TUI OPTIONS]``: the same app
+in a browser, through textual-serve.
+
+Each browser connection runs ``reflectloop tui`` with the options after
+``--`` (``-- --session PACKET`` opens an annotation packet).  The server
+listens on 127.0.0.1 unless ``--allow-remote`` is given with another
+``--host``: the app can read and write sessions, so it is not put on a
+network by accident.  A random token is required in the URL; the page and
+its websocket refuse requests without it, and the URL with the token is
+printed at start.
+"""
+from __future__ import annotations
+
+import argparse
+import hmac
+import ipaddress
+import secrets
+import shlex
+import sys
+
+from tui.commands import plain
+
+LOOPBACK_NAMES = ("localhost",)
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_host(host: str, allow_remote: bool) -> None:
+    if not is_loopback(host) and not allow_remote:
+        raise ValueError(f"--host {host} is not a loopback address: anyone who can reach it could drive your "
+                         "sessions; add --allow-remote to bind there anyway")
+
+
+def app_command(tui_args: list[str]) -> str:
+    """The shell command textual-serve runs per connection: this Python's ``reflectloop tui``."""
+    args = tui_args[1:] if tui_args[:1] == ["--"] else tui_args
+    return shlex.join([sys.executable, "-m", "tui.cli", "tui", *args])
+
+
+def token_server(command: str, host: str, port: int, token: str):
+    """A textual-serve ``Server`` whose page needs ``?token=`` and whose
+    websocket lives at a path holding the token."""
+    import aiohttp_jinja2
+    import jinja2
+    from aiohttp import web
+    from textual_serve.server import Server
+
+    class TokenServer(Server):
+        async def _make_app(self) -> web.Application:
+            app = web.Application(middlewares=[self._require_token])
+            aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(self.templates_path))
+            app.add_routes([
+                web.get("/", self.handle_index, name="index"),
+                # The page's script appends ?width=&height= to this URL, so the token is in the path.
+                web.get(f"/ws/{token}", self.handle_websocket, name="websocket"),
+                web.get("/download/{key}", self.handle_download, name="download"),
+                web.static("/static", self.statics_path, name="static"),
+            ])
+            app.on_startup.append(self.on_startup)
+            app.on_shutdown.append(self.on_shutdown)
+            return app
+
+        @web.middleware
+        async def _require_token(self, request: web.Request, handler):
+            if request.path == "/" and not hmac.compare_digest(request.query.get("token", ""), token):
+                raise web.HTTPForbidden(text="reflectloop serve: open the URL printed at start (it holds the token)\n")
+            return await handler(request)
+
+        async def on_startup(self, app: web.Application) -> None:
+            print(f"reflectloop in the browser: {self.public_url}/?token={token}", flush=True)
+            print("stop with Ctrl+C", flush=True)
+
+    return TokenServer(command, host=host, port=port, title="reflectloop")
+
+
+def run(args: argparse.Namespace) -> int:
+    check_host(args.host, args.allow_remote)
+    token = secrets.token_urlsafe(24)
+    token_server(app_command(args.tui_args), args.host, args.port, token).serve()
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("serve", help="the app in a browser (textual-serve) on 127.0.0.1 with a token in the URL",
+                       description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--allow-remote", action="store_true", help="allow a --host that is not a loopback address")
+    p.add_argument("tui_args", nargs=argparse.REMAINDER, metavar="-- TUI OPTIONS",
+                   help="options of reflectloop tui for each browser session, after --")
+    p.set_defaults(func=run)
