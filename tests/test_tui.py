@@ -9,18 +9,26 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from rich.text import Text
-from textual.widgets import Button, Static, TextArea
+from textual.widgets import Button, TextArea
 
 from sessions.store import SessionStore
-from tests.tui_fixtures import (
+from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixture)
     REFINE,
     REFLECT,
+    SIZE,
     Injector,
+    Recorder,
     default_rules,
+    finish_step0,
+    loop_screen,
+    open_cards,
+    plain,
+    quiet_terminal,
+    submit,
     tui_config,
     wait_for,
+    wait_open,
 )
 from tui.app import ReflectLoopApp
 from tui.messages import (
@@ -28,7 +36,6 @@ from tui.messages import (
     ProposalArrived,
     QueuedReflectionUsed,
     ReflectRequested,
-    ReviewFinished,
     ReviewRequested,
     RunFailed,
     RunIdle,
@@ -43,68 +50,6 @@ from tui.widgets.scores import ScoresPanel
 from tui.widgets.start import SessionList
 from tui.widgets.text import clean, word_diff
 from tui.widgets.transcript import StepSummary, UserLine
-
-SIZE = (120, 40)
-
-
-@pytest.fixture(autouse=True)
-def quiet_terminal(monkeypatch, tmp_path):
-    """No cursor blink (stable frames), no user config file."""
-    monkeypatch.setattr(ReflectLoopApp, "cursor_blink", False)
-    monkeypatch.setenv("REFLECTLOOP_CONFIG", str(tmp_path / "no-user-config.toml"))
-
-
-class Recorder:
-    """message_hook: every message any pump of the app processes, in order."""
-
-    def __init__(self):
-        self.messages = []
-
-    def __call__(self, message):
-        self.messages.append(message)
-
-    def of(self, kind):
-        return [m for m in self.messages if isinstance(m, kind)]
-
-
-def loop_screen(app) -> LoopScreen:
-    return next(s for s in app.screen_stack if isinstance(s, LoopScreen))
-
-
-def open_cards(app) -> list[ProposalCard]:
-    return [c for c in app.screen.query(ProposalCard) if c.is_open]
-
-
-async def wait_open(pilot, kind=None, *, what=None):
-    def ready():
-        cards = open_cards(pilot.app)
-        return cards if cards and (kind is None or cards[0].proposal.kind == kind) else None
-
-    return await wait_for(pilot, ready, what=what or f"an open {kind or ''} card")
-
-
-async def submit(pilot, text: str) -> None:
-    """Type a line into the input line and press Enter."""
-    line = loop_screen(pilot.app).command_line
-    line.focus()
-    await pilot.pause()
-    line.value = text
-    await pilot.press("enter")
-    await pilot.pause()
-
-
-async def finish_step0(pilot, hook: Recorder) -> None:
-    """Accept the initial prompts and wait until step 0 is recorded."""
-    for _ in await wait_open(pilot, "candidate", what="the initial prompts"):
-        await pilot.press("a")
-        await pilot.pause()
-    await wait_for(pilot, lambda: hook.of(RunIdle), what="step 0 to finish")
-
-
-def plain(widget: Static) -> str:
-    visual = widget.render()
-    return visual.plain if hasattr(visual, "plain") else str(visual)
-
 
 # ------------------------------------------------------------------ tests
 async def test_start_screen_defaults_start_with_one_key():
@@ -410,7 +355,8 @@ async def test_step0_keeps_at_least_one_prompt(tmp_path):
         await pilot.press("r")  # the last one: refused, the card stays open
         await pilot.pause()
         assert cards[1].decision is None and cards[1].is_open
-        assert not hook.of(ReviewFinished)
+        reviews = loop_screen(app).desk.reviews
+        assert len(reviews) == 1 and not reviews[0].future.done()  # the review stays open
         await pilot.press("a")
         await wait_for(pilot, lambda: hook.of(StepFinished), what="step 0")
         await pilot.press("escape", "q")
@@ -482,12 +428,12 @@ async def test_help_export_scores_and_unknown_commands(tmp_path):
 async def test_start_screen_lists_and_resumes_a_session(tmp_path):
     from core.review import AutoReviewer
     from core import paths
-    from tui.runner import start_run
+    from sessions.service import open_run
 
     path = paths.sessions_dir() / "earlier.session"
     path.parent.mkdir(parents=True, exist_ok=True)
-    run = start_run(tui_config(), AutoReviewer(), session=path, injected=Injector()(tui_config()))
-    await run.loop.run(1)
+    run = open_run(tui_config(), AutoReviewer(), session=path, injected=Injector())
+    await run.drive(1)
     await run.close()
 
     hook = Recorder()

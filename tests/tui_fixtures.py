@@ -1,13 +1,21 @@
 """Helpers for the TUI tests: scripted models injected into the app, a
-deterministic config, and polling a running app for a condition."""
+deterministic config, polling a running app for a condition, and the Pilot
+moves every TUI test makes (open cards, type a line, finish step 0)."""
 from __future__ import annotations
 
 import asyncio
 from typing import Callable
 
+import pytest
+from textual.widgets import Static
+
 from core.config import RunConfig
 from core.llm.cache import MemoryCache
 from tests.scripted import optimizer_by_rules, scripted_llm, toy_target, toy_task
+from tui.app import ReflectLoopApp
+from tui.messages import RunIdle
+from tui.screens.loop import LoopScreen
+from tui.widgets.review import ProposalCard
 
 INIT = "Write one clear instruction"
 REFLECT = "reasons why the instruction"
@@ -65,3 +73,71 @@ async def wait_for(pilot, predicate: Callable[[], object], *, timeout: float = 3
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.02)
+
+
+SIZE = (120, 40)
+
+
+@pytest.fixture(autouse=True)
+def quiet_terminal(monkeypatch, tmp_path):
+    """No cursor blink (stable frames), no user config file.  A test module
+    that imports it gets it for every test."""
+    monkeypatch.setattr(ReflectLoopApp, "cursor_blink", False)
+    monkeypatch.setenv("REFLECTLOOP_CONFIG", str(tmp_path / "no-user-config.toml"))
+
+
+class Recorder:
+    """message_hook: every message any pump of the app processes, in order."""
+
+    def __init__(self):
+        self.messages = []
+
+    def __call__(self, message):
+        self.messages.append(message)
+
+    def of(self, kind):
+        return [m for m in self.messages if isinstance(m, kind)]
+
+
+def loop_screen(app) -> LoopScreen:
+    return next(s for s in app.screen_stack if isinstance(s, LoopScreen))
+
+
+def open_cards(app) -> list[ProposalCard]:
+    return [c for c in app.screen.query(ProposalCard) if c.is_open]
+
+
+async def wait_open(pilot, kind=None, *, what=None, timeout: float = 30.0):
+    def ready():
+        cards = open_cards(pilot.app)
+        return cards if cards and (kind is None or cards[0].proposal.kind == kind) else None
+
+    return await wait_for(pilot, ready, timeout=timeout, what=what or f"an open {kind or ''} card")
+
+
+async def submit(pilot, text: str) -> None:
+    """Type a line into the input line and press Enter."""
+    line = loop_screen(pilot.app).command_line
+    line.focus()
+    await pilot.pause()
+    line.value = text
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+async def finish_step0(pilot, hook: Recorder) -> None:
+    """Accept the initial prompts and wait until step 0 is recorded."""
+    for _ in await wait_open(pilot, "candidate", what="the initial prompts"):
+        await pilot.press("a")
+        await pilot.pause()
+    await wait_for(pilot, lambda: hook.of(RunIdle), what="step 0 to finish")
+
+
+def plain(widget: Static) -> str:
+    visual = widget.render()
+    return visual.plain if hasattr(visual, "plain") else str(visual)
+
+
+def last_line(screen: LoopScreen) -> str:
+    """The newest system line of the transcript."""
+    return plain(screen.query(".system").last())

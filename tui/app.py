@@ -2,7 +2,9 @@
 
 ``ReflectLoopApp(config=..., session=None)`` opens on the start screen;
 ``session=PATH`` opens straight into that session's loop screen (resuming it,
-or starting a new session there when PATH does not exist yet).  ``injected``
+or starting a new session there when PATH does not exist yet); a resumed
+session takes the RESUMABLE settings of ``overrides`` (how far to go, what it
+may spend: ``sessions.service.RESUMABLE``).  ``injected``
 (task, target, optimizer), or a function of the config giving them, replaces
 the models and task built from the config: tests use scripted models.
 """
@@ -17,10 +19,10 @@ from textual.binding import Binding
 from core.config import RunConfig
 from tui.messages import RunRequested, SessionChosen
 from tui.screens.start import StartScreen
-from tui.widgets.start.sessions import LOG
 
 if TYPE_CHECKING:
-    from tui.screens.loop import Injected, LoopScreen
+    from sessions.service import Injected
+    from tui.screens.loop import LoopScreen
 
 
 def _loop_screen(**kwargs) -> LoopScreen:
@@ -44,6 +46,7 @@ class ReflectLoopApp(App[int]):
         *,
         config: RunConfig | None = None,
         session: str | Path | None = None,
+        overrides: dict | None = None,
         injected: Injected | None = None,
         autostart: bool = False,
         blind: bool = False,
@@ -51,16 +54,17 @@ class ReflectLoopApp(App[int]):
         super().__init__()
         self.config = config or RunConfig()
         self.session = Path(session) if session else None
+        self.overrides = overrides
         self.injected = injected
         self.autostart = autostart
         self.blind = blind
 
     def on_mount(self) -> None:
         if self.session is not None:
-            exists = (self.session / LOG).is_file()
+            # An existing session is opened where it stood; autostart only starts a new one.
             self.push_screen(_loop_screen(
-                config=self.config, session=self.session, resume=exists, injected=self.injected,
-                autostart=self.autostart and not exists, blind=self.blind,
+                config=self.config, session=self.session, overrides=self.overrides, injected=self.injected,
+                autostart=self.autostart, blind=self.blind,
             ))
         else:
             self.push_screen(StartScreen(self.config, blind=self.blind))
@@ -78,7 +82,7 @@ class ReflectLoopApp(App[int]):
             self.push_screen(screen)
 
     def on_session_chosen(self, message: SessionChosen) -> None:
-        self.push_screen(_loop_screen(config=self.config, session=message.path, resume=True, injected=self.injected))
+        self.push_screen(_loop_screen(config=self.config, session=message.path, injected=self.injected))
 
     async def action_quit(self) -> None:
         """Stop every loop cleanly (cancel the worker, close the session), then exit."""

@@ -152,9 +152,11 @@ class GroupDone(Message):
 
 
 @dataclass
-class ReviewFinished(Message, bubble=False):
-    request: ReviewRequest
-    result: ReviewResult
+class EditRequested(Message):
+    """A card asks for its text to be edited; the screen opens the editor and
+    hands the result back to the card (widgets do not know the screens)."""
+
+    proposal_id: str
 
 
 # ------------------------------------------------------------ the run

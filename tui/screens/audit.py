@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from core.analysis.tables import Table
-from tui.commands.audit import AuditOptions, AuditRun, audit_paths, tables_for
+from sessions.audit_run import AuditOptions, AuditRun, audit_paths, tables_for
 
 
 class AuditTable(Static):

@@ -10,17 +10,19 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Select, Static
 
-from core.config import METHOD_DEFAULTS, ConfigError, RunConfig
+from core.config import ConfigError, RunConfig
+from core.methods import METHODS, facts_of
 from tui.messages import RunRequested, SessionChosen, SessionsListed
 from tui.widgets.inputs import LineInput
-from tui.widgets.start import SessionList, TaskPicker, find_sessions, summarize
+from tui.widgets.start import SessionList, TaskPicker, summarize
 from tui.widgets.text import clean
 
+RECENT = 30  # sessions listed
 SIZES = (("seed", "seed"), ("steps", "steps"), ("beam", "beam"), ("dev_size", "dev"), ("test_size", "test"))
 
 
-def method_label(name: str) -> Text:
-    d = METHOD_DEFAULTS[name]
+def method_label(name: str, protocol: str) -> Text:
+    d = facts_of(name, protocol)
     what = f"{d.errors} errors, {d.per_parent} per parent" if d.reflects else f"{d.per_parent} per parent, no feedback"
     return Text.assemble((name, "bold"), (f"  {what}", "dim"))
 
@@ -48,7 +50,7 @@ class StartScreen(Screen):
                 yield LineInput(c.task, id="task")
                 yield TaskPicker(self._task_specs(), id="task-list")
                 yield Label(Text("method"))
-                yield Select([(method_label(m), m) for m in METHOD_DEFAULTS], value=c.method, allow_blank=False,
+                yield Select([(method_label(m, c.protocol), m) for m in METHODS], value=c.method, allow_blank=False,
                              id="method")
                 with Grid(id="models"):
                     with Vertical():
@@ -84,7 +86,10 @@ class StartScreen(Screen):
 
     @work(thread=True, exclusive=True, group="sessions")
     def load_sessions(self) -> None:
-        self.post_message(SessionsListed([summarize(p) for p in find_sessions()]))
+        # Imported here, in the worker thread: the start screen paints before the engine loads.
+        from sessions.service import find_sessions
+
+        self.post_message(SessionsListed([summarize(p) for p in find_sessions(limit=RECENT)]))
 
     def on_sessions_listed(self, message: SessionsListed) -> None:
         self.query_one(SessionList).show(message.summaries)

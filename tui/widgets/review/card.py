@@ -2,7 +2,9 @@
 
 The card only proposes a decision (``DecisionChosen``); the screen checks it,
 records it and calls :meth:`ProposalCard.show_decision`, which collapses the
-card to one line.  A collapsed card expands again on click or Enter.
+card to one line.  A collapsed card expands again on click or Enter.  Editing
+asks the screen for the editor (``EditRequested``), whose answer comes back
+through :meth:`ProposalCard.edited`.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from textual.events import Click
 from textual.widgets import Button, Static
 
 from core.types import Decision, Proposal
-from tui.messages import DecisionChosen
+from tui.messages import DecisionChosen, EditRequested
 from tui.widgets.text import clean, diff_stats, one_line, word_diff
 
 KIND_LABEL = {"feedback": "feedback", "candidate": "candidate prompt", "demonstration": "demonstration"}
@@ -89,12 +91,21 @@ class ProposalCard(Vertical, can_focus=True):
         text.append(one_line(shown, 90))
         return text
 
+    def _warnings(self) -> list[str]:
+        """What the reviewer should know before using the text as it is."""
+        p = self.proposal
+        warnings = []
+        if p.truncated:
+            warnings.append("⚠ the optimizer's output was cut off by its token limit (--optimizer-max-tokens)")
+        if p.parse_error:
+            warnings.append(f"⚠ could not parse the optimizer's output: {clean(p.parse_error)}")
+        return warnings
+
     def compose(self) -> ComposeResult:
         yield Static(self._title(), classes="card-title")
         yield Static(self._body(), classes="card-body")
-        if self.proposal.parse_error:
-            warning = Text(f"⚠ could not parse the optimizer's output: {clean(self.proposal.parse_error)}", style="yellow")
-            yield Static(warning, classes="card-warning")
+        for warning in self._warnings():
+            yield Static(Text(warning, style="yellow"), classes="card-warning")
         with Horizontal(classes="card-buttons"):
             for label, name, variant in (("Accept", "accept", "success"), ("Edit", "edit", "warning"),
                                          ("Reject", "reject", "error")):
@@ -147,21 +158,22 @@ class ProposalCard(Vertical, can_focus=True):
         self._choose("reject")
 
     def action_edit(self) -> None:
-        if not self.is_open:
-            return
-        from tui.screens.edit import EditScreen
+        if self.is_open:
+            self.post_message(EditRequested(self.proposal.id))
 
-        def done(text: str | None) -> None:
-            if text is None:
-                self.focus()
-                return
-            if text.strip() == clean(self.proposal.text).strip():
-                self._choose("accept")  # saved unchanged: the original stands
-            else:
-                self._choose("edit", text)
+    def edited(self, text: str | None) -> None:
+        """The editor's answer: None (cancelled), the text unchanged (the
+        original stands: an accept) or an edit."""
+        if text is None:
+            self.focus()
+        elif text.strip() == clean(self.proposal.text).strip():
+            self._choose("accept")
+        else:
+            self._choose("edit", text)
 
-        title = f"Edit {KIND_LABEL.get(self.proposal.kind, self.proposal.kind)} {self.proposal.id}"
-        self.app.push_screen(EditScreen(self.proposal.text, title=title), done)
+    @property
+    def edit_title(self) -> str:
+        return f"Edit {KIND_LABEL.get(self.proposal.kind, self.proposal.kind)} {self.proposal.id}"
 
     def action_expand(self) -> None:
         if self.decision is not None:

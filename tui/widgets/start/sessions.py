@@ -8,21 +8,7 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from core import paths
 from tui.widgets.text import clean
-
-LOG = "log.jsonl"
-
-
-def find_sessions(limit: int = 30) -> list[Path]:
-    """Session directories in the sessions folder (and one level down, where
-    ``run --method all`` keeps its comparisons), newest first."""
-    root = paths.sessions_dir()
-    if not root.is_dir():
-        return []
-    found = [p.parent for pattern in (f"*/{LOG}", f"*/*/{LOG}") for p in root.glob(pattern)]
-    found.sort(key=lambda p: (p / LOG).stat().st_mtime, reverse=True)
-    return found[:limit]
 
 
 def summarize(path: Path) -> dict:

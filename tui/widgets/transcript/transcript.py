@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from textual.containers import VerticalScroll
-from textual.widget import Widget
 
 
 class Transcript(VerticalScroll):
@@ -11,7 +10,3 @@ class Transcript(VerticalScroll):
 
     def on_mount(self) -> None:
         self.anchor()
-
-    def post(self, widget: Widget) -> Widget:
-        self.mount(widget)
-        return widget

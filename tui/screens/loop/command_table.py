@@ -1,0 +1,136 @@
+"""What each command of the input line does on the loop screen: one handler
+per command name (``LoopCommands.table``), looked up, never dispatched by
+if/elif.  Parsing and the help text are in ``tui.screens.commands``."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Awaitable, Callable
+
+from core.methods import METHODS
+from tui.messages import RunRequested
+from tui.screens.commands import Command, CommandError, count, help_text
+from tui.screens.loop import exports
+from tui.screens.loop.driver import RunState
+
+if TYPE_CHECKING:
+    from tui.screens.loop.screen import LoopScreen
+
+Handler = Callable[[Command], Awaitable[None]]
+
+
+class LoopCommands:
+    def __init__(self, screen: LoopScreen) -> None:
+        self.screen = screen
+        self.method_asked: str | None = None  # /method NAME once after step 0: asked to confirm
+        self.table: dict[str, Handler] = {
+            "help": self.help, "next": self.next, "run": self.next, "auto": self.auto, "pause": self.pause,
+            "blind": self.blind, "method": self.method, "export": self.export, "scores": self.scores,
+            "audit": self.audit, "skip": self.skip, "quit": self.quit,
+        }
+
+    async def __call__(self, cmd: Command) -> None:
+        await self.table[cmd.name](cmd)
+
+    @property
+    def driver(self):
+        return self.screen.driver
+
+    async def help(self, cmd: Command) -> None:
+        self.screen.say(help_text())
+
+    async def next(self, cmd: Command) -> None:
+        n = count(cmd) if cmd.name == "run" else 1
+        running = self.driver.busy
+        self.driver.go(n)
+        if self.screen.desk.waiting:
+            self.screen.say(f"{n} more step(s) queued; the loop waits for your review first")
+        elif running:
+            self.screen.say(f"{n} more step(s) queued after the current one")
+
+    async def auto(self, cmd: Command) -> None:
+        screen = self.screen
+        screen.set_auto(True)
+        screen.desk.auto_decide_all()
+        steps = self.driver.config.steps
+        screen.say(f"auto mode: every proposal is accepted from here on, up to step {steps - 1}; "
+                   "/pause stops after the current step")
+        self.driver.auto()
+
+    async def pause(self, cmd: Command) -> None:
+        stepping = self.driver.stepping
+        self.driver.pause()
+        self.screen.set_auto(False)
+        self.screen.say("pausing after the current step" if stepping else "paused")
+
+    async def blind(self, cmd: Command) -> None:
+        if not cmd.args or cmd.args[0].lower() not in ("on", "off"):
+            raise CommandError("/blind on or /blind off")
+        on = cmd.args[0].lower() == "on"
+        self.screen.set_blind(on)
+        if not on:
+            self.screen.desk.answer_all_reflections()
+        self.screen.say("blind mode on: you write your reflection before the optimizer's is generated"
+                        if on else "blind mode off")
+
+    async def method(self, cmd: Command) -> None:
+        known = ", ".join(METHODS)
+        if not cmd.args:
+            raise CommandError(f"/method NAME, one of: {known}")
+        name = cmd.args[0].lower()
+        if name not in METHODS:
+            raise CommandError(f"unknown method {name!r}; known: {known}")
+        screen, driver = self.screen, self.driver
+        if name == driver.config.method:
+            screen.say(f"the method already is {name}")
+        elif driver.state is RunState.NEW:
+            driver.retarget(driver.config.replace(method=name))
+            screen.settings_changed()
+            screen.say(f"method: {name}")
+        elif self.method_asked != name:
+            self.method_asked = name
+            screen.say(f"step 0 has started, so this session's method stays {driver.config.method}. "
+                       f"/method {name} again starts a new session with {name} and the same settings "
+                       f"(this one stays resumable from the start screen)", level="warning")
+        else:
+            screen.say(f"starting a new session with {name}; {driver.session_path.name} is kept")
+            await driver.shutdown()
+            screen.app.post_message(RunRequested(driver.config.replace(method=name), screen.reviewer.blind,
+                                                 replace=True))
+
+    async def export(self, cmd: Command) -> None:
+        fmt = cmd.args[0].lower() if cmd.args else "jsonl"
+        if fmt not in exports.SUFFIX:
+            raise CommandError("/export jsonl, /export csv or /export hf")
+        driver = self.driver
+        try:
+            n, out = await exports.write(driver.session_path, fmt, driver.run.store if driver.run else None)
+        except exports.NothingYet as exc:
+            self.screen.say(str(exc), level="warning")
+            return
+        except Exception as exc:
+            self.screen.say(f"export failed: {type(exc).__name__}: {exc}\n(from a shell: "
+                            f"{exports.shell(driver.session_path, fmt)})", level="error")
+            return
+        self.screen.say(f"{n} reviewed proposals written to {out}")
+
+    async def scores(self, cmd: Command) -> None:
+        self.screen.action_toggle_scores()
+
+    async def audit(self, cmd: Command) -> None:
+        from tui.screens.audit import AuditScreen
+
+        driver = self.driver
+        if driver.run is not None:
+            driver.run.store.flush()  # the audit reads the session from disk
+        elif driver.state is RunState.NEW:
+            self.screen.say("no session yet: /audit audits the session once step 0 has started")
+            return
+        self.screen.app.push_screen(AuditScreen(driver.session_path))
+
+    async def skip(self, cmd: Command) -> None:
+        if self.screen.desk.answer_reflection(()):
+            self.screen.desk.focus_next_card()
+        else:
+            self.screen.say("nothing to skip: /skip answers a blind-mode request for your reflection")
+
+    async def quit(self, cmd: Command) -> None:
+        await self.screen.app.action_quit()

@@ -1,0 +1,269 @@
+"""The review desk: the cards of the loop screen and the futures behind them.
+
+The loop's proposals arrive as ``ProposalArrived`` and become cards, grouped
+per review request.  A ``ReviewRequested`` opens its group; each decision the
+person makes goes straight to the loop's recorder (``ReviewRequest.record``:
+durable at once, so quitting mid-review keeps it), and once every card is
+decided the request's future gets the whole ``ReviewResult``.  Blind mode's
+``ReflectRequested`` waits on the person's own reflection the same way.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from core.review import AutoReviewer, ReviewRequest, ReviewResult
+from core.types import Decision, Prompt, Proposal
+from tui.messages import DecisionArrived, ReflectRequested, ReviewRequested
+from tui.widgets.review import ProposalCard, ReflectPrompt, ReviewGroup
+from tui.widgets.input import CommandLine
+from tui.widgets.text import clean
+
+if TYPE_CHECKING:
+    from tui.screens.loop.screen import LoopScreen
+
+
+@dataclass
+class OpenReview:
+    """A review request waiting on the person."""
+
+    request: ReviewRequest
+    future: asyncio.Future
+    group: ReviewGroup
+    decisions: dict[str, Decision] = field(default_factory=dict)
+    added: list[str] = field(default_factory=list)
+
+    def decide(self, card: ProposalCard, decision: Decision) -> None:
+        self.decisions[decision.proposal_id] = decision
+        card.show_decision(decision, recorded=decision.by == "auto")
+        self.request.record(decision)
+
+    def would_drop_every_initial_prompt(self, card: ProposalCard, decision: Decision) -> bool:
+        """Step 0 must keep one prompt: this rejection would leave none."""
+        r = self.request
+        return (r.step == 0 and r.kind == "candidate" and decision.kind == "reject" and not self.added
+                and all(c.decision is not None and c.decision.kind == "reject"
+                        for c in self.group.cards.values() if c is not card))
+
+
+def group_key(p: Proposal) -> str:
+    """Proposals of one review request share their id up to the index
+    (``s1/p0/candidate/hf0`` → ``s1/p0/candidate/hf``); a person's own get ``/h``."""
+    base, _, last = p.id.rpartition("/")
+    return f"{base}/{last.rstrip('0123456789')}"
+
+
+class ReviewDesk:
+    def __init__(self, screen: LoopScreen) -> None:
+        self.screen = screen
+        self.prompts: dict[str, Prompt] = {}  # every prompt seen, for the parents' texts
+        self.groups: dict[str, ReviewGroup] = {}  # groups still collecting cards, by key
+        self.cards: dict[str, ReviewGroup] = {}  # proposal id -> its group
+        self.reviews: list[OpenReview] = []
+        self.reflects: list[tuple[ReflectPrompt, ReflectRequested]] = []
+        self._empty = 0
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self.reviews or self.reflects)
+
+    def open_cards(self) -> list[ProposalCard]:
+        return [c for r in self.reviews for c in r.group.undecided()]
+
+    def card(self, proposal_id: str) -> ProposalCard | None:
+        group = self.cards.get(proposal_id)
+        return group.cards[proposal_id] if group else None
+
+    # ------------------------------------------------- the loop's proposals
+    async def proposal_arrived(self, p: Proposal) -> None:
+        key = group_key(p) + ("h" if p.author == "human" else "")
+        group = self.groups.get(key)
+        if group is None or group.finished or group.is_open:
+            parent = self.prompts.get(p.for_candidate or p.parent_id) if p.kind != "demonstration" else None
+            group = ReviewGroup(key, p, parent_text=parent.instruction if parent else None)
+            self.groups[key] = group
+            await self.screen.transcript.mount(group)
+        await group.add_card(p)
+        self.cards[p.id] = group
+
+    def decision_arrived(self, message: DecisionArrived) -> None:
+        """A decision the loop recorded: the person's own (already shown),
+        a replayed one, or an add."""
+        d = message.decision
+        group = self.cards.get(d.proposal_id)
+        if group is None:
+            return
+        card = group.cards[d.proposal_id]
+        if card.decision is None:
+            card.show_decision(d, recorded=d.kind != "add")
+        if not group.is_open and not group.undecided() and not group.finished:
+            group.close()
+            self.groups.pop(group.key, None)
+
+    # ---------------------------------------------------------- reviewing
+    async def review_requested(self, message: ReviewRequested) -> None:
+        if message.future.done():
+            return
+        group = await self._group_for(message.request)
+        self.groups.pop(group.key, None)
+        review = OpenReview(message.request, message.future, group, dict(message.known))
+        for pid, decision in message.known.items():
+            group.cards[pid].show_decision(decision, recorded=True)
+        group.open(allow_add=message.request.allow_add, context=message.request.context)
+        for card in group.undecided():
+            card.open()
+        self.reviews.append(review)
+        if self.screen.reviewer.auto:
+            self.auto_decide(review)
+        elif message.request.proposals and not group.undecided():
+            self._finish(review)
+        else:
+            self.show_waiting()
+            self.focus_next_card()
+
+    async def _group_for(self, request: ReviewRequest) -> ReviewGroup:
+        if request.proposals and request.proposals[0].id in self.cards:
+            return self.cards[request.proposals[0].id]
+        # Nothing proposed: an empty group the person can add to.
+        self._empty += 1
+        parent = request.parent.id if request.parent else "task"
+        first = Proposal(f"s{request.step}/{parent}/{request.kind}/empty{self._empty}", request.step,
+                         request.kind, parent, "", request.errors)
+        group = ReviewGroup(group_key(first), first, parent_text=request.parent.instruction if request.parent else None)
+        await self.screen.transcript.mount(group)
+        return group
+
+    def _review_of(self, proposal_id: str) -> OpenReview | None:
+        return next((r for r in self.reviews if proposal_id in r.group.cards), None)
+
+    def choose(self, decision: Decision) -> None:
+        """A card's decision: checked, recorded, and the review finished when complete."""
+        review = self._review_of(decision.proposal_id)
+        if review is None:
+            return
+        card = review.group.cards[decision.proposal_id]
+        if card.decision is not None:
+            return
+        if review.would_drop_every_initial_prompt(card, decision):
+            self.screen.say("keep at least one initial prompt: accept or edit one, or type your own first",
+                            level="warning")
+            return
+        self._decide(review, card, decision)
+        self.focus_next_card(after=card)
+
+    def _decide(self, review: OpenReview, card: ProposalCard, decision: Decision) -> None:
+        review.decide(card, decision)
+        if not review.group.undecided():
+            self._finish(review)
+
+    def _finish(self, review: OpenReview) -> None:
+        if review in self.reviews:
+            self.reviews.remove(review)
+        review.group.close()
+        if not review.future.done():
+            review.future.set_result(ReviewResult(dict(review.decisions), tuple(review.added)))
+        self.show_waiting()
+
+    def group_done(self, key: str) -> None:
+        review = next((r for r in self.reviews if r.group.key == key), None)
+        if review is not None and not review.group.undecided():
+            self._finish(review)
+            self.focus_next_card()
+
+    def auto_decide(self, review: OpenReview) -> None:
+        auto = AutoReviewer()
+        for card in review.group.undecided():
+            kind = "accept" if auto.accepts(card.proposal) else "reject"
+            self._decide(review, card, Decision(card.proposal.id, kind, by=auto.by))
+        if review in self.reviews:  # an empty request
+            self._finish(review)
+
+    def auto_decide_all(self) -> None:
+        for review in list(self.reviews):
+            self.auto_decide(review)
+        self.answer_all_reflections()
+
+    def add_own(self, text: str) -> bool:
+        """The person's own feedback or candidate, for the open review it
+        belongs to (the focused one first); False when none takes it."""
+        addable = [r for r in self.reviews if r.request.allow_add and r.request.kind in ("feedback", "candidate")]
+        focused = self.screen.focused
+        review = next((r for r in addable if focused is not None and focused in r.group.cards.values()),
+                      addable[0] if addable else None)
+        if review is None:
+            return False
+        review.added.append(text)
+        review.group.add_own(text)
+        return True
+
+    def abandon(self) -> None:
+        """The step broke off: its open reviews will never be answered."""
+        for review in self.reviews:
+            review.group.close()
+        self.reviews.clear()
+        self.reflects.clear()
+        self.groups.clear()
+        self.show_waiting()
+
+    # --------------------------------------------------------- blind mode
+    async def reflect_requested(self, message: ReflectRequested) -> None:
+        if message.future.done():
+            return
+        reviewer = self.screen.reviewer
+        if reviewer.auto or not reviewer.blind:
+            message.future.set_result(())
+            return
+        prompt = ReflectPrompt(message.request)
+        await self.screen.transcript.mount(prompt)
+        self.reflects.append((prompt, message))
+        line = self.screen.command_line
+        line.placeholder = f"your reflection on the errors of {clean(message.request.parent.id)} (Enter)"
+        self.show_waiting()
+        line.focus()
+
+    def answer_reflection(self, texts: tuple[str, ...]) -> bool:
+        """Answer the oldest request for the person's reflection; False when none waits."""
+        if not self.reflects:
+            return False
+        prompt, message = self.reflects.pop(0)
+        prompt.answer(texts)
+        if not message.future.done():
+            message.future.set_result(texts)
+        if not self.reflects:
+            self.screen.command_line.placeholder = CommandLine.PLACEHOLDER
+        self.show_waiting()
+        return True
+
+    def answer_all_reflections(self) -> None:
+        while self.answer_reflection(()):
+            pass
+
+    # ------------------------------------------------------------- focus
+    def show_waiting(self) -> None:
+        waiting = [what for what, pending in (("your reflection", self.reflects), ("your review", self.reviews))
+                   if pending]
+        status = self.screen.status
+        status.waiting = " and ".join(waiting)
+        status.show()
+
+    def focus_next_card(self, after: ProposalCard | None = None) -> None:
+        """Focus the first card waiting for a decision, else the input line;
+        never while a modal is open or the person is typing."""
+        screen = self.screen
+        if screen.app.screen is not screen:
+            return
+        line = screen.command_line
+        if self.reflects:
+            line.focus()
+            return
+        if line.has_focus and line.value:
+            return
+        cards = self.open_cards()
+        if not cards:
+            line.focus()
+            return
+        focused = screen.focused
+        if focused is None or focused is line or focused is after or not (
+                isinstance(focused, ProposalCard) and focused.is_open):
+            cards[0].focus()
