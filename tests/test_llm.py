@@ -26,7 +26,9 @@ from core.llm import (
     make_llm,
     price,
 )
-from core.llm.base import parse_retry_after, redact, sample_seed, should_retry
+from core.llm.anthropic_provider import DEFAULT_OUTPUT_LIMIT, output_limit
+from core.llm.base import Embeddings, parse_retry_after, redact, sample_seed, should_retry
+from core.llm.cache import embedding_key
 from core.llm.tokens import estimate_usage
 from core.types import CallRecord, Completion, Message, Params, Usage
 
@@ -57,9 +59,34 @@ class ScriptedProvider:
             step = self.steps.pop(0) if self.steps else "ok"
             if isinstance(step, BaseException):
                 raise step
+            if isinstance(step, Completion):
+                return step
             return Completion(text=step, usage=Usage(10, 5), latency=self.delay, cached=False, model=self.spec)
         finally:
             self.in_flight -= 1
+
+
+class ScriptedEmbedder(ScriptedProvider):
+    """Also embeds: a bag of letters per text, two texts a request; the
+    script's exceptions are raised by ``embed`` as well."""
+
+    embed_batch = 2
+
+    def __init__(self, *steps: object, **options) -> None:
+        super().__init__(*steps, **options)
+        self.batches: list[list[str]] = []
+
+    async def embed(self, texts) -> Embeddings:
+        self.calls += 1
+        step = self.steps.pop(0) if self.steps else None
+        if isinstance(step, BaseException):
+            raise step
+        self.batches.append(list(texts))
+        return Embeddings(tuple(letters(t) for t in texts), Usage(3 * len(texts), 0), latency=0.01)
+
+
+def letters(text: str) -> tuple[float, ...]:
+    return tuple(float(text.count(ch)) for ch in "abcdefghijklmnopqrstuvwxyz")
 
 
 def retryable(message: str = "HTTP 429: slow down", retry_after: float | None = None) -> ProviderError:
@@ -230,6 +257,112 @@ def test_budget_without_limits_never_stops():
     assert not budget.exceeded
 
 
+# ---------------------------------------------------------- finish reasons
+def truncated_completion(text: str = "Par") -> Completion:
+    return Completion(text=text, usage=Usage(10, 3), latency=0.1, cached=False, model="openai:gpt-4o-mini", finish_reason="length")
+
+
+@pytest.mark.asyncio
+async def test_finish_reason_reaches_the_record_and_survives_the_cache():
+    llm, provider, records = scripted_llm(truncated_completion(), "Paris", cache=MemoryCache())
+    cut = await llm.complete(MESSAGES, PARAMS, purpose="refine")
+    replay = await llm.complete(MESSAGES, PARAMS, purpose="refine")
+    whole = await llm.complete(MESSAGES, Params(sample=1))
+    assert cut.truncated and replay.truncated and replay.cached and provider.calls == 2
+    assert [r.finish_reason for r in records] == ["length", "length", None]
+    assert [r.truncated for r in records] == [True, True, False] and not whole.truncated
+
+
+@pytest.mark.asyncio
+async def test_a_failed_attempt_has_no_finish_reason():
+    llm, _, records = scripted_llm(retryable(), truncated_completion())
+    await llm.complete(MESSAGES, PARAMS)
+    assert [(r.error is not None, r.finish_reason) for r in records] == [(True, None), (False, "length")]
+
+
+def test_truncated_means_length_only():
+    stopped = Completion("Paris", Usage(1, 1), 0.0, False, "m", finish_reason="stop")
+    assert truncated_completion().truncated
+    assert not stopped.truncated and not Completion("x", Usage(1, 1), 0.0, False, "m").truncated
+
+
+def test_anthropic_output_limits_by_model():
+    assert output_limit("claude-3-5-haiku-20241022") == 8192 and output_limit("claude-3-5-haiku-latest") == 8192
+    assert output_limit("claude-opus-4-1-20250805") == 32000 and output_limit("claude-sonnet-4-5") == 64000
+    assert output_limit("claude-3-haiku-20240307") == 4096
+    assert output_limit("claude-opus-4-6") == output_limit("my-proxy-model") == DEFAULT_OUTPUT_LIMIT
+
+
+# -------------------------------------------------------------- embeddings
+def scripted_embedder(*steps: object, **options) -> tuple[LLM, ScriptedEmbedder, list[CallRecord]]:
+    provider = ScriptedEmbedder(*steps)
+    records: list[CallRecord] = []
+    llm = LLM(provider, role="embeddings", on_call=records.append, backoff=0.001, **options)
+    return llm, provider, records
+
+
+@pytest.mark.asyncio
+async def test_embed_returns_one_vector_per_text_in_order_and_batches_distinct_texts():
+    llm, provider, records = scripted_embedder()
+    vectors = await llm.embed(["abc", "b", "abc", "zz", "c"])
+    assert vectors == [letters("abc"), letters("b"), letters("abc"), letters("zz"), letters("c")]
+    assert provider.batches == [["abc", "b"], ["zz", "c"]]  # duplicates sent once, embed_batch at a time
+    assert [(r.purpose, r.role, r.text, r.cached) for r in records] == [("embed", "embeddings", None, False)] * 2
+    assert [m.content for m in records[0].messages] == ["abc", "b"] and records[0].usage == Usage(6, 0)
+    assert (llm.calls, llm.prompt_tokens) == (2, 12)
+
+
+@pytest.mark.asyncio
+async def test_embed_caches_each_text_by_model_and_text():
+    cache = MemoryCache()
+    llm, provider, records = scripted_embedder(cache=cache)
+    await llm.embed(["abc", "b"])
+    again = await llm.embed(["b", "new", "abc"], purpose="control-embed")
+    assert again == [letters("b"), letters("new"), letters("abc")]
+    assert provider.batches == [["abc", "b"], ["new"]]
+    hit = records[1]
+    assert hit.cached and hit.purpose == "control-embed" and [m.content for m in hit.messages] == ["b", "abc"]
+    assert llm.cache_hits == 2
+    other_model = embedding_key("openai:other", "abc")
+    assert cache.get_vector(other_model) is None and cache.get_vector(embedding_key(llm.spec, "abc")) == letters("abc")
+
+
+@pytest.mark.asyncio
+async def test_embed_retries_and_records_the_failed_attempt():
+    llm, provider, records = scripted_embedder(retryable("HTTP 503: busy"))
+    assert await llm.embed(["abc"]) == [letters("abc")]
+    assert [(r.attempt, r.error) for r in records] == [(1, "HTTP 503: busy"), (2, None)]
+    assert records[0].usage is None and llm.failed_attempts == 1
+
+
+@pytest.mark.asyncio
+async def test_embed_is_charged_to_the_budget():
+    budget = Budget(max_tokens=6)
+    llm, provider, _ = scripted_embedder(budget=budget)
+    await llm.embed(["a", "b"])  # 6 tokens
+    with pytest.raises(BudgetExceeded):
+        await llm.embed(["c"])
+    assert budget.spent_tokens == 6
+
+
+@pytest.mark.asyncio
+async def test_a_provider_that_cannot_embed_says_so():
+    llm, provider, records = scripted_llm()
+    with pytest.raises(LLMError, match="openai:gpt-4o-mini cannot embed texts"):
+        await llm.embed(["abc"])
+    assert provider.calls == 0 and records == []
+
+
+def test_vectors_persist_in_the_response_cache(tmp_path):
+    path = tmp_path / "responses.sqlite3"
+    vector = (0.1, -2.5, 1e-300, 3.0)
+    with ResponseCache(path) as cache:
+        cache.put_vector("k", vector)
+    with ResponseCache(path) as reopened:
+        assert reopened.get_vector("k") == vector  # float64 bytes: exact
+        assert reopened.get_vector("missing") is None and len(reopened) == 0
+
+
 # ------------------------------------------------------------------- cache
 def test_cache_key_covers_model_messages_and_every_param():
     base = cache_key("local:smollm2", MESSAGES, PARAMS)
@@ -244,6 +377,40 @@ def test_cache_key_covers_model_messages_and_every_param():
         cache_key("local:smollm2", MESSAGES, Params(max_tokens=16, stop=("\n",))),
     ]
     assert len({base, *variants}) == len(variants) + 1
+
+
+def test_cache_key_of_no_cap_is_its_own():
+    uncapped = cache_key("local:smollm2", MESSAGES, Params(max_tokens=None))
+    capped = {cache_key("local:smollm2", MESSAGES, Params(max_tokens=n)) for n in (-1, 0, 1, 512, 4096)}
+    assert uncapped not in capped and uncapped == cache_key("local:smollm2", MESSAGES, Params(max_tokens=None))
+    assert embedding_key("local:smollm2", "x") not in capped | {uncapped}
+
+
+def test_response_cache_keeps_the_finish_reason(tmp_path):
+    path = tmp_path / "responses.sqlite3"
+    with ResponseCache(path) as cache:
+        cache.put("cut", truncated_completion())
+        cache.put("plain", Completion("Paris", Usage(1, 1), 0.1, False, "m"))
+    with ResponseCache(path) as reopened:
+        assert reopened.get("cut").finish_reason == "length" and reopened.get("cut").truncated
+        assert reopened.get("plain").finish_reason is None
+
+
+def test_response_cache_written_before_finish_reasons_still_opens(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:  # the schema of earlier versions
+        db.execute(
+            "CREATE TABLE responses (key TEXT PRIMARY KEY, model TEXT NOT NULL, text TEXT NOT NULL,"
+            " prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, estimated INTEGER NOT NULL,"
+            " latency REAL NOT NULL, created REAL NOT NULL)"
+        )
+        db.execute("INSERT INTO responses VALUES ('old', 'local:smollm2', 'Paris', 5, 1, 0, 0.2, 0)")
+    db.close()
+    with ResponseCache(path) as cache:
+        old = cache.get("old")
+        assert (old.text, old.finish_reason, old.cached) == ("Paris", None, True)
+        cache.put("new", truncated_completion())
+        assert cache.get("new").truncated and len(cache) == 2
 
 
 def test_response_cache_persists_across_reopening(tmp_path):

@@ -15,7 +15,7 @@ import pytest
 from core.llm import LLM, ProviderError
 from core.llm.anthropic_provider import AnthropicProvider
 from core.llm.openai_provider import OpenAIProvider
-from core.types import CallRecord, Message, Params
+from core.types import CallRecord, Message, Params, Usage
 
 SECRET = "sk-test-SECRET"
 MESSAGES = (Message("system", "Be brief."), Message("user", "Capital of France?"))
@@ -89,10 +89,12 @@ def server(monkeypatch):
     scripted.server_close()
 
 
-def chat_completion(text: str | None = "Paris", usage: dict | None = None, choices: bool = True) -> dict:
+def chat_completion(
+    text: str | None = "Paris", usage: dict | None = None, choices: bool = True, finish_reason: str | None = "stop"
+) -> dict:
     body = {"id": "c1", "object": "chat.completion", "created": 0, "model": "m", "choices": []}
     if choices:
-        body["choices"] = [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]
+        body["choices"] = [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}]
     if usage is not None:
         body["usage"] = usage
     return body
@@ -102,14 +104,14 @@ def openai_error(message: str, kind: str = "invalid_request_error") -> dict:
     return {"error": {"message": message, "type": kind}}
 
 
-def anthropic_message(text: str = "Paris") -> dict:
+def anthropic_message(text: str = "Paris", stop_reason: str | None = "end_turn") -> dict:
     return {
         "id": "msg_1",
         "type": "message",
         "role": "assistant",
         "model": "claude-3-5-haiku-20241022",
         "content": [{"type": "text", "text": text}],
-        "stop_reason": "end_turn",
+        "stop_reason": stop_reason,
         "stop_sequence": None,
         "usage": {"input_tokens": 12, "output_tokens": 2},
     }
@@ -143,6 +145,23 @@ async def test_openai_request_and_response(server):
     assert request.body["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}]
     sent = {k: request.body[k] for k in ("model", "temperature", "top_p", "max_tokens", "stop", "seed")}
     assert sent == {"model": "gpt-4o-mini", "temperature": 0.7, "top_p": 0.9, "max_tokens": 8, "stop": ["\n"], "seed": 42}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("sent", "read"), [("length", "length"), ("stop", "stop"), ("content_filter", "content_filter"), (None, None)])
+async def test_openai_finish_reason(server, sent, read):
+    completion = await openai_attempt(server, Reply(body=chat_completion("Par", {"prompt_tokens": 9, "completion_tokens": 1}, finish_reason=sent)))
+    assert completion.finish_reason == read and completion.truncated == (read == "length")
+
+
+@pytest.mark.asyncio
+async def test_openai_without_a_cap_sends_none(server):
+    ok = Reply(body=chat_completion(usage={"prompt_tokens": 1, "completion_tokens": 1}))
+    await openai_attempt(server, ok, params=Params(max_tokens=None))
+    assert "max_tokens" not in server.requests[0].body and "max_completion_tokens" not in server.requests[0].body
+    official = OpenAIProvider("gpt-4o")
+    assert not {"max_tokens", "max_completion_tokens"} & set(official._request(MESSAGES, Params(max_tokens=None)))
+    await official.aclose()
 
 
 @pytest.mark.asyncio
@@ -247,6 +266,80 @@ async def test_llm_retries_a_rate_limit_through_the_sdk(server):
     await llm.aclose()
 
 
+# ------------------------------------------------------- openai embeddings
+def embeddings_body(vectors: list, order: list[int] | None = None, usage: dict | None = None) -> dict:
+    data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+    if order is not None:
+        data = [data[i] for i in order]
+    body = {"object": "list", "data": data, "model": "text-embedding-3-small"}
+    if usage is not None:
+        body["usage"] = usage
+    return body
+
+
+async def openai_embed(server: ScriptedServer, texts, *replies: Reply):
+    server.replies.extend(replies)
+    provider = OpenAIProvider("text-embedding-3-small", base_url=f"{server.url}/v1")
+    try:
+        return await provider.embed(texts)
+    finally:
+        await provider.aclose()
+
+
+@pytest.mark.asyncio
+async def test_openai_embeddings_request_and_order(server):
+    body = embeddings_body([[1.0, 0.0], [0, 2], [0.5, 0.5]], order=[2, 0, 1], usage={"prompt_tokens": 7, "total_tokens": 7})
+    answer = await openai_embed(server, ["first", "", "third"], Reply(body=body))
+    assert answer.vectors == ((1.0, 0.0), (0.0, 2.0), (0.5, 0.5))  # by index, not by position
+    assert answer.usage == Usage(7, 0) and answer.latency > 0
+    [request] = server.requests
+    assert request.path == "/v1/embeddings"
+    assert request.body == {"model": "text-embedding-3-small", "input": ["first", " ", "third"], "encoding_format": "float"}
+
+
+@pytest.mark.asyncio
+async def test_openai_embeddings_per_token_are_mean_pooled(server):
+    # llama-cpp-python's server, for a model without pooling: a vector per token.
+    body = embeddings_body([[[1.0, 0.0], [3.0, 2.0]], [[5.0, 5.0]]], usage={"prompt_tokens": 3})
+    answer = await openai_embed(server, ["two tokens", "one"], Reply(body=body))
+    assert answer.vectors == ((2.0, 1.0), (5.0, 5.0))
+
+
+@pytest.mark.asyncio
+async def test_openai_embeddings_without_usage_are_estimated(server):
+    answer = await openai_embed(server, ["hello world"], Reply(body=embeddings_body([[1.0]])))
+    assert answer.usage == Usage(2, 0, estimated=True)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("body", "message", "retryable"),
+    [
+        (embeddings_body([[1.0]]), "asked for 2 embeddings, got 1", False),
+        (embeddings_body([[[1.0], [2.0, 3.0]], [[3.0]]]), "neither a list of numbers nor a list of token vectors", False),
+        (embeddings_body([["x"], [1.0]]), "neither a list of numbers", False),
+        ({"object": "list"}, "has no data", True),
+    ],
+)
+async def test_openai_embeddings_malformed(server, body, message, retryable):
+    with pytest.raises(ProviderError, match=message) as raised:
+        await openai_embed(server, ["a", "b"], Reply(body=body))
+    assert raised.value.retryable == retryable
+
+
+@pytest.mark.asyncio
+async def test_openai_embeddings_auth_error_hides_the_key(server):
+    records: list[CallRecord] = []
+    llm = LLM(OpenAIProvider("text-embedding-3-small", base_url=f"{server.url}/v1"), role="embeddings", on_call=records.append)
+    server.replies.append(Reply(401, openai_error("Incorrect API key provided: {key}")))
+    with pytest.raises(ProviderError) as raised:
+        await llm.embed(["a"])
+    await llm.aclose()
+    assert SECRET not in str(raised.value) and "OPENAI_API_KEY" in str(raised.value)
+    [record] = records
+    assert record.purpose == "embed" and "HTTP 401" in record.error and SECRET not in repr(record)
+
+
 # --------------------------------------------------------------- anthropic
 async def anthropic_attempt(server: ScriptedServer, *replies: Reply, params: Params = Params(max_tokens=8)):
     server.replies.extend(replies)
@@ -268,6 +361,22 @@ async def test_anthropic_request_and_response(server):
     assert request.body["system"] == "Be brief."
     assert request.body["messages"] == [{"role": "user", "content": "Capital of France?"}]
     assert request.body["max_tokens"] == 8 and request.body["stop_sequences"] == ["END"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("stop_reason", "read"),
+    [("max_tokens", "length"), ("end_turn", "stop"), ("stop_sequence", "stop"), ("refusal", "refusal"), (None, None)],
+)
+async def test_anthropic_finish_reason(server, stop_reason, read):
+    completion = await anthropic_attempt(server, Reply(body=anthropic_message("Par", stop_reason)))
+    assert completion.finish_reason == read and completion.truncated == (read == "length")
+
+
+@pytest.mark.asyncio
+async def test_anthropic_without_a_cap_sends_the_models_output_limit(server):
+    await anthropic_attempt(server, Reply(body=anthropic_message()), params=Params(max_tokens=None))
+    assert server.requests[0].body["max_tokens"] == 8192  # claude-3-5-haiku's
 
 
 @pytest.mark.asyncio

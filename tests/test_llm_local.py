@@ -27,6 +27,46 @@ async def test_completion_has_text_and_real_usage():
 
 
 @pytest.mark.asyncio
+async def test_an_answer_cut_by_max_tokens_is_flagged():
+    records: list[CallRecord] = []
+    llm = make_llm("local:smollm2", role="target", cache=None, on_call=records.append)
+    completion = await llm.complete(MESSAGES, Params(max_tokens=1))
+    assert completion.usage.completion_tokens <= 1
+    # One token cannot hold an answer: only an immediate end of turn is not a cut.
+    assert completion.truncated == (completion.usage.completion_tokens == 1)
+    assert completion.truncated or completion.text == ""
+    assert records[0].finish_reason == completion.finish_reason
+
+
+@pytest.mark.asyncio
+async def test_no_cap_means_the_context_left_after_the_prompt():
+    # 256: llama.cpp rounds a context up to a multiple of 256.
+    llm = LLM(LocalProvider("smollm2", n_ctx=256), role="optimizer")
+    story = (Message("user", "Write a long story about a cat, " + "a dog and a fox, " * 30),)
+    completion = await llm.complete(story, Params(max_tokens=None, temperature=1.0))
+    usage = completion.usage
+    assert usage.prompt_tokens > 150 and usage.completion_tokens > 0
+    assert usage.prompt_tokens + usage.completion_tokens <= 256
+    assert completion.finish_reason in ("stop", "length")
+    # Cut only where the context ends, never earlier.
+    assert completion.truncated == (usage.prompt_tokens + usage.completion_tokens == 256)
+
+
+@pytest.mark.asyncio
+async def test_local_embeddings_one_vector_per_text(tmp_path):
+    records: list[CallRecord] = []
+    with ResponseCache(tmp_path / "responses.sqlite3") as cache:
+        llm = make_llm("local:smollm2", role="embeddings", cache=cache, on_call=records.append)
+        first = await llm.embed(["The sky is blue.", "Count the apples.", "The sky is blue.", ""])
+        again = await llm.embed(["Count the apples."])
+    assert len({len(v) for v in first}) == 1 and len(first[0]) > 100  # pooled: one vector per text
+    assert first[0] == first[2] and first[0] != first[1] and again == [first[1]]
+    assert len(first[3]) == len(first[0])  # an empty text embeds too (llama.cpp alone would crash)
+    assert (llm.calls, llm.cache_hits) == (1, 1)
+    assert records[0].usage.prompt_tokens > 4 and records[1].cached
+
+
+@pytest.mark.asyncio
 async def test_second_identical_call_is_served_by_the_cache(tmp_path):
     records: list[CallRecord] = []
     with ResponseCache(tmp_path / "responses.sqlite3") as cache:

@@ -46,22 +46,15 @@ from core.analysis.stats import (
     text_histogram,
 )
 from core.analysis.tables import Table, methods_table, render_text, session_tables
-from core.analysis.text import (
-    EmbeddingSimilarity,
-    Similarity,
-    TfIdf,
-    TfIdfSimilarity,
-    make_similarity,
-    tfidf_cosine,
-    tokens,
-)
+from core.analysis.embeddings import EmbeddingSimilarity, embedding_spec, make_similarity
+from core.analysis.text import Similarity, TfIdf, TfIdfSimilarity, tfidf_cosine, tokens
 
 __all__ = [
     "CONDITIONS", "AuditData", "Comparison", "ControlResult", "ControlSample", "Distribution", "EmbeddingSimilarity",
     "ErrorSetComparison", "Feedback", "FeedbackGrounding", "Following", "Grounding", "HumanVsLLM",
     "MethodComparison", "PromptFollowing", "Repetition", "Revision", "SessionAudit", "Similarity", "Table", "TfIdf",
     "TfIdfSimilarity", "audit", "bootstrap_ci", "compare", "compare_methods", "compare_outcomes", "control_method",
-    "curve", "error_sets_for", "final_best", "follows_steps", "following", "ground", "grounding", "human_vs_llm",
+    "curve", "embedding_spec", "error_sets_for", "final_best", "follows_steps", "following", "ground", "grounding", "human_vs_llm",
     "make_similarity", "mcnemar_exact", "methods_table", "numbered_steps", "quantiles", "render_text", "repetition",
     "run_control", "session_task", "session_tables", "step_markers", "text_histogram", "tfidf_cosine", "tokens",
 ]

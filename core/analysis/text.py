@@ -1,5 +1,5 @@
-"""Text similarity for the audit: tokens, stop words, TF-IDF cosine, and an
-optional embedding backend behind the same small interface.
+"""Text similarity for the audit: tokens, stop words, TF-IDF cosine, and the
+interface the embedding backend (``core.analysis.embeddings``) shares.
 
 TF-IDF here is the textbook one, written out so nothing beyond the standard
 library is needed: raw term counts times a smoothed inverse document
@@ -47,6 +47,9 @@ class Similarity(Protocol):
     name: str
 
     def matrix(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    def close(self) -> None:
+        """Release what the backend holds (connections, threads)."""
 
 
 def _norm(vector: dict[str, float]) -> float:
@@ -112,71 +115,10 @@ class TfIdfSimilarity:
                 out[i][j] = out[j][i] = cosine_vectors(vectors[i], vectors[j])
         return out
 
+    def close(self) -> None:
+        pass  # computed locally: nothing held
+
 
 def tfidf_cosine(a: str, b: str, corpus: Sequence[str] | None = None) -> float:
     """Cosine of two texts with the IDF of ``corpus`` (default: the two texts)."""
     return TfIdf(corpus if corpus is not None else (a, b)).cosine(a, b)
-
-
-class EmbeddingSimilarity:
-    """Cosine of embeddings from an OpenAI-compatible ``/v1/embeddings``
-    endpoint (OpenAI, vLLM, Ollama, the llama.cpp server with --embedding),
-    through the ``openai`` SDK.  The key comes from ``OPENAI_API_KEY``;
-    servers other than OpenAI's get a placeholder.  Negative cosines are
-    clipped to 0 so both backends share the [0, 1] range."""
-
-    def __init__(self, model: str, *, base_url: str | None = None, batch: int = 64, timeout: float = 120.0):
-        import os
-
-        try:
-            import openai
-        except ImportError:  # pragma: no cover - openai is a dependency of reflectloop
-            raise RuntimeError("embeddings need the openai package") from None
-        self.model = model
-        self.name = f"embeddings:{model}"
-        self.batch = batch
-        base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-        key = os.environ.get("OPENAI_API_KEY") or ("no-key-needed" if base_url else None)
-        if key is None:
-            raise RuntimeError("embeddings from api.openai.com need OPENAI_API_KEY (or give a base URL)")
-        self._client = openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=2)
-        self._cache: dict[str, list[float]] = {}
-
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        for start in range(0, len(todo), self.batch):
-            chunk = todo[start : start + self.batch]
-            # Some servers refuse an empty input: a space embeds "nothing" well enough.
-            response = self._client.embeddings.create(model=self.model, input=[t if t.strip() else " " for t in chunk])
-            data = sorted(response.data, key=lambda d: d.index)
-            if len(data) != len(chunk):
-                raise RuntimeError(f"{self.name}: asked for {len(chunk)} embeddings, got {len(data)}")
-            for text, item in zip(chunk, data):
-                self._cache[text] = list(item.embedding)
-        return [self._cache[t] for t in texts]
-
-    def matrix(self, texts: Sequence[str]) -> list[list[float]]:
-        vectors = self.embed(texts)
-        norms = [math.sqrt(sum(x * x for x in v)) for v in vectors]
-        n = len(texts)
-        out = [[0.0] * n for _ in range(n)]
-        for i in range(n):
-            out[i][i] = 1.0 if norms[i] else 0.0
-            for j in range(i + 1, n):
-                if norms[i] and norms[j]:
-                    c = sum(x * y for x, y in zip(vectors[i], vectors[j])) / (norms[i] * norms[j])
-                    out[i][j] = out[j][i] = max(0.0, min(1.0, c))
-        return out
-
-
-def make_similarity(embeddings: str | None = None, base_url: str | None = None) -> Similarity:
-    """TF-IDF unless an embedding model is named."""
-    return EmbeddingSimilarity(embeddings, base_url=base_url) if embeddings else TfIdfSimilarity()
-
-
-def pair_similarity(backend: Similarity, a: str, b: str, corpus: Sequence[str] = ()) -> float:
-    """One pair through a backend; for TF-IDF the IDF is fitted on ``corpus``
-    plus the pair, so numbers stay comparable within one analysis."""
-    if isinstance(backend, TfIdfSimilarity):
-        return TfIdf([*corpus, a, b]).cosine(a, b)
-    return backend.matrix([a, b])[0][1]

@@ -4,6 +4,12 @@ System messages travel in the ``system`` parameter, not in the conversation.
 The Messages API of the installed SDK has no sampling controls (no
 temperature, top_p or seed), so those fields of ``Params`` are not sent; they
 still key the cache, so n samples remain n distinct calls.
+
+The API requires ``max_tokens``.  ``Params.max_tokens=None`` (no cap asked)
+sends the model's own output limit from ``OUTPUT_LIMITS`` (snapshots of a
+listed model share its limit), or ``DEFAULT_OUTPUT_LIMIT`` for a model not
+listed: every Claude model accepts that many.  A long answer takes long:
+give a ``timeout`` that fits.
 """
 from __future__ import annotations
 
@@ -18,8 +24,10 @@ from core.llm.base import (
     MissingKeyError,
     MissingPackageError,
     ProviderError,
+    finish_reason,
     sdk_error,
 )
+from core.llm.pricing import listed_name
 from core.llm.tokens import estimate_usage
 from core.types import Completion, Message, Params, Usage
 
@@ -32,6 +40,25 @@ KEY_VARIABLE = "ANTHROPIC_API_KEY"
 BASE_URL_VARIABLE = "ANTHROPIC_BASE_URL"
 ANTHROPIC_HOST = "api.anthropic.com"
 PLACEHOLDER_KEY = "no-key-needed"
+
+# Output tokens each model may write in one answer (Anthropic's model overview).
+OUTPUT_LIMITS = {
+    "claude-3-haiku": 4096,
+    "claude-3-sonnet": 4096,
+    "claude-3-opus": 4096,
+    "claude-3-5-haiku": 8192,
+    "claude-3-5-sonnet": 8192,
+    "claude-3-7-sonnet": 64000,
+    "claude-sonnet-4": 64000,
+    "claude-sonnet-4-5": 64000,
+    "claude-haiku-4-5": 64000,
+    "claude-opus-4": 32000,
+    "claude-opus-4-1": 32000,
+    "claude-opus-4-5": 64000,
+}
+DEFAULT_OUTPUT_LIMIT = 4096
+# Anthropic's stop reasons in the words of Completion.finish_reason; others pass as they are.
+_FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "model_context_window_exceeded": "length"}
 
 
 class AnthropicProvider:
@@ -81,6 +108,7 @@ class AnthropicProvider:
             latency=latency,
             cached=False,
             model=self.spec,
+            finish_reason=_finish_reason(getattr(response, "stop_reason", None)),
         )
 
     async def aclose(self) -> None:
@@ -90,7 +118,7 @@ class AnthropicProvider:
         system = "\n\n".join(m.content for m in messages if m.role == "system")
         request: dict[str, Any] = {
             "model": self.model,
-            "max_tokens": params.max_tokens,
+            "max_tokens": params.max_tokens if params.max_tokens is not None else output_limit(self.model),
             "messages": [{"role": m.role, "content": m.content} for m in messages if m.role != "system"],
         }
         if system:
@@ -102,6 +130,17 @@ class AnthropicProvider:
     def _error(self, exc: Exception) -> ProviderError:
         where = self.base_url or f"https://{ANTHROPIC_HOST}"
         return sdk_error(exc, anthropic, spec=self.spec, where=where, timeout=self.timeout, key=self._key, key_variable=KEY_VARIABLE)
+
+def output_limit(model: str) -> int:
+    """The most output tokens ``model`` may write in one answer."""
+    listed = listed_name(OUTPUT_LIMITS, model)
+    return OUTPUT_LIMITS[listed] if listed is not None else DEFAULT_OUTPUT_LIMIT
+
+
+def _finish_reason(stop_reason: object) -> str | None:
+    reason = finish_reason(stop_reason)
+    return _FINISH_REASONS.get(reason, reason) if reason is not None else None
+
 
 def _is_official(base_url: str | None) -> bool:
     return base_url is None or urlsplit(base_url).hostname == ANTHROPIC_HOST

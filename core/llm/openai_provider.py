@@ -10,13 +10,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from core.llm.base import (
+    Embeddings,
     MissingKeyError,
     MissingPackageError,
     ProviderError,
+    embeddable,
+    finish_reason,
     sdk_error,
     sample_seed,
 )
-from core.llm.tokens import estimate_usage
+from core.llm.tokens import count_tokens, estimate_usage
 from core.types import Completion, Message, Params, Usage
 
 try:
@@ -35,6 +38,7 @@ _FIXED_SAMPLING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 
 class OpenAIProvider:
     default_concurrency = 8
+    embed_batch = 64  # texts per embeddings request; OpenAI takes up to 2048
 
     def __init__(self, model: str, *, base_url: str | None = None, timeout: float = 120.0) -> None:
         if openai is None:
@@ -61,43 +65,77 @@ class OpenAIProvider:
 
     async def complete(self, messages: Sequence[Message], params: Params) -> Completion:
         started = time.perf_counter()
-        try:
-            # ``post`` is the SDK's documented way to send a request as is.
-            # ``chat.completions.create`` would run its TypedDict transform
-            # over the body and build pydantic objects from the answer: about
-            # 1 ms of CPU a call, the larger part of the client's cost at high
-            # concurrency, for the same JSON out (every field sent here is a
-            # plain value) and two fields read back.  ``cast_to=object`` hands
-            # back the decoded JSON; failed statuses still raise as usual.
-            data = await self._client.post(
-                "/chat/completions", body=self._request(messages, params), cast_to=object
-            )
-        except openai.OpenAIError as exc:
-            raise self._error(exc) from None  # the SDK's text is in ours, scrubbed
-        except json.JSONDecodeError as exc:
-            # A cut or garbled body from an overloaded server or a proxy.
-            raise ProviderError(f"{self.spec}: the response is not valid JSON: {exc}", retryable=True) from None
+        # ``post`` is the SDK's documented way to send a request as is.
+        # ``chat.completions.create`` would run its TypedDict transform over
+        # the body and build pydantic objects from the answer: about 1 ms of
+        # CPU a call, the larger part of the client's cost at high
+        # concurrency, for the same JSON out (every field sent here is a
+        # plain value) and a few fields read back.
+        data = await self._post("/chat/completions", self._request(messages, params))
         latency = time.perf_counter() - started
-        text = self._text(data)
+        choice = self._choice(data)
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            raise ProviderError(f"{self.spec}: the response's choice has no message", retryable=True)
+        content = message.get("content")
+        text = content if isinstance(content, str) else ""
         return Completion(
             text=text,
             usage=_usage(data.get("usage"), messages, text),
             latency=latency,
             cached=False,
             model=self.spec,
+            finish_reason=finish_reason(choice.get("finish_reason")),
         )
 
-    def _text(self, data: Any) -> str:
-        """The answer's text; a malformed body is a retryable failure."""
-        choices = data.get("choices") if isinstance(data, dict) else None
-        if not choices or not isinstance(choices, list):
+    async def embed(self, texts: Sequence[str]) -> Embeddings:
+        started = time.perf_counter()
+        sent = embeddable(texts)
+        data = await self._post("/embeddings", {"model": self.model, "input": sent, "encoding_format": "float"})
+        latency = time.perf_counter() - started
+        vectors = self._vectors(data, len(sent))
+        usage = data.get("usage")
+        tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+        if isinstance(tokens, int):
+            return Embeddings(vectors, Usage(tokens, 0), latency)
+        return Embeddings(vectors, Usage(sum(count_tokens(t) for t in sent), 0, estimated=True), latency)
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The decoded JSON object of one request (``cast_to=object``); failed
+        statuses raise as classified ``ProviderError``s."""
+        try:
+            data = await self._client.post(path, body=body, cast_to=object)
+        except openai.OpenAIError as exc:
+            raise self._error(exc) from None  # the SDK's text is in ours, scrubbed
+        except json.JSONDecodeError as exc:
+            # A cut or garbled body from an overloaded server or a proxy.
+            raise ProviderError(f"{self.spec}: the response is not valid JSON: {exc}", retryable=True) from None
+        if not isinstance(data, dict):
+            raise ProviderError(f"{self.spec}: the response is not a JSON object", retryable=True)
+        return data
+
+    def _choice(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The first choice; a malformed body is a retryable failure."""
+        choices = data.get("choices")
+        if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
             # Seen from overloaded compatible servers; another attempt usually answers.
             raise ProviderError(f"{self.spec}: the response has no choices", retryable=True)
-        message = choices[0].get("message") if isinstance(choices[0], dict) else None
-        if not isinstance(message, dict):
-            raise ProviderError(f"{self.spec}: the response's choice has no message", retryable=True)
-        content = message.get("content")
-        return content if isinstance(content, str) else ""
+        return choices[0]
+
+    def _vectors(self, data: dict[str, Any], expected: int) -> tuple[tuple[float, ...], ...]:
+        items = data.get("data")
+        if not isinstance(items, list):
+            raise ProviderError(f"{self.spec}: the embeddings response has no data", retryable=True)
+        if len(items) != expected:
+            raise ProviderError(f"{self.spec}: asked for {expected} embeddings, got {len(items)}", retryable=False)
+        # The order of ``data`` is not promised; ``index`` is.
+        ordered = sorted(items, key=lambda d: d.get("index", 0) if isinstance(d, dict) else 0)
+        vectors = tuple(_vector(item) for item in ordered)
+        if any(v is None for v in vectors):
+            raise ProviderError(
+                f"{self.spec}: an embedding is neither a list of numbers nor a list of token vectors", retryable=False
+            )
+        return vectors
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -107,7 +145,9 @@ class OpenAIProvider:
             "model": self.model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
         }
-        if self._official:
+        if params.max_tokens is None:
+            pass  # no cap sent: the server allows as much as the model and context do
+        elif self._official:
             # OpenAI deprecated max_tokens (reasoning models refuse it);
             # compatible servers mostly know only max_tokens.
             request["max_completion_tokens"] = params.max_tokens
@@ -129,6 +169,27 @@ class OpenAIProvider:
 
 def _is_official(base_url: str | None) -> bool:
     return base_url is None or urlsplit(base_url).hostname == OPENAI_HOST
+
+
+def _vector(item: Any) -> tuple[float, ...] | None:
+    """One text's vector.  llama-cpp-python's server answers with a vector
+    per token for a model that has no pooling of its own (any chat model);
+    those are mean-pooled here, as the local provider pools them."""
+    embedding = item.get("embedding") if isinstance(item, dict) else None
+    if not isinstance(embedding, list):
+        return None
+    if _numbers(embedding):
+        return tuple(float(x) for x in embedding)
+    if not embedding or not all(isinstance(t, list) and _numbers(t) for t in embedding):
+        return None
+    if len({len(t) for t in embedding}) != 1:
+        return None
+    return tuple(sum(column) / len(embedding) for column in zip(*embedding))
+
+
+def _numbers(values: list) -> bool:
+    # bool is an int to Python, never a coordinate.
+    return all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values)
 
 
 def _usage(usage: Any, messages: Sequence[Message], text: str) -> Usage:

@@ -10,6 +10,7 @@ other name is unknown rather than guessed (``claude-opus-4-6`` is not
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from core.llm.base import BudgetExceeded
@@ -48,6 +49,10 @@ _OPENAI = {
     "o3": Price(2.00, 8.00),
     "o3-mini": Price(1.10, 4.40),
     "o4-mini": Price(1.10, 4.40),
+    # embedding models: input tokens only
+    "text-embedding-3-small": Price(0.02, 0.0),
+    "text-embedding-3-large": Price(0.13, 0.0),
+    "text-embedding-ada-002": Price(0.10, 0.0),
 }
 
 _ANTHROPIC = {
@@ -77,11 +82,16 @@ def price(spec: str) -> Price:
     provider, _, model = spec.partition(":")
     if provider == "local":
         return FREE
-    table = _TABLES.get(provider, {})
+    listed = listed_name(_TABLES.get(provider, {}), model)
+    return _TABLES[provider][listed] if listed is not None else UNKNOWN
+
+
+def listed_name(table: Mapping[str, object], model: str) -> str | None:
+    """The entry of ``table`` that ``model`` is, or is a snapshot of; None if none."""
     if model in table:
-        return table[model]
+        return model
     matches = [name for name in table if model.startswith(name) and _SNAPSHOT.fullmatch(model[len(name):])]
-    return table[max(matches, key=len)] if matches else UNKNOWN
+    return max(matches, key=len) if matches else None
 
 
 def cost(spec: str, usage: Usage) -> float:
