@@ -104,15 +104,19 @@ def audit_paths(paths, options: AuditOptions | None = None) -> AuditRun:
     options = options or AuditOptions()
     check_options(options)
     backend = make_similarity(options.embeddings, options.embeddings_base_url)
-    out = AuditRun(backend_name=backend.name)
-    out.datas = load_all(paths)
-    for data in out.datas:
-        control = asyncio.run(control_for(data, options, backend)) if options.control else None
-        out.audits.append(audit(data, backend=backend, resamples=options.resamples, seed=options.seed, control=control))
-    out.methods = compare_methods(out.datas, resamples=options.resamples, seed=options.seed)
-    out.agreements = merged_agreements(paths, backend)
-    out.labels = label_rates(out.datas, [(x.id, x.kinds) for x in rubric_of(paths).labels])
-    return out
+    try:  # an embeddings backend holds a client and its thread until closed
+        out = AuditRun(backend_name=backend.name)
+        out.datas = load_all(paths)
+        for data in out.datas:
+            control = asyncio.run(control_for(data, options, backend)) if options.control else None
+            out.audits.append(audit(data, backend=backend, resamples=options.resamples, seed=options.seed,
+                                    control=control))
+        out.methods = compare_methods(out.datas, resamples=options.resamples, seed=options.seed)
+        out.agreements = merged_agreements(paths, backend)
+        out.labels = label_rates(out.datas, [(x.id, x.kinds) for x in rubric_of(paths).labels])
+        return out
+    finally:
+        backend.close()
 
 
 def rubric_of(paths):

@@ -21,7 +21,8 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                    help="a session, a folder of sessions, or an exported JSONL annotation file")
     p.add_argument("--embeddings", metavar="MODEL",
-                   help="measure similarity with embeddings from an OpenAI-compatible /v1/embeddings endpoint "
+                   help="measure similarity with embeddings: a model name on an OpenAI-compatible server, or a "
+                        "spec (openai:MODEL, local:smollm2); cached per text and recorded like every model call "
                         "(default: TF-IDF cosine, computed locally)")
     p.add_argument("--embeddings-base-url", metavar="URL", help="the embeddings server (default: OPENAI_BASE_URL or OpenAI)")
     p.add_argument("--control", action="store_true",
