@@ -13,6 +13,7 @@ written by the :class:`~sessions.recorder.Recorder`.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +24,12 @@ from core.config import RunConfig, from_dict
 from core.events import Event
 from core.llm import Budget, default_cache, make_llm
 from core.llm.base import BudgetExceeded
+from core.metrics import MetricError
 from core.loop import Loop
 from core.methods import make_method
 from core.review import ReplayReviewer, Reviewer
 from core.tasks import load_task
-from core.types import CallRecord, Decision, StepRecord
+from core.types import CallRecord, Decision, StepRecord, Task
 from sessions.recorder import Recorder
 from sessions.resume import load_state, replay_reviewer
 from sessions.storage import LOG_NAME
@@ -35,11 +37,12 @@ from sessions.store import SessionStore
 
 Listener = Callable[[Event], None]
 # (task, target, optimizer) made by the caller instead of from the config's specs
-# (tests use scripted models), or a function of the config that makes them.
+# (tests use scripted models), or a function of the config that makes them; a
+# fourth item is the judge model of a task file's judge metric.
 Injected = tuple | Callable[[RunConfig], tuple] | None
 
 # Settings a continued session may change: how far to go and what it may spend.
-RESUMABLE = ("steps", "max_cost", "max_tokens", "concurrency")
+RESUMABLE = ("steps", "max_cost", "max_tokens", "concurrency", "annotator")
 
 
 def resumable(values: Mapping) -> dict:
@@ -92,6 +95,13 @@ class Run:
     resumed: bool = False
     known_decisions: Mapping[str, Decision] = field(default_factory=dict)  # recorded before this sitting
     mid_step: bool = False  # the session was opened in the middle of a step
+    judge: object | None = None  # the judge model of a task file's judge metric
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the task file check found worth saying (a field no template uses)."""
+        taskfile = self.loop.task.taskfile
+        return taskfile.warnings if taskfile is not None else ()
 
     @property
     def target(self):
@@ -138,33 +148,74 @@ class Run:
 
     async def close(self) -> None:
         try:
-            for model in {id(m): m for m in (self.target, self.optimizer)}.values():
+            models = (self.target, self.optimizer, *([self.judge] if self.judge else []))
+            for model in {id(m): m for m in models}.values():
                 await model.aclose()
         finally:
             self.store.close()
 
 
-def _models(config: RunConfig, on_call: Callable[[CallRecord], None]):
+def _models(config: RunConfig, on_call: Callable[[CallRecord], None], task: Task):
+    """Target, optimizer and, for a task file's judge metric, the judge: one
+    cache and one budget, so the judge's calls are cached, recorded and costed
+    like the others."""
     cache = default_cache() if config.cache else None
     budget = Budget(config.max_cost, config.max_tokens) if (config.max_cost or config.max_tokens) else None
     common = dict(concurrency=config.concurrency, cache=cache, budget=budget, on_call=on_call)
     target = make_llm(config.target, role="target", base_url=config.target_base_url, **common)
     # The study gives each method its own optimizer model (``optimizers``).
     optimizer = make_llm(config.optimizer_spec, role="optimizer", base_url=config.optimizer_base_url, **common)
-    return target, optimizer
+    spec = judge_spec(config, task)
+    judge = make_llm(spec, role="judge", **common) if spec else None
+    return target, optimizer, judge
+
+
+def judge_spec(config: RunConfig, task: Task) -> str | None:
+    """The judge's model spec: ``--judge``, else the metric's own ``model``;
+    None when the task has no judge metric."""
+    metric = task.taskfile.scorer.metric if task.taskfile is not None else None
+    if metric is None or not getattr(metric, "needs_model", False):
+        return None
+    spec = config.judge or metric.model
+    if not spec:
+        raise MetricError(f"{task.taskfile.path.name}: the judge metric needs a model: "
+                          "pass --judge SPEC or set model in [metric]")
+    return spec
+
+
+def with_judge(task: Task, judge) -> Task:
+    """``task`` whose judge metric calls ``judge``."""
+    if judge is None or task.taskfile is None:
+        return task
+    scorer = task.taskfile.scorer
+    scorer = dataclasses.replace(scorer, metric=scorer.metric.with_model(judge))
+    return dataclasses.replace(task, taskfile=dataclasses.replace(task.taskfile, scorer=scorer))
 
 
 def _parts(config: RunConfig, recorder: Recorder, injected: Injected):
-    """The task and the two models, from the config's specs unless injected."""
+    """The task and the models, from the config's specs unless injected."""
     made = injected(config) if callable(injected) else injected
     if made:
-        task, target, optimizer = made
-        target.on_call = optimizer.on_call = recorder.on_call
-        return task, target, optimizer
-    task = load_task(
-        config.task, data_dir=config.data_dir, seed=config.seed, dev_size=config.dev_size, test_size=config.test_size
-    )
-    return (task, *_models(config, recorder.on_call))
+        task, target, optimizer, *judge = made
+        judge = judge[0] if judge else None
+        for model in (target, optimizer, *([judge] if judge else [])):
+            model.on_call = recorder.on_call
+    else:
+        task = load_task(
+            config.task, data_dir=config.data_dir, seed=config.seed, dev_size=config.dev_size,
+            test_size=config.test_size,
+        )
+        target, optimizer, judge = _models(config, recorder.on_call, task)
+    return with_judge(task, judge), target, optimizer, judge
+
+
+def _given_prompts(config: RunConfig, task: Task) -> RunConfig:
+    """A task file's prompts are where its run starts (a person tunes the
+    prompt the application uses today); the optimizer writes initial
+    prompts only when the file gives none or other prompts are named."""
+    if task.taskfile is not None and task.initial_prompts and not config.initial_prompts:
+        return config.replace(initial_prompts="task")
+    return config
 
 
 def _loop(config, task, target, optimizer, reviewer, recorder, listeners: Iterable[Listener], state=None) -> Loop:
@@ -183,11 +234,12 @@ def _start(config, reviewer, path: Path, listeners, injected) -> Run:
     # Everything that can refuse the input (task, models, method) is built
     # before the session exists, so a refused run leaves nothing behind.
     recorder = Recorder(None)
-    task, target, optimizer = _parts(config, recorder, injected)
+    task, target, optimizer, judge = _parts(config, recorder, injected)
+    config = _given_prompts(config, task)
     loop = _loop(config, task, target, optimizer, reviewer, recorder, listeners)
     path.parent.mkdir(parents=True, exist_ok=True)
     recorder.store = SessionStore.create(path, config.to_dict())
-    return Run(config, recorder.store, loop)
+    return Run(config, recorder.store, loop, judge=judge)
 
 
 def _resume(path: Path, reviewer, overrides: dict, listeners, injected) -> Run:
@@ -195,15 +247,20 @@ def _resume(path: Path, reviewer, overrides: dict, listeners, injected) -> Run:
     try:
         if "imported_from" in store.config:
             raise ValueError(f"{store.path.name} is an imported annotation set: it is read-only")
+        if "packet" in store.config or "merged" in store.config:
+            how = (f"annotate it with reflectloop tui --session {store.path}" if "packet" in store.config
+                   else f"audit it with reflectloop audit {store.path}")
+            raise ValueError(f"{store.path.name} is an annotation packet or a merged set of packets: it runs "
+                             f"no model; {how}")
         config = from_dict({**store.config, **overrides})
         replay: ReplayReviewer = replay_reviewer(store, reviewer)
         recorder = Recorder(store, known=replay.decisions)
-        task, target, optimizer = _parts(config, recorder, injected)
+        task, target, optimizer, judge = _parts(config, recorder, injected)
         state = load_state(store)
         loop = _loop(config, task, target, optimizer, replay, recorder, listeners, state)
         phase = store.state() or {}
         mid = phase.get("phase") not in (None, "start") and phase.get("step") == loop.next_step
-        return Run(config, store, loop, resumed=True, known_decisions=replay.decisions, mid_step=mid)
+        return Run(config, store, loop, resumed=True, known_decisions=replay.decisions, mid_step=mid, judge=judge)
     except Exception:
         store.close()
         raise

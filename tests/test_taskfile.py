@@ -224,3 +224,33 @@ def test_a_python_metric_that_fails_to_import_names_the_task_file(tmp_path):
     assert error(write(tmp_path, toml)) == (
         "task.toml: [metric]: metric module 'scoring_mod_broken' cannot be imported: RuntimeError: half written"
     )
+
+
+# ------------------------------------------------------ the registry's file:
+def test_file_specs_load_as_tasks_with_fields_target_and_prompts(tmp_path):
+    rows = [{**r, "id": f"{r['id']}{i}"} for i in range(6) for r in ROWS]
+    folder = tmp_path / "tickets"
+    folder.mkdir()
+    write(folder, BASE, rows)
+    task = load_task("file:tickets/task.toml", data_dir=tmp_path, ini_size=2, dev_size=4, test_size=4)
+    assert task.name == f"file:{folder / 'task.toml'}" and task.taskfile.path == folder / "task.toml"
+    assert task.initial_prompts == ("Route the ticket.",)
+    assert (len(task.ini), len(task.dev), len(task.test)) == (2, 4, 4)
+    ex = task.dev[0]
+    row = next(r for r in rows if r["id"] == ex.id)
+    assert ex.fields == {"title": row["title"], "body": row["body"]} and ex.targets == (row["label"],)
+    assert ex.input == f"title: {row['title']}\nbody: {row['body']}"
+    assert task.answer_hint == "exactly one of the labels: shipping, billing, technical"
+
+
+def test_task_files_in_the_data_folder_are_listed_and_load(tmp_path):
+    from core.tasks import list_tasks
+
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+        write(tmp_path / name, BASE, [{**r, "id": f"{r['id']}{i}"} for i in range(8) for r in ROWS])
+    listed = [s for s in list_tasks(tmp_path) if s.startswith("file:")]
+    assert listed == [f"file:{tmp_path / 'one' / 'task.toml'}", f"file:{tmp_path / 'two' / 'task.toml'}"]
+    assert all(load_task(s, dev_size=4, test_size=4).taskfile is not None for s in listed)
+    with pytest.raises(TaskError, match="task file not found"):
+        load_task(f"file:{tmp_path / 'three' / 'task.toml'}")

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 
-class MetricError(Exception):
+class MetricError(ValueError):
     """A metric or output contract that cannot be built or used as
-    configured; the message names the option, the file and the problem."""
+    configured; the message names the option, the file and the problem.
+    A ValueError, so every entry point reports it as bad input."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,14 @@ class TaskExample:
     targets: tuple[str, ...] = ()
     target: Any = None
     split: str | None = None  # "ini" | "dev" | "test" when the data says
+
+    @classmethod
+    def from_example(cls, example: Any) -> TaskExample:
+        """A loop ``core.types.Example`` as a metric sees it: a task file's
+        fields and target, else the one field ``input`` and the gold list."""
+        fields = example.fields or {"input": example.input}
+        target = example.target if example.target is not None else list(example.targets)
+        return cls(example.id, fields, example.targets, target)
 
 
 @dataclass(frozen=True)

@@ -17,27 +17,32 @@ REQUIRED = ("input", "target")
 
 
 def read_rows(path: Path) -> list[tabular.Row]:
+    columns, records = read_records(path)
+    for column in REQUIRED:
+        if column not in columns:
+            raise TaskError(f"{path.name}: missing column '{column}' (columns: {', '.join(columns)})")
+    return [_row(record, line, where) for line, where, record in records]
+
+
+def read_records(path: Path) -> tuple[list[str], list[tuple[int, str, dict]]]:
+    """(the header's columns, (line, "file line N", record) of every row);
+    headers are stripped (" target" is "target"), cells past the header dropped."""
     try:
         # newline="" lets the csv module handle quoted fields that span lines.
         with path.open(encoding="utf-8-sig", newline="") as f:
-            return _rows(csv.DictReader(f), path.name)
+            reader = csv.DictReader(f)
+            reader.fieldnames = [c.strip() for c in reader.fieldnames or []]
+            if not reader.fieldnames:
+                raise TaskError(f"{path.name}: empty file")
+            rows = [(reader.line_num, record) for record in reader]
     except FileNotFoundError:
         raise TaskError(f"{path.name}: file not found ({path})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise TaskError(f"{path.name}: cannot read: {exc}") from None
     except csv.Error as exc:
         raise TaskError(f"{path.name}: not valid CSV: {exc}") from None
-
-
-def _rows(reader: csv.DictReader, name: str) -> list[tabular.Row]:
-    columns = [c.strip() for c in reader.fieldnames or []]
-    if not columns:
-        raise TaskError(f"{name}: empty file")
-    reader.fieldnames = columns  # tolerate " target" style headers
-    for column in REQUIRED:
-        if column not in columns:
-            raise TaskError(f"{name}: missing column '{column}' (columns: {', '.join(columns)})")
-    return [_row(record, reader.line_num, f"{name} line {reader.line_num}") for record in reader]
+    records = [(line, f"{path.name} line {line}", {k: v for k, v in r.items() if k is not None}) for line, r in rows]
+    return reader.fieldnames, records
 
 
 def _row(record: dict, line: int, where: str) -> tabular.Row:

@@ -8,27 +8,34 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Iterator
 
 from core.tasks import tabular
 from core.tasks.base import TaskError, as_targets, read_text
 
 
 def read_rows(path: Path) -> list[tabular.Row]:
+    return [_row(obj, number, where) for number, where, obj in read_records(path)]
+
+
+def read_records(path: Path) -> Iterator[tuple[int, str, dict]]:
+    """(line number, "file line N", object) of every non-blank line; a line
+    that is not a JSON object is a TaskError naming it."""
     text = read_text(path, path.name, encoding="utf-8-sig")
-    return [
-        _row(json_line, number, f"{path.name} line {number}")
-        for number, json_line in enumerate(text.splitlines(), start=1)
-        if json_line.strip()
-    ]
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path.name} line {number}"
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise TaskError(f"{where}: not valid JSON: {exc}") from None
+        if not isinstance(obj, dict):
+            raise TaskError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+        yield number, where, obj
 
 
-def _row(line: str, number: int, where: str) -> tabular.Row:
-    try:
-        obj = json.loads(line)
-    except ValueError as exc:
-        raise TaskError(f"{where}: not valid JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise TaskError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+def _row(obj: dict, number: int, where: str) -> tabular.Row:
     for key in ("input", "target"):
         if key not in obj:
             raise TaskError(f"{where}: missing key '{key}' (keys: {', '.join(obj) or 'none'})")

@@ -1,16 +1,16 @@
 """Task specs → Tasks.  A spec is ``PREFIX:NAME`` (or ``PREFIX:PATH``):
 ``gen:navigate``, ``gen:object_counting``, ``paper:NAME``, ``bbh:NAME``,
-``jsonl:PATH``, ``csv:PATH``."""
+``jsonl:PATH``, ``csv:PATH``, ``file:PATH`` (a task file, TOML)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from core.tasks import bbh, csv, generators, jsonl, paper, tabular
+from core.tasks import bbh, csv, filetask, generators, jsonl, paper, tabular
 from core.tasks.base import DEFAULT_INI_SIZE, TaskError, resolve_sizes
 from core.tasks.layout import detect
 from core.types import Task
 
-SPEC_FORMS = "gen:NAME, paper:NAME, bbh:NAME, jsonl:PATH, csv:PATH"
+SPEC_FORMS = "gen:NAME, paper:NAME, bbh:NAME, jsonl:PATH, csv:PATH, file:PATH"
 # Per collection: how to list its names, how to load one, what its folder looks like.
 COLLECTIONS = {
     "paper": (paper.task_names, paper.load, "ini/ induce/ execute/ folders, or a paper/ sub-folder"),
@@ -43,6 +43,9 @@ def load_task(
         return generators.build(rest, **sizes)
     if prefix in COLLECTIONS:
         return _load_collection(prefix, rest, data_dir, sizes)
+    if prefix == "file":
+        del sizes["spec"]  # a task file's name is its path
+        return filetask.load(_data_file(rest, data_dir), data_dir=data_dir, **sizes)
     if prefix in FILE_READERS:
         path = _data_file(rest, data_dir)
         return tabular.build(FILE_READERS[prefix](path), path, **sizes)
@@ -54,13 +57,17 @@ def load_task(
 
 def list_tasks(data_dir: str | Path | None = None) -> list[str]:
     """Every spec that loads without naming a file: the generators always, the
-    paper and BBH tasks found in ``data_dir``."""
+    paper and BBH tasks found in ``data_dir``, and its task files (``*.toml``
+    in it or one folder down, as in ``examples/``)."""
     specs = [f"gen:{name}" for name in generators.GENERATORS]
     layout = detect(data_dir)
     for prefix, (names, _, _) in COLLECTIONS.items():
         root = getattr(layout, prefix)
         if root is not None:
             specs += [f"{prefix}:{name}" for name in names(root)]
+    if data_dir is not None and Path(data_dir).expanduser().is_dir():
+        root = Path(data_dir).expanduser()
+        specs += [f"file:{p}" for p in sorted([*root.glob("*.toml"), *root.glob("*/*.toml")])]
     return specs
 
 

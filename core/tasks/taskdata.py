@@ -5,14 +5,14 @@ loader uses; or any existing task spec (``bbh:snarks``), whose examples have
 the one field ``input``."""
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from core.metrics.base import TaskExample
-from core.tasks.base import SPLITS, TaskError, cap, read_text, seeded_split
+from core.tasks import csv, jsonl
+from core.tasks.base import SPLITS, TaskError, cap, seeded_split
 from core.tasks.tabular import split_name
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -51,40 +51,12 @@ def read_examples(source: DataSource) -> tuple[TaskExample, ...]:
 
 
 def _records(path: Path, fmt: str) -> Iterator[tuple[int, str, dict]]:
-    readers = {"jsonl": _jsonl, "csv": _csv, "parquet": _parquet}
-    yield from readers[fmt](path)
-
-
-def _jsonl(path: Path) -> Iterator[tuple[int, str, dict]]:
-    for number, line in enumerate(read_text(path, path.name, encoding="utf-8-sig").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path.name} line {number}"
-        try:
-            record = json.loads(line)
-        except ValueError as exc:
-            raise TaskError(f"{where}: not valid JSON: {exc}") from None
-        if not isinstance(record, dict):
-            raise TaskError(f"{where}: expected a JSON object, got {type(record).__name__}")
-        yield number, where, record
-
-
-def _csv(path: Path) -> Iterator[tuple[int, str, dict]]:
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f)
-            reader.fieldnames = [c.strip() for c in reader.fieldnames or []]
-            if not reader.fieldnames:
-                raise TaskError(f"{path.name}: empty file")
-            rows = [(reader.line_num, record) for record in reader]
-    except FileNotFoundError:
-        raise TaskError(f"{path.name}: file not found ({path})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TaskError(f"{path.name}: cannot read: {exc}") from None
-    except csv.Error as exc:
-        raise TaskError(f"{path.name}: not valid CSV: {exc}") from None
-    for line, record in rows:
-        yield line, f"{path.name} line {line}", {k: v for k, v in record.items() if k is not None}
+    if fmt == "jsonl":
+        yield from jsonl.read_records(path)
+    elif fmt == "csv":
+        yield from csv.read_records(path)[1]
+    else:
+        yield from _parquet(path)
 
 
 def csv_target(cell: Any) -> Any:

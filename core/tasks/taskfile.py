@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 from core.metrics import MetricError, Scorer, TaskExample, build_contract, build_metric
 from core.metrics.scorer import DEFAULT_THRESHOLD
-from core.prompting import ANSWER_FORMAT
+from core.prompting import ANSWER_FORMAT, STUDY_SYSTEM
 from core.scoring import normalize
 from core.tasks.base import TaskError
 from core.tasks.taskdata import (
@@ -48,6 +48,8 @@ FEW_SHOT_KEYS = ("user", "assistant")
 # The study's QA shape (the reflectloop protocol's target request), for a data spec with no [messages].
 QA_USER = "{prompt}\n\nInput:\n{input}\n\n" + ANSWER_FORMAT.replace("{", "{{").replace("}", "}}")
 QA_TEMPLATE = MessageTemplate(user=QA_USER)
+# The study protocol's target request (core.prompting), as a template.
+STUDY_TEMPLATE = MessageTemplate(user="{prompt}\n\n## Input\n{input}\n## Output\n", system=STUDY_SYSTEM)
 QA_OUTPUT, QA_METRIC = {"kind": "answer"}, {"kind": "exact"}
 # Metrics that compare with a gold answer, so the data must name a target column.
 NEEDS_TARGET = ("exact", "study_exact", "contains", "numeric", "label", "token_f1", "json_fields")

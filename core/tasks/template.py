@@ -64,6 +64,20 @@ class MessageTemplate:
         messages.append(Message("user", self.user.format_map(filled)))
         return tuple(messages)
 
+    def with_prompt(self, prompt: str, *, escaped: bool = False) -> tuple[Message, ...]:
+        """The messages with only the prompt filled in and every field slot
+        kept as ``{name}``: what an application pastes.  ``escaped``: a
+        ``str.format`` template, so ``.format(**fields)`` gives exactly what
+        ``render`` sends (literal braces doubled, the prompt's too)."""
+        keep = (lambda text: text.replace("{", "{{").replace("}", "}}")) if escaped else (lambda text: text)
+        messages = []
+        if self.system is not None:
+            messages.append(Message("system", _fill_prompt(self.system, prompt, keep)))
+        for user, assistant in self.few_shot:
+            messages += [Message("user", keep(user)), Message("assistant", keep(assistant))]
+        messages.append(Message("user", _fill_prompt(self.user, prompt, keep)))
+        return tuple(messages)
+
     def describe(self) -> str:
         """Where the optimized text sits, for the optimizer's meta-prompts."""
         where = {"system": "the system message", "user": "the user message, at {prompt}"}[self.prompt_role]
@@ -76,6 +90,15 @@ class MessageTemplate:
 
     def _prompt_part(self) -> str:
         return next(part for part, text in self.parts() if PROMPT_SLOT in slots(text, part))
+
+
+def _fill_prompt(text: str, prompt: str, keep) -> str:
+    out = []
+    for literal, name, _, _ in string.Formatter().parse(text):
+        out.append(keep(literal))
+        if name is not None:
+            out.append(keep(prompt) if name == PROMPT_SLOT else "{" + name + "}")
+    return "".join(out)
 
 
 def slots(text: str, part: str) -> tuple[str, ...]:

@@ -1,0 +1,51 @@
+"""A task file as the loop's ``Task``: its examples with their input fields
+and target kept, its starting prompts, and the ``TaskSpec`` itself, whose
+message template and scorer the evaluation uses instead of the study's
+request and exact match."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+from core.metrics.base import TaskExample
+from core.tasks.base import SPLITS
+from core.tasks.taskfile import TaskSpec, load_task_file
+from core.types import Example, Task
+
+
+def load(path: Path, *, data_dir, seed: int, ini_size: int, dev_size: int, test_size: int) -> Task:
+    spec = load_task_file(path)
+    splits = spec.splits(seed=seed, ini_size=ini_size, dev_size=dev_size, test_size=test_size, data_dir=data_dir)
+    return as_task(spec, splits)
+
+
+def as_task(spec: TaskSpec, splits: Mapping[str, tuple[TaskExample, ...]]) -> Task:
+    ini, dev, test = (tuple(as_example(e) for e in splits.get(s, ())) for s in SPLITS)
+    return Task(
+        name=spec.spec,
+        description=spec.description or f"The task '{spec.name}'.",
+        ini=ini,
+        dev=dev,
+        test=test,
+        initial_prompts=spec.prompts,
+        answer_hint=spec.scorer.contract.describe(),
+        taskfile=spec,
+    )
+
+
+def as_example(example: TaskExample) -> Example:
+    return Example(
+        id=example.id,
+        input=input_text(example.fields),
+        targets=example.targets,
+        fields=dict(example.fields),
+        target=example.target,
+    )
+
+
+def input_text(fields: Mapping[str, str]) -> str:
+    """The fields as one text for people and meta-prompts: a lone ``input``
+    field as it is, else each field under its name."""
+    if list(fields) == ["input"]:
+        return fields["input"]
+    return "\n".join(f"{name}:\n{value}" if "\n" in value else f"{name}: {value}" for name, value in fields.items())
