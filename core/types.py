@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
 
@@ -89,6 +89,11 @@ class Example:
     id: str
     input: str
     targets: tuple[str, ...]  # every accepted gold string
+    # A task file's example: its named input fields (``input`` is then their
+    # rendering for the person) and the target as the data wrote it (a string,
+    # a list or a JSON object).  Empty for the study's one-input tasks.
+    fields: dict[str, str] = field(default_factory=dict, hash=False)
+    target: Any = field(default=None, hash=False)
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,9 @@ class Task:
     test: tuple[Example, ...]
     initial_prompts: tuple[str, ...] = ()  # given initial prompts, when the source has them
     answer_hint: str = ""  # e.g. 'A letter, "A" or "B"' — how answers look
+    # A task file (``core.tasks.taskfile.TaskSpec``): its message template and
+    # scorer replace the study's request and exact match.  None for every other task.
+    taskfile: Any = field(default=None, compare=False, repr=False)
 
 
 # -------------------------------------------------------------------- prompts
@@ -121,7 +129,17 @@ class ExampleResult:
     answer: str | None
     correct: bool
     followed_format: bool
-    errored: str | None = None  # cause, when the call failed for good (not "wrong")
+    errored: str | None = None  # cause, when the call (or a judge's verdict) failed for good (not "wrong")
+    # A task file's metric: the graded score in [0, 1] and its feedback text;
+    # ``correct`` then means "not an error" (the score reached the threshold).
+    # None for exact match, whose score is ``correct``.
+    score: float | None = None
+    feedback: str = ""
+
+    @property
+    def value(self) -> float:
+        """The example's score: the graded one when there is one, else 1 or 0."""
+        return self.score if self.score is not None else float(self.correct)
 
 
 @dataclass(frozen=True)
@@ -129,6 +147,9 @@ class Evaluation:
     prompt_id: str
     split: Literal["dev", "test"]
     results: tuple[ExampleResult, ...]
+    # The metric's own score of the prompt when it is not the mean of the
+    # examples' scores (label macro-F1); None: the mean.
+    aggregate: float | None = None
 
     @property
     def scored(self) -> tuple[ExampleResult, ...]:
@@ -136,8 +157,10 @@ class Evaluation:
 
     @property
     def score(self) -> float:
+        if self.aggregate is not None:
+            return self.aggregate
         scored = self.scored
-        return sum(r.correct for r in scored) / len(scored) if scored else 0.0
+        return sum(r.value for r in scored) / len(scored) if scored else 0.0
 
     @property
     def errors(self) -> tuple[ExampleResult, ...]:
@@ -146,7 +169,8 @@ class Evaluation:
 
 # ------------------------------------------------------------------- review
 ProposalKind = Literal["feedback", "candidate", "demonstration"]
-DecisionKind = Literal["accept", "edit", "reject", "add"]
+# "undo" withdraws the annotator's standing decision on the proposal (see sessions/decisions.py)
+DecisionKind = Literal["accept", "edit", "reject", "add", "undo"]
 
 
 @dataclass(frozen=True)
@@ -158,6 +182,11 @@ class ErrorCase:
     gold: tuple[str, ...]
     output: str
     answer: str | None
+    # A task file's error: its input fields, its graded score and the metric's
+    # feedback, shown to the optimizer; empty/None for exact match.
+    fields: dict[str, str] = field(default_factory=dict, hash=False)
+    score: float | None = None
+    feedback: str = ""
 
 
 @dataclass(frozen=True)
@@ -182,17 +211,64 @@ class Proposal:
 
 @dataclass(frozen=True)
 class Decision:
+    """One judgement on a proposal.  Decisions are only ever added: an
+    ``undo`` supersedes the same annotator's standing decision on the
+    proposal, so a proposal's history is read, not rewritten."""
+
     proposal_id: str
     kind: DecisionKind
     text: str | None = None  # the edited or added text
     by: str = "auto"  # "auto" | "human" | "script"
     at: float = field(default_factory=time.time)
+    labels: tuple[str, ...] = ()  # rubric label ids (core/rubric.py) the annotator ticked
+    rationale: str = ""  # why, in the annotator's words
+    annotator: str = ""  # who decided; "" in sessions written before annotators were recorded
+
+
+# ---------------------------------------------------------------- selection
+@dataclass(frozen=True)
+class Pick:
+    """One GEPA iteration's plan: reflect on ``parent_id`` over ``minibatch``."""
+
+    iteration: int
+    parent_id: str
+    minibatch: tuple[str, ...]  # dev example ids as drawn; a padded epoch may hold one twice
+    skipped: str | None = None  # why no mutation is tried this iteration
+
+    @property
+    def examples(self) -> tuple[str, ...]:
+        """The minibatch's distinct examples, in order: what is shown and evaluated."""
+        return tuple(dict.fromkeys(self.minibatch))
+
+
+@dataclass(frozen=True)
+class Gate:
+    """GEPA's gate on one new candidate: a full dev evaluation or not."""
+
+    iteration: int
+    parent_id: str
+    candidate_id: str
+    before: float  # the parent's sum over the minibatch
+    after: float  # the candidate's sum over the same positions
+    compared: int  # minibatch positions both were scored on
+
+    @property
+    def accepted(self) -> bool:
+        # Strictly better: a tie spends no full evaluation, as in the package.
+        return self.compared > 0 and self.after > self.before
+
+    @property
+    def reason(self) -> str:
+        if not self.compared:
+            return "no minibatch example was scored for both parent and candidate"
+        verdict = "improves on" if self.accepted else "does not improve on"
+        return f"minibatch score {self.after:g} {verdict} the parent's {self.before:g} ({self.compared} examples)"
 
 
 @dataclass(frozen=True)
 class StepRecord:
     step: int
-    beam: tuple[str, ...]  # prompt ids kept
+    beam: tuple[str, ...]  # prompt ids kept (GEPA: its Pareto front, best mean first)
     dev_scores: dict[str, float]  # every prompt evaluated this step → dev score
     best_id: str
     dev_best: float
@@ -201,3 +277,9 @@ class StepRecord:
     calls: int
     cost: float = 0.0
     notes: tuple[str, ...] = ()  # e.g. "no errors left on dev: beam kept"
+    # A method that selects its own way (GEPA) says what it did; the study's
+    # beam leaves these empty, and sessions written before them decode so.
+    picks: tuple[Pick, ...] = ()  # each iteration's parent and minibatch
+    gates: tuple[Gate, ...] = ()  # each new candidate's minibatch comparison with its parent
+    front: dict[str, int] = field(default_factory=dict)  # front member -> dev examples it is best on
+    method_state: dict[str, Any] = field(default_factory=dict)  # the selection's state after the step, to resume from
