@@ -9,8 +9,9 @@ Both methods start from the same step 0 (the same initial prompts on the same
 dev set, seed and models) and then run the same number of update steps.  The
 models are scripted with the fake endpoint's answers (``tests.support.
 fake_answers``): the target's accuracy depends on its instruction, and every
-optimizer request gets distinct candidates.  APO runs through the loop with
-the auto-reviewer; GEPA through its Pareto selection with nobody reviewing.
+optimizer request gets distinct candidates.  Both run through the loop with
+the auto-reviewer (GEPA through its Pareto selection, a card per reflection
+and candidate); GEPA starts from APO's step-0 prompts, given as a file.
 
     python bench/gepa_calls.py [--steps 3] [--dev-size 20] [--beam 5] [--init-prompts 5]
                                [--iterations 10] [--minibatch 3]
@@ -21,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -31,10 +34,9 @@ from core.events import EvaluationDone  # noqa: E402
 from core.llm.cache import MemoryCache  # noqa: E402
 from core.loop import Loop  # noqa: E402
 from core.methods import make_method  # noqa: E402
-from core.methods.gepa import GEPA, DirectOps, GepaSettings  # noqa: E402
+from core.methods.gepa import GepaSettings  # noqa: E402
 from core.review import AutoReviewer  # noqa: E402
 from core.tasks import load_task  # noqa: E402
-from core.types import Params  # noqa: E402
 from tests.scripted import scripted_llm  # noqa: E402
 from tests.support.fake_answers import answer_text  # noqa: E402
 
@@ -47,44 +49,28 @@ def models():
     return target, target_provider, optimizer
 
 
-async def run_apo(config: RunConfig, task) -> tuple[list[int], list[int], list]:
+async def run(config: RunConfig, task) -> tuple[list[int], list[int], Loop]:
+    """Metric calls and target calls of each update step, through the loop and the auto-reviewer."""
     target, provider, optimizer = models()
-    scored: dict[tuple[int, str], int] = {}  # (step, split) -> examples scored
+    scored: dict[tuple[int, str], int] = {}  # (step, split) -> examples scored on the whole dev or test set
 
     def count(event) -> None:
         if isinstance(event, EvaluationDone):
             key = (event.step, event.evaluation.split)
             scored[key] = scored.get(key, 0) + len(event.evaluation.results)
 
-    loop = Loop(task=task, config=config, method=make_method("apo", optimizer, task, config), target=target,
+    loop = Loop(task=task, config=config, method=make_method(config.method, optimizer, task, config), target=target,
                 optimizer=optimizer, reviewer=AutoReviewer(), emit=count)
     await loop.run_step()
-    initial = [loop.state.prompts[i] for i in loop.state.records[0].dev_scores]
     metric, made = [], []
     for step in range(1, config.steps):
-        before = provider.calls
+        search = getattr(loop.selection, "search", None)  # GEPA's: it counts as its package does
+        spent, before = (search.metric_calls if search else 0), provider.calls
         await loop.run_step()
-        metric.append(scored.get((step, "dev"), 0))
+        # APO's metric calls are its dev evaluations; GEPA's include the minibatches.
+        metric.append(search.metric_calls - spent if search else scored.get((step, "dev"), 0))
         made.append(provider.calls - before - scored.get((step, "test"), 0))  # a test score is no metric call
-    return metric, made, initial
-
-
-async def run_gepa(config: RunConfig, task, initial, settings: GepaSettings) -> tuple[list[int], list[int], float]:
-    target, provider, optimizer = models()
-    # GEPA reads only the shared settings (seed, optimizer sampling) of the APO run's config.
-    method = GEPA(optimizer, task, config, settings)
-    selection = method.selection()
-    ops = DirectOps(method, target, Params(temperature=config.target_temperature, max_tokens=config.target_max_tokens))
-    await ops.start(selection, initial)
-    metric, made, gates = [], [], []
-    for step in range(1, config.steps):
-        spent, before = selection.search.metric_calls, provider.calls
-        outcome = await ops.run_step(selection, step)
-        metric.append(selection.search.metric_calls - spent)
-        made.append(provider.calls - before)
-        gates += outcome.gates
-    accepted = sum(g.accepted for g in gates) / len(gates) if gates else 0.0
-    return metric, made, accepted
+    return metric, made, loop
 
 
 def mean(values: list[int]) -> float:
@@ -107,9 +93,16 @@ def main() -> int:
     config = RunConfig(task="gen:navigate", method="apo", steps=args.steps, beam=args.beam, dev_size=args.dev_size,
                        test_size=8, init_prompts=args.init_prompts, seed=args.seed)
     task = load_task(config.task, seed=config.seed, dev_size=config.dev_size, test_size=config.test_size)
-    apo_metric, apo_made, initial = asyncio.run(run_apo(config, task))
-    settings = GepaSettings(minibatch=args.minibatch, iterations=args.iterations)
-    gepa_metric, gepa_made, accepted = asyncio.run(run_gepa(config, task, initial, settings))
+    apo_metric, apo_made, apo = asyncio.run(run(config, task))
+    initial = [apo.state.prompts[i].instruction for i in apo.state.records[0].dev_scores]
+    with tempfile.TemporaryDirectory() as tmp:
+        given = Path(tmp) / "initial_prompts.json"
+        given.write_text(json.dumps(initial))
+        gepa_config = config.replace(method="gepa", errors=args.minibatch, gepa_iterations=args.iterations,
+                                     initial_prompts=str(given), init_prompts=len(initial))
+        gepa_metric, gepa_made, gepa = asyncio.run(run(gepa_config, task))
+    gates = [g for r in gepa.state.records for g in r.gates]
+    accepted = sum(g.accepted for g in gates) / len(gates) if gates else 0.0
 
     print(f"task {config.task}, dev {len(task.dev)}, {len(initial)} initial prompts, "
           f"{args.steps - 1} update steps; apo beam {args.beam}; gepa {args.iterations} iterations "

@@ -44,11 +44,14 @@ class RunConfig:
                                       "METHOD=provider:model pairs, e.g. ape=openai:gpt-3.5-turbo,apo=openai:gpt-4")
     target_base_url: str | None = _setting(None, "an OpenAI-compatible server for the target (vLLM, Ollama, llama.cpp)")
     optimizer_base_url: str | None = _setting(None, "an OpenAI-compatible server for the optimizer")
+    judge: str | None = _setting(None, "the model of a task file's LLM judge metric, as provider:model "
+                                 "(overrides the metric's own model); it is cached, recorded and costed like the others")
     data_dir: str | None = _setting(None, "the folder of the paper's or BBH data (paper:/bbh: tasks)")
     protocol: str = _setting("reflectloop", "study: the request, extraction, selection and sample counts of the "
                              "study's released code; reflectloop: a JSON answer line and lenient extraction")
     selection: str | None = _setting(None, "the next beam is picked from: children (the step's new candidates "
-                                     "only) or pool (parents and children); unset: the protocol's")
+                                     "only) or pool (parents and children); unset: the protocol's "
+                                     "(GEPA keeps its Pareto front instead)")
     seed: int = _setting(0, "the seed of every random draw (errors, samples, ties, splits)")
     steps: int = _setting(10, "steps in total, counting step 0 (the initial prompts)")
     beam: int = _setting(5, "prompts kept after each step")
@@ -58,11 +61,16 @@ class RunConfig:
     init_examples: int = _setting(5, "ini examples shown to the optimizer to write each initial prompt")
     initial_prompts: str | None = _setting(None, "given initial prompts instead: task (the task's own list) "
                                            "or a JSON file of strings")
-    errors: int | None = _setting(None, "error examples shown to the optimizer per parent; unset: the method's")
+    errors: int | None = _setting(None, "error examples shown to the optimizer per parent (GEPA: its minibatch "
+                                  "of dev examples); unset: the method's")
     per_parent: int | None = _setting(None, "candidate prompts per parent per step; unset: the method's")
     samples: int | None = _setting(None, "independent optimizer samples the candidates of a parent are drawn in "
                                    "(APO, PromptAgent; the other methods draw one per candidate); unset: the method's")
     opro_history: int = _setting(20, "past prompts with their scores shown to OPRO")
+    gepa_iterations: int = _setting(10, "GEPA iterations per step: each reflects on a minibatch of --errors dev "
+                                    "examples and writes one candidate")
+    gepa_max_metric_calls: int | None = _setting(None, "GEPA's budget of metric calls, counted as the gepa package "
+                                                 "counts them; unset: the steps bound the run")
     optimizer_temperature: float = _setting(1.0, "the optimizer's sampling temperature")
     optimizer_top_p: float = _setting(0.9, "the optimizer's nucleus sampling top_p")
     optimizer_max_tokens: int | None = _setting(None, "cap on each optimizer answer in tokens; unset: "
@@ -73,6 +81,9 @@ class RunConfig:
     max_cost: float | None = _setting(None, "budget in USD; the run stops cleanly when it is spent")
     max_tokens: int | None = _setting(None, "budget in total tokens; the run stops cleanly when it is spent")
     cache: bool = _setting(True, "replay identical requests from the response cache")
+    annotator: str | None = _setting(None, "your name on every decision you make (default: the login name)")
+    rubric: str | None = _setting(None, "TOML file of the annotation rubric: the labels each card offers "
+                                  "(default: the study's questions)")
 
     def method_defaults(self) -> MethodFacts:
         return facts_of(self.method, self.protocol)
@@ -164,10 +175,10 @@ def validate(config: RunConfig) -> None:
     _choice("protocol", config.protocol, PROTOCOLS)
     _choice("selection", config.selection, SELECTIONS)
     optimizer_map(config.optimizers)
-    for name in ("steps", "beam", "dev_size", "test_size", "init_prompts", "init_examples"):
+    for name in ("steps", "beam", "dev_size", "test_size", "init_prompts", "init_examples", "gepa_iterations"):
         if getattr(config, name) < (0 if name == "test_size" else 1):
             raise ConfigError(f"setting {name!r} must be positive, got {getattr(config, name)}")
-    for name in ("per_parent", "samples", "optimizer_max_tokens", "target_max_tokens"):
+    for name in ("per_parent", "samples", "optimizer_max_tokens", "target_max_tokens", "gepa_max_metric_calls"):
         value = getattr(config, name)
         if value is not None and value < 1:
             raise ConfigError(f"setting {name!r} must be positive, got {value}")
@@ -176,6 +187,8 @@ def validate(config: RunConfig) -> None:
             raise ConfigError(f"setting 'errors' must not be negative, got {config.errors}")
         if config.method_defaults().fixes_errors:
             raise ConfigError(f"method {config.method!r} never sees errors: the 'errors' setting is refused for it")
+        if config.method == "gepa" and config.errors < 1:
+            raise ConfigError("method 'gepa' reflects on a minibatch of 'errors' dev examples: it must be at least 1")
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

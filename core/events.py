@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Union
 
-from core.types import Decision, Evaluation, Prompt, Proposal, StepRecord
+from core.types import Decision, Evaluation, Gate, Pick, Prompt, Proposal, StepRecord
 
 
 @dataclass(frozen=True)
@@ -56,5 +56,34 @@ class StepDone:
     beam: tuple[Prompt, ...]
 
 
-Event = Union[PhaseStarted, Progress, PromptAdded, EvaluationDone, ProposalMade, DecisionMade, Note, StepDone]
+# GEPA's search, as it happens (the step's record keeps the same picks and gates).
+@dataclass(frozen=True)
+class IterationStarted:
+    """An iteration's parent, drawn from the Pareto front, and its minibatch (or why it is skipped)."""
+
+    step: int
+    pick: Pick
+
+
+@dataclass(frozen=True)
+class GateDecided:
+    """A new candidate against its parent on the minibatch: accepted ones are scored on the whole dev set."""
+
+    step: int
+    gate: Gate
+
+
+@dataclass(frozen=True)
+class FrontUpdated:
+    """The Pareto front after an iteration: member -> dev examples it is best on; ``best`` by mean."""
+
+    step: int
+    front: dict[str, int]
+    best: str
+
+
+Event = Union[
+    PhaseStarted, Progress, PromptAdded, EvaluationDone, ProposalMade, DecisionMade, Note, StepDone,
+    IterationStarted, GateDecided, FrontUpdated,
+]
 Emit = Callable[[Event], None]

@@ -4,8 +4,10 @@
       (ABO: demonstrations → review) → evaluate candidates → select beam
       → evaluate best on test → record step
 
-The next beam comes from parents and children (``selection`` "pool") or,
-as the study's code does, from the step's children alone ("children").
+Which parents a step evolves and what it keeps is the method's selection
+(``core.selection``): the study's beam, or GEPA's Pareto front.  The loop
+lends it the review points and the evaluations (it is the ``StepOps``) and
+knows neither.
 
 The loop never waits on a person directly: every review point goes through a
 ``Reviewer``.  Proposal and prompt ids are deterministic and every LLM call is
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass, field, replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 from core.config import RunConfig
 from core.evaluate import evaluate
@@ -33,8 +35,10 @@ from core.events import (
     StepDone,
 )
 from core.methods.base import Draft, Method, StepContext
+from core.methods.context import Contexts
 from core.methods.initial import load_initial_prompts
 from core.review import ReflectRequest, Reviewer, ReviewRequest
+from core.selection import Focus, StepOutcome
 from core.types import (
     Decision,
     ErrorCase,
@@ -69,18 +73,8 @@ class LoopState:
 
 
 class Loop:
-    def __init__(
-        self,
-        *,
-        task: Task,
-        config: RunConfig,
-        method: Method,
-        target,
-        optimizer,
-        reviewer: Reviewer,
-        emit: Emit | None = None,
-        state: LoopState | None = None,
-    ):
+    def __init__(self, *, task: Task, config: RunConfig, method: Method, target, optimizer, reviewer: Reviewer,
+                 emit: Emit | None = None, state: LoopState | None = None):
         self.task = task
         self.config = config
         self.method = method
@@ -90,7 +84,10 @@ class Loop:
         self.emit: Emit = emit or (lambda event: None)
         self.state = state or LoopState()
         self._recorded: dict[str, Decision] = {}  # what reached the emitter, so nothing is written twice
-        self._examples = {e.id: e for e in (*task.ini, *task.dev, *task.test)}
+        self._contexts = Contexts(task, config.seed, config.n_errors)
+        self.selection = method.selection()
+        if self.state.records:  # a resumed run continues from the state its last step saved
+            self.selection.restore(self.state.records[-1].method_state)
 
     # ------------------------------------------------------------- public
     @property
@@ -100,6 +97,8 @@ class Loop:
     def beam_prompts(self) -> list[Prompt]:
         return [self.state.prompts[i] for i in self.state.beam]
 
+    kept = beam_prompts  # StepOps: what the previous step kept
+
     async def run(self, steps: int | None = None) -> list[StepRecord]:
         """Run until ``steps`` steps exist in total (step 0 included)."""
         total = self.config.steps if steps is None else steps
@@ -108,22 +107,27 @@ class Loop:
         return self.state.records
 
     async def run_step(self) -> StepRecord:
-        step = self.next_step
+        step = self._step = self.next_step
         usage_before = self._usage()
         self._notes: list[str] = []
         self._scored: list[str] = []  # every prompt scored on dev in this step, for its record
-        pool = await (self._initialize() if step == 0 else self._update(step))
-        return await self._finish(step, pool, usage_before)
+        if step == 0:
+            outcome = await self._initialize()
+        else:
+            self.emit(PhaseStarted(step, "evaluate", f"{len(self.state.beam)} prompts kept from step {step - 1}"))
+            outcome = await self.selection.run_step(step, self)
+        return await self._finish(step, outcome, usage_before)
 
     # ------------------------------------------------------- step 0: init
-    async def _initialize(self) -> list[str]:
+    async def _initialize(self) -> StepOutcome:
         self.emit(PhaseStarted(0, "init", f"{self.config.init_prompts} initial prompts"))
         drafts = await self._initial_drafts()
         proposals = self._proposals(0, "task", "candidate", drafts)
         accepted = await self._review(0, "candidate", None, (), proposals, origin="init")
         prompts = await self._with_demonstrations(0, self._deduplicate(0, accepted))
-        await self._evaluate_dev(0, prompts)
-        return [p.id for p in prompts]
+        if not prompts:
+            raise RuntimeError("no prompt survived review: accept or add at least one initial prompt")
+        return self.selection.start(list((await self.score(prompts)).values()))
 
     async def _initial_drafts(self) -> list[Draft]:
         given = self.config.initial_prompts
@@ -132,79 +136,67 @@ class Loop:
             return [Draft(t, t) for t in texts]
         return await self.method.initialize(self.config.init_prompts)
 
-    # ------------------------------------------------------ steps 1..n
-    async def _update(self, step: int) -> list[str]:
-        parents = self.beam_prompts()
-        self.emit(PhaseStarted(step, "evaluate", f"beam of {len(parents)}"))
-        await self._evaluate_dev(step, parents)
-        if self.method.reflects and not any(self.state.dev[p.id].errors for p in parents):
-            self._note(step, "no errors left on the dev set: the beam is kept")
-            return list(self.state.beam)
-        groups = await asyncio.gather(*(self._evolve(step, p) for p in parents))
-        children = [p.id for group in groups for p in group]
-        if self.config.selection_mode == "pool":
-            return list(self.state.beam) + children
-        # The study's selection: the next beam comes from the new candidates only.
-        if not children:
-            self._note(step, "no child survived review: the parents are kept")
-            return list(self.state.beam)
-        return children
-
-    async def _evolve(self, step: int, parent: Prompt) -> list[Prompt]:
-        """One parent's REFLECT → REFINE (→ DEMONSTRATE) → evaluate."""
-        ctx = self._context(step, parent)
-        if self.method.reflects and not ctx.errors:
-            self._note(step, f"{parent.id}: no errors on the dev set, nothing to reflect on")
+    # ------------------------------------------------ steps 1..n (StepOps)
+    async def evolve(self, focus: Focus) -> list[Prompt]:
+        """One parent's REFLECT → REFINE (→ DEMONSTRATE): its kept candidates, not yet evaluated."""
+        step, parent = self._step, self.state.prompts[focus.parent_id]
+        ctx = self._contexts.build(step, parent, focus, self.state.prompts, self.state.dev)
+        if self.method.reflects and not (ctx.errors or ctx.minibatch):
+            self.note(f"{parent.id}: no errors on the dev set, nothing to reflect on")
             return []
-        groups = await self._reflect(ctx) if self.method.reflects else [("", (), ())]
+        groups = await self._reflect(ctx, focus.tag) if self.method.reflects else [("", (), ())]
         candidates: list[Prompt] = []
         for tag, feedback_ids, texts in groups:
             self.emit(PhaseStarted(step, "refine", parent.id))
             drafts = await self.method.refine(ctx, texts)
-            proposals = self._proposals(step, parent.id, "candidate", drafts, errors=ctx.errors, tag=tag)
+            proposals = self._proposals(step, parent.id, "candidate", drafts, errors=ctx.errors, tag=focus.tag + tag)
             candidates += await self._review(
                 step, "candidate", parent, ctx.errors, proposals, origin="llm", feedback_ids=feedback_ids,
-                context=self.method.implicit_reflection(ctx),
+                context=self.method.implicit_reflection(ctx), tag=focus.tag,
             )
-        fresh = self._deduplicate(step, candidates)
-        prompts = await self._with_demonstrations(step, fresh)
-        await self._evaluate_dev(step, prompts)
-        return prompts
+        return await self._with_demonstrations(step, self._deduplicate(step, candidates))
 
-    async def _reflect(self, ctx: StepContext) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    async def score(self, prompts: Sequence[Prompt], examples: Sequence[str] | None = None) -> dict[str, Evaluation]:
+        """On the whole dev set (recorded, and kept for the rest of the run), or on
+        some dev examples only (GEPA's minibatch: the gate's record keeps the result)."""
+        if examples is None:
+            await self._evaluate_dev(self._step, prompts)
+            return {p.id: self.state.dev[p.id] for p in prompts}
+        chosen = [self._contexts.examples[i] for i in examples]
+        for p in prompts:
+            self._add(p)
+        self.emit(PhaseStarted(self._step, "evaluate", f"{len(prompts)} prompts on {len(chosen)} minibatch examples"))
+        tick = self._ticker("minibatch", len(prompts) * len(chosen))
+        evs = await asyncio.gather(*(self._evaluate(p, chosen, "dev", tick) for p in prompts))
+        return {ev.prompt_id: ev for ev in evs}
+
+    async def _reflect(self, ctx: StepContext, round_tag: str) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
         """Feedback groups to refine from, as (id tag, feedback ids, texts): the
         LLM's (accepted/edited) and the person's own ("hf": candidates refined
-        from human feedback), kept apart so their refinements can be compared."""
+        from human feedback), kept apart so their refinements can be compared.
+        ``round_tag`` keeps the ids of GEPA's iterations on one parent apart."""
         step, parent = ctx.step, ctx.parent
         own = await self.reviewer.reflect_first(ReflectRequest(step, parent, ctx.errors))
         self.emit(PhaseStarted(step, "reflect", parent.id))
         drafts = await self.method.reflect(ctx)
-        proposals = self._proposals(step, parent.id, "feedback", drafts, errors=ctx.errors)
+        proposals = self._proposals(step, parent.id, "feedback", drafts, errors=ctx.errors, tag=round_tag)
         result = await self.reviewer.review(
             ReviewRequest(step, "feedback", parent, ctx.errors, tuple(proposals), allow_add=True, record=self._record)
         )
         llm = self._apply(proposals, result.decisions)
-        human = self._human(step, parent.id, "feedback", (*own, *result.added), ctx.errors)
+        human = self._human(step, parent.id, "feedback", (*own, *result.added), ctx.errors, round_tag)
         groups = []
         for tag, chosen in (("", llm), ("hf", human)):
             if chosen:
                 groups.append((tag, tuple(p.id for p, _ in chosen), tuple(t for _, t in chosen)))
         if not groups:
-            self._note(step, f"{parent.id}: every feedback was rejected: no refinement")
+            self.note(f"{parent.id}: every feedback was rejected: no refinement")
         return groups
 
     # ------------------------------------------------------- review points
-    def _proposals(
-        self,
-        step: int,
-        parent_id: str,
-        kind: ProposalKind,
-        drafts: Sequence[Draft],
-        *,
-        errors: tuple[ErrorCase, ...] = (),
-        tag: str = "",
-        for_candidate: str | None = None,
-    ) -> list[Proposal]:
+    def _proposals(self, step: int, parent_id: str, kind: ProposalKind, drafts: Sequence[Draft], *,
+                   errors: tuple[ErrorCase, ...] = (), tag: str = "", for_candidate: str | None = None,
+                   ) -> list[Proposal]:
         proposals = []
         base = f"s{step}/{for_candidate or parent_id}/{kind}"
         for k, d in enumerate(drafts):
@@ -216,10 +208,10 @@ class Loop:
             proposals.append(p)
         return proposals
 
-    def _human(self, step, parent_id, kind, texts, errors) -> list[tuple[Proposal, str]]:
+    def _human(self, step, parent_id, kind, texts, errors, tag="") -> list[tuple[Proposal, str]]:
         chosen = []
         for k, text in enumerate(t for t in texts if t.strip()):
-            p = Proposal(f"s{step}/{parent_id}/{kind}/h{k}", step, kind, parent_id, text, errors, author="human")
+            p = Proposal(f"s{step}/{parent_id}/{kind}/{tag}h{k}", step, kind, parent_id, text, errors, author="human")
             self.emit(ProposalMade(p))
             self._record(Decision(p.id, "add", text, by="human"))
             chosen.append((p, text))
@@ -243,18 +235,9 @@ class Loop:
                 kept.append((p, d.text))
         return kept
 
-    async def _review(
-        self,
-        step: int,
-        kind: ProposalKind,
-        parent: Prompt | None,
-        errors: tuple[ErrorCase, ...],
-        proposals: list[Proposal],
-        *,
-        origin: str,
-        feedback_ids: tuple[str, ...] = (),
-        context: str = "",
-    ) -> list[Prompt]:
+    async def _review(self, step: int, kind: ProposalKind, parent: Prompt | None, errors: tuple[ErrorCase, ...],
+                      proposals: list[Proposal], *, origin: str, feedback_ids: tuple[str, ...] = (), context: str = "",
+                      tag: str = "") -> list[Prompt]:
         request = ReviewRequest(step, kind, parent, errors, tuple(proposals), True, context, record=self._record)
         result = await self.reviewer.review(request)
         parent_id = parent.id if parent else "task"
@@ -263,7 +246,7 @@ class Loop:
         for p, text in kept:
             edited = text != p.text
             prompts.append(self._prompt(p.id, text, parent, step, "edited" if edited else origin, feedback_ids))
-        for p, text in self._human(step, parent_id, kind, result.added, errors):
+        for p, text in self._human(step, parent_id, kind, result.added, errors, tag):
             prompts.append(self._prompt(p.id, text, parent, step, "human", ()))
         return prompts
 
@@ -276,7 +259,7 @@ class Loop:
         for p in candidates:
             key = _normalized(p.instruction)
             if key in seen:
-                self._note(step, f"{p.id}: duplicate of an existing prompt, dropped")
+                self.note(f"{p.id}: duplicate of an existing prompt, dropped")
                 continue
             seen.add(key)
             fresh.append(p)
@@ -300,7 +283,7 @@ class Loop:
         result = await self.reviewer.review(request)
         kept = self._apply(proposals, result.decisions)
         if not kept:
-            self._note(step, f"{prompt.id}: demonstration rejected; the instruction stands alone")
+            self.note(f"{prompt.id}: demonstration rejected; the instruction stands alone")
             return prompt
         return replace(prompt, demonstration=kept[0][1].strip())
 
@@ -310,121 +293,76 @@ class Loop:
         return pool[random.Random(f"{self.config.seed}:demo").randrange(len(pool))]
 
     # ----------------------------------------------------- evaluation etc.
-    def _context(self, step: int, parent: Prompt) -> StepContext:
-        dev = self.state.dev[parent.id]
-        rng = random.Random(f"{self.config.seed}:{step}:{parent.id}")
-        errors = list(dev.errors)
-        picked = rng.sample(errors, min(self.config.n_errors, len(errors)))
-        cases = tuple(self._error_case(r) for r in picked)
-        examples = tuple(rng.sample(list(self.task.dev), min(2, len(self.task.dev))))
-        return StepContext(step, parent, cases, self._lineage(parent), self._history(), examples)
-
-    def _error_case(self, result) -> ErrorCase:
-        ex = self._examples[result.example_id]
-        return ErrorCase(ex.id, ex.input, ex.targets, result.output, result.answer)
-
-    def _lineage(self, prompt: Prompt) -> tuple[Prompt, ...]:
-        chain = []
-        while prompt.parent_id and prompt.parent_id in self.state.prompts:
-            prompt = self.state.prompts[prompt.parent_id]
-            chain.append(prompt)
-        return tuple(reversed(chain))
-
-    def _history(self) -> tuple[tuple[Prompt, float], ...]:
-        return tuple((self.state.prompts[i], ev.score) for i, ev in self.state.dev.items() if i in self.state.prompts)
-
     def _target_params(self) -> Params:
         return Params(temperature=self.config.target_temperature, max_tokens=self.config.target_max_tokens)
 
     def _evaluate(self, prompt: Prompt, examples, split, tick):
         return evaluate(self.target, prompt, examples, split=split, params=self._target_params(), on_result=tick,
-                        protocol=self.config.protocol)
+                        protocol=self.config.protocol, taskfile=self.task.taskfile)
 
-    async def _evaluate_dev(self, step: int, prompts: Sequence[Prompt]) -> None:
-        for p in prompts:
-            if p.id not in self.state.prompts:
-                self.state.prompts[p.id] = p
-                self.emit(PromptAdded(p))
-            self._scored.append(p.id)
-        todo = [p for p in prompts if p.id not in self.state.dev]
-        if not todo:
-            return
-        self.emit(PhaseStarted(step, "evaluate", f"{len(todo)} prompts on {len(self.task.dev)} dev examples"))
-        total = len(todo) * len(self.task.dev)
+    def _add(self, prompt: Prompt) -> None:
+        if prompt.id not in self.state.prompts:
+            self.state.prompts[prompt.id] = prompt
+            self.emit(PromptAdded(prompt))
+
+    def _ticker(self, label: str, total: int) -> Callable[[object], None]:
         done = 0
 
         def tick(_result) -> None:
             nonlocal done
             done += 1
-            self.emit(Progress(step, "dev", done, total))
+            self.emit(Progress(self._step, label, done, total))
 
-        evs = await asyncio.gather(
-            *(self._evaluate(p, self.task.dev, "dev", tick) for p in todo)
-        )
-        for ev in evs:
+        return tick
+
+    async def _evaluate_dev(self, step: int, prompts: Sequence[Prompt]) -> None:
+        for p in prompts:
+            self._add(p)
+            self._scored.append(p.id)
+        todo = [p for p in prompts if p.id not in self.state.dev]
+        if not todo:
+            return
+        self.emit(PhaseStarted(step, "evaluate", f"{len(todo)} prompts on {len(self.task.dev)} dev examples"))
+        tick = self._ticker("dev", len(todo) * len(self.task.dev))
+        for ev in await asyncio.gather(*(self._evaluate(p, self.task.dev, "dev", tick) for p in todo)):
             self.state.dev[ev.prompt_id] = ev
             self.emit(EvaluationDone(step, ev))
-            self._note_errored(step, ev)
+            self._note_errored(ev)
 
     async def _evaluate_test(self, step: int, prompt: Prompt) -> Evaluation | None:
         if not self.task.test:
             return None
         if prompt.id not in self.state.test:
             self.emit(PhaseStarted(step, "test", prompt.id))
-            n = len(self.task.test)
-            done = 0
-
-            def tick(_result) -> None:
-                nonlocal done
-                done += 1
-                self.emit(Progress(step, "test", done, n))
-
-            ev = await self._evaluate(prompt, self.task.test, "test", tick)
+            ev = await self._evaluate(prompt, self.task.test, "test", self._ticker("test", len(self.task.test)))
             self.state.test[prompt.id] = ev
             self.emit(EvaluationDone(step, ev))
-            self._note_errored(step, ev)
+            self._note_errored(ev)
         return self.state.test[prompt.id]
 
-    def _note(self, step: int, text: str) -> None:
+    def note(self, text: str) -> None:
         """A note is shown as it happens and kept in the step's record."""
         self._notes.append(text)
-        self.emit(Note(step, text))
+        self.emit(Note(self._step, text))
 
-    def _note_errored(self, step: int, ev: Evaluation) -> None:
+    def _note_errored(self, ev: Evaluation) -> None:
         """Failed calls are left out of the score, never counted wrong: say so."""
         errored = [r for r in ev.results if r.errored]
         if errored:
-            self._note(step, f"{ev.prompt_id}: {len(errored)} of {len(ev.results)} {ev.split} examples "
-                             f"errored and are left out of its score ({errored[0].errored})")
+            self.note(f"{ev.prompt_id}: {len(errored)} of {len(ev.results)} {ev.split} examples "
+                      f"errored and are left out of its score ({errored[0].errored})")
 
-    def _select(self, step: int, pool: Sequence[str]) -> list[str]:
-        """Top ``beam`` by dev score; ties broken at random, seeded per step.
-        A pool smaller than the beam is kept whole."""
-        rng = random.Random(f"{self.config.seed}:select:{step}")
-        unique = list(dict.fromkeys(pool))
-        keys = {i: rng.random() for i in unique}
-        ranked = sorted(unique, key=lambda i: (-self.state.dev[i].score, keys[i]))
-        return ranked[: self.config.beam]
-
-    async def _finish(self, step: int, pool: list[str], usage_before: tuple[int, int, float]) -> StepRecord:
-        self.emit(PhaseStarted(step, "select", f"{len(pool)} prompts"))
-        if not pool:
-            raise RuntimeError("no prompt survived review: accept or add at least one initial prompt")
-        self.state.beam = self._select(step, pool)
-        best = self.state.prompts[self.state.beam[0]]
+    async def _finish(self, step: int, outcome: StepOutcome, usage_before: tuple[int, int, float]) -> StepRecord:
+        self.emit(PhaseStarted(step, "select", f"{len(self._scored)} prompts scored this step"))
+        self.state.beam = list(outcome.kept)
+        best = self.state.prompts[outcome.best]
         test = await self._evaluate_test(step, best)
         tokens, calls, cost = (a - b for a, b in zip(self._usage(), usage_before))
+        dev_scores = {i: self.state.dev[i].score for i in dict.fromkeys([*self._scored, *outcome.kept])}
         record = StepRecord(
-            step=step,
-            beam=tuple(self.state.beam),
-            dev_scores={i: self.state.dev[i].score for i in dict.fromkeys([*self._scored, *pool])},
-            best_id=best.id,
-            dev_best=self.state.dev[best.id].score,
-            test=test.score if test else None,
-            tokens=int(tokens),
-            calls=int(calls),
-            cost=float(cost),
-            notes=tuple(self._notes),
+            step, outcome.kept, dev_scores, best.id, self.state.dev[best.id].score, test.score if test else None,
+            int(tokens), int(calls), float(cost), tuple(self._notes), outcome.picks, outcome.gates,
+            dict(outcome.front), self.selection.to_dict(),
         )
         self.state.records.append(record)
         self.emit(StepDone(record, tuple(self.beam_prompts())))

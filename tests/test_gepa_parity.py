@@ -1,7 +1,9 @@
 """Parity with the reference: reflectloop's GEPA and ``gepa.optimize`` on the
 same dev set, the same seed and the same deterministic scripted models make
 the same decision at every iteration (parent, minibatch, skip / accept /
-reject) and end with the same pool and the same best candidate.
+reject) and end with the same pool and the same best candidate — both with
+nobody reviewing (``DirectOps``: the package's one call per iteration) and
+through the real loop with the auto-reviewer accepting every card.
 
 The scripted world: each dev example is of one "kind"; the target answers an
 example right only when the instruction lists its kind, and otherwise says
@@ -18,7 +20,10 @@ import re
 import pytest
 
 from core.config import RunConfig
+from core.loop import Loop
+from core.methods import make_method
 from core.methods.gepa import GEPA, DirectOps, GepaSettings, ParetoSelection, exact_match_feedback
+from core.review import AutoReviewer
 from core.prompting import target_messages
 from core.scoring import score_output
 from core.types import Example, ExampleResult, Params, Prompt, Task
@@ -67,7 +72,7 @@ class Revisions:
 
 
 # ------------------------------------------------------------------ reflectloop
-async def run_reflectloop() -> tuple[list[tuple], list[str], str, int]:
+def world():
     revisions = Revisions()
     rules = {
         "Write one improved instruction": lambda text, p: f"<START>{mutation(text, revisions.next())}<END>",
@@ -75,7 +80,11 @@ async def run_reflectloop() -> tuple[list[tuple], list[str], str, int]:
     }
     target, _ = scripted_llm("fake:target", lambda text, p: target_reply(text), role="target")
     optimizer, _ = scripted_llm("fake:optimizer", optimizer_by_rules(rules), role="optimizer")
-    task = Task("kinds", "sort items by kind", ini=(), dev=DEV, test=())
+    return Task("kinds", "sort items by kind", ini=(), dev=DEV, test=()), target, optimizer
+
+
+async def run_reflectloop() -> tuple[list[tuple], list[str], str, int]:
+    task, target, optimizer = world()
     settings = GepaSettings(minibatch=3, iterations=4, max_metric_calls=BUDGET)
     method = GEPA(optimizer, task, RunConfig(method="apo", seed=SEED), settings)
     selection = method.selection()
@@ -105,6 +114,25 @@ def decisions(selection, outcome) -> list[tuple]:
          "skip" if p.skipped else verdicts.get(p.iteration, "none"))
         for p in outcome.picks
     ]
+
+
+async def run_loop(tmp_path) -> tuple[list[tuple], list[str], str, int]:
+    """The same search through ``core.loop``: every reflection and candidate a card, auto-accepted."""
+    task, target, optimizer = world()
+    given = tmp_path / "seed.json"
+    given.write_text(json.dumps([SEED_TEXT]))
+    config = RunConfig(method="gepa", seed=SEED, errors=3, gepa_iterations=4, gepa_max_metric_calls=BUDGET,
+                       initial_prompts=str(given), init_prompts=1, steps=100, test_size=0)
+    loop = Loop(task=task, config=config, method=make_method("gepa", optimizer, task, config), target=target,
+                optimizer=optimizer, reviewer=AutoReviewer())
+    await loop.run_step()
+    trace: list[tuple] = []
+    while not loop.selection.search.spent:
+        record = await loop.run_step()
+        trace += decisions(loop.selection, record)
+    pool = loop.selection.search.pool
+    texts = [loop.state.prompts[c].instruction for c in pool.ids]
+    return trace, texts, loop.state.prompts[pool.best()].instruction, loop.selection.search.metric_calls
 
 
 # -------------------------------------------------------------------- the package
@@ -185,6 +213,10 @@ async def test_the_same_decisions_at_every_iteration_and_the_same_best_candidate
     assert our_texts == their_texts
     assert our_best == their_best
     assert our_calls == their_calls
+
+
+async def test_through_the_loop_with_every_card_accepted_the_decisions_are_the_same(tmp_path):
+    assert await run_loop(tmp_path) == run_package()
 
 
 async def test_the_scripted_world_exercises_every_kind_of_decision():

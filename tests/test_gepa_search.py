@@ -11,10 +11,12 @@ import pytest
 
 from core.config import RunConfig
 from core.evaluate import evaluate
+from core.events import FrontUpdated, GateDecided, IterationStarted
 from core.methods.base import StepContext
-from core.methods.gepa import GEPA, DirectOps, Focus, GepaContext, GepaSettings, ParetoSelection, rollouts
+from core.methods.gepa import GEPA, DirectOps, GepaSettings, ParetoSelection, rollouts
 from core.methods.pareto import EpochSampler, GepaSearch, Pool, draw_parent
-from core.types import Example, Params, Prompt, Task
+from core.selection import Focus
+from core.types import ErrorCase, Evaluation, Example, ExampleResult, Params, Prompt, Task
 from tests.scripted import optimizer_by_rules, scripted_llm
 
 DEV = tuple(f"e{i}" for i in range(6))
@@ -225,6 +227,7 @@ class ScriptedOps:
     def __init__(self, first: dict[str, float]):
         self.right: dict[str, set[str]] = {"p0": {i for i, s in first.items() if s}}
         self.notes: list[str] = []
+        self.events: list = []
         self.scored: list[tuple[str, tuple[str, ...] | None]] = []
         self.focuses: list[Focus] = []
 
@@ -234,19 +237,26 @@ class ScriptedOps:
         self.right[cid] = (self.right[focus.parent_id] | set(focus.examples)) - {"e0"}
         return [Prompt(cid, f"text of {cid}", parent_id=focus.parent_id)]
 
-    async def score(self, prompts, examples):
+    async def score(self, prompts, examples=None):
         self.scored += [(p.id, None if examples is None else tuple(examples)) for p in prompts]
         ids = DEV if examples is None else examples
-        return {p.id: {i: float(i in self.right[p.id]) for i in ids} for p in prompts}
+        return {p.id: evaluation(p.id, {i: i in self.right[p.id] for i in ids}) for p in prompts}
 
     def note(self, text: str) -> None:
         self.notes.append(text)
+
+    def emit(self, event) -> None:
+        self.events.append(event)
+
+
+def evaluation(prompt_id: str, right: dict[str, bool]) -> Evaluation:
+    return Evaluation(prompt_id, "dev", tuple(ExampleResult(i, "", None, ok, True) for i, ok in right.items()))
 
 
 async def test_a_step_runs_its_iterations_and_evaluates_only_what_passed_the_gate():
     first = dict(zip(DEV, [1, 0, 0, 0, 0, 0]))
     selection = ParetoSelection(DEV, GepaSettings(minibatch=2, iterations=4), seed=1)
-    start = selection.start([("p0", first)])
+    start = selection.start([evaluation("p0", {i: bool(s) for i, s in first.items()})])
     assert start.kept == ("p0",) and start.best == "p0"
     ops = ScriptedOps(first)
     outcome = await selection.run_step(1, ops)
@@ -258,13 +268,20 @@ async def test_a_step_runs_its_iterations_and_evaluates_only_what_passed_the_gat
     assert any(g.accepted for g in outcome.gates)
     assert set(outcome.evaluated) <= set(selection.search.pool.ids)
     assert outcome.best == selection.search.pool.best()
-    assert set(outcome.kept) == set(selection.search.pool.wins())
+    assert set(outcome.kept) == set(selection.search.pool.wins()) == set(outcome.front)
+    # Each iteration, gate and change of the front is an event, in the order it happened.
+    kinds = [type(e) for e in ops.events]
+    assert kinds.count(IterationStarted) == len(outcome.picks) == 4
+    assert [e.gate for e in ops.events if isinstance(e, GateDecided)] == list(outcome.gates)
+    fronts = [e for e in ops.events if isinstance(e, FrontUpdated)]
+    assert len(fronts) == sum(g.accepted for g in outcome.gates)
+    assert fronts[-1].front == outcome.front and fronts[-1].best == outcome.best
 
 
 async def test_a_step_stops_when_the_budget_is_spent_and_says_so():
     first = dict(zip(DEV, [1, 0, 0, 0, 0, 0]))
     selection = ParetoSelection(DEV, GepaSettings(minibatch=2, iterations=50, max_metric_calls=30), seed=1)
-    selection.start([("p0", first)])
+    selection.start([evaluation("p0", {i: bool(s) for i, s in first.items()})])
     ops = ScriptedOps(first)
     await selection.run_step(1, ops)
     assert selection.search.spent
@@ -288,7 +305,7 @@ async def reflect_and_refine(iteration: int):
     ev = await evaluate(target, parent, task.dev, split="dev", params=Params())
     method = GEPA(optimizer, task, RunConfig(seed=3))
     shown = rollouts(ev, {e.id: e for e in task.dev}, ["d0", "d1"])
-    ctx = GepaContext(1, parent, (), minibatch=shown, iteration=iteration)
+    ctx = StepContext(1, parent, (), minibatch=shown, iteration=iteration)
     feedback = await method.reflect(ctx)
     drafts = await method.refine(ctx, [f.text for f in feedback])
     return provider, feedback, drafts
@@ -316,9 +333,18 @@ async def test_each_iteration_asks_afresh_on_the_same_parent_and_minibatch():
     assert all(a != b for a, b in zip(seeds(first), seeds(other)))  # … drawn with another seed
 
 
-async def test_gepa_refuses_a_context_without_a_minibatch():
-    with pytest.raises(TypeError, match="GepaContext"):
+async def test_gepa_refuses_a_context_without_a_minibatch_or_errors():
+    with pytest.raises(ValueError, match="neither"):
         await GEPA(None, sums_task(), RunConfig()).reflect(StepContext(1, Prompt("p", "x"), ()))
+
+
+async def test_an_error_set_without_a_minibatch_is_shown_as_failed_rollouts():
+    # The audit's control re-asks a method with plain error sets.
+    optimizer, provider = scripted_llm("fake:o", lambda text, p: "<START>x<END>", role="optimizer")
+    error = ErrorCase("d1", "3 + 3", ("6",), '{"answer": "5"}', "5")
+    await GEPA(optimizer, sums_task(), RunConfig(seed=3)).reflect(StepContext(1, Prompt("p", "Compute."), (error,)))
+    assert ("Input:\n3 + 3" in provider.prompts[0] and "Score: 0" in provider.prompts[0]
+            and 'Incorrect. The expected answer is "6"; the answer read from the output was "5".' in provider.prompts[0])
 
 
 async def test_a_candidate_repeating_an_existing_prompt_is_dropped_before_the_gate():

@@ -67,7 +67,7 @@ class ControlResult:
     method: str
     samples: list[ControlSample] = field(default_factory=list)
     skipped: list[tuple[int, str, str, str]] = field(default_factory=list)  # (step, parent, condition, why)
-    originals: dict[str, str] = field(default_factory=dict)  # "step|parent" -> recorded feedback, joined
+    originals: dict[str, str] = field(default_factory=dict)  # "step|parent[|round]" -> recorded feedback, joined
 
     def by_condition(self) -> dict[str, Distribution]:
         return {c: Distribution(tuple(s.similarity for s in self.samples if s.condition == c)) for c in CONDITIONS}
@@ -196,7 +196,7 @@ async def run_control(
         raise ValueError(f"unknown control condition(s) {', '.join(unknown)} (known: {', '.join(CONDITIONS)})")
     backend = backend or TfIdfSimilarity()
     result = ControlResult(backend.name, method.name)
-    sets: dict[tuple[int, str], list] = {}
+    sets: dict[tuple[int, str, str], list] = {}  # (step, parent, round) -> its feedback
     for f in data.feedback("llm"):
         if f.text.strip() and f.errors:
             sets.setdefault(f.error_set, []).append(f)
@@ -207,10 +207,11 @@ async def run_control(
     chosen = spread_evenly(usable, max_sets)
 
     jobs = []
-    for step, parent_id in chosen:
-        feedback = sets[(step, parent_id)]
+    for key in chosen:
+        step, parent_id, _ = key
+        feedback = sets[key]
         parent = data.prompts[parent_id]
-        result.originals[f"{step}|{parent_id}"] = "\n".join(f.text for f in feedback)
+        result.originals[_label(key)] = "\n".join(f.text for f in feedback)
         built = error_sets_for(data, task, step, parent_id, feedback[0].errors, seed=seed)
         history = tuple((data.prompts[i], ev.score) for i, ev in data.dev.items() if i in data.prompts)
         for condition in conditions:
@@ -220,7 +221,7 @@ async def run_control(
                 continue
             ctx = StepContext(step, parent, errors, _lineage(data, parent), history, tuple(task.dev[:2]))
             for s in range(samples):
-                jobs.append((step, parent_id, condition, s, errors, _reflect(method, ctx, SAMPLE_OFFSET * (s + 1))))
+                jobs.append((key, condition, s, errors, _reflect(method, ctx, SAMPLE_OFFSET * (s + 1))))
     drafts = await asyncio.gather(*(j[-1] for j in jobs))
 
     texts = ["\n".join(d.text for d in ds) for ds in drafts]
@@ -228,15 +229,21 @@ async def run_control(
     originals = [result.originals[k] for k in keys]
     m = backend.matrix(originals + texts) if texts else []
     index = {k: i for i, k in enumerate(keys)}
-    for j, ((step, parent_id, condition, s, errors, _), ds) in enumerate(zip(jobs, drafts)):
-        sim = m[index[f"{step}|{parent_id}"]][len(keys) + j]
+    for j, ((key, condition, s, errors, _), ds) in enumerate(zip(jobs, drafts)):
+        step, parent_id, _ = key
+        sim = m[index[_label(key)]][len(keys) + j]
         shown = tuple(e.example_id for e in errors)
-        original = {e.example_id for e in sets[(step, parent_id)][0].errors}
+        original = {e.example_id for e in sets[key][0].errors}
         result.samples.append(ControlSample(
             step, parent_id, condition, s, shown, texts[j], sim,
             sum(d.parse_error is not None for d in ds), len(original & set(shown)) / len(original),
         ))
     return result
+
+
+def _label(key: tuple[int, str, str]) -> str:
+    """``step|parent`` (GEPA: ``step|parent|round``) of an error set."""
+    return "|".join(str(part) for part in key if part != "")
 
 
 def spread_evenly(items: list, k: int) -> list:

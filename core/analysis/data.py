@@ -11,6 +11,12 @@ from dataclasses import dataclass, field
 from core.types import Decision, ErrorCase, Evaluation, Prompt, Proposal, StepRecord
 
 
+def reflection_round(proposal_id: str) -> str:
+    """The round a proposal id names: GEPA's ``i<N>.`` before the index (``…/feedback/i3.0``), else ""."""
+    last = proposal_id.rsplit("/", 1)[-1]
+    return last[: last.rindex(".") + 1] if "." in last else ""
+
+
 @dataclass(frozen=True)
 class Feedback:
     """One feedback text on one error set, as the audit sees it."""
@@ -26,8 +32,10 @@ class Feedback:
     parse_error: str | None = None
 
     @property
-    def error_set(self) -> tuple[int, str]:
-        return (self.step, self.parent_id)
+    def error_set(self) -> tuple[int, str, str]:
+        """(step, parent, round): the study's methods reflect once per parent and
+        step (round ""); GEPA once per iteration, each on its own minibatch."""
+        return (self.step, self.parent_id, reflection_round(self.id))
 
     @property
     def used(self) -> bool:
@@ -72,8 +80,8 @@ class AuditData:
             ))
         return out
 
-    def error_sets(self) -> list[tuple[int, str]]:
-        """(step, parent) of every reflection, in order."""
+    def error_sets(self) -> list[tuple[int, str, str]]:
+        """(step, parent, round) of every reflection, in order."""
         return list(dict.fromkeys(f.error_set for f in self.feedback()))
 
     def refinements(self, feedback_ids: set[str]) -> list[Prompt]:

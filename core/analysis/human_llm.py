@@ -97,7 +97,7 @@ def human_vs_llm(
     data: AuditData, *, backend: Similarity | None = None, resamples: int = RESAMPLES, seed: int = SEED
 ) -> HumanVsLLM:
     backend = backend or TfIdfSimilarity()
-    sets: dict[tuple[int, str], dict[str, list[Feedback]]] = {}
+    sets: dict[tuple[int, str, str], dict[str, list[Feedback]]] = {}
     for f in data.feedback():
         sets.setdefault(f.error_set, {}).setdefault(f.author, []).append(f)
     both = [(k, v) for k, v in sets.items() if v.get("human") and v.get("llm")]
@@ -106,7 +106,7 @@ def human_vs_llm(
     # One similarity matrix over every pair's texts: TF-IDF shares one IDF across the session.
     m = backend.matrix(human_texts + llm_texts) if both else []
     out = HumanVsLLM()
-    for i, ((step, parent), v) in enumerate(both):
+    for i, ((step, parent, _round), v) in enumerate(both):
         human_ids = {f.id for f in v["human"]}
         llm_ids = {f.id for f in v["llm"]}
         h_cands = [p for p in data.refinements(human_ids) if p.step == step]

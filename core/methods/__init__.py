@@ -1,5 +1,5 @@
-"""The optimization methods of the study's unified setting, by name: the
-registry every other layer reads a method's facts from."""
+"""The optimization methods by name (the study's seven, and GEPA): the registry
+every other layer reads a method's facts from."""
 from __future__ import annotations
 
 from core.methods.abo import ABO, ABOAblation
@@ -8,10 +8,13 @@ from core.methods.apo import APO
 from core.methods.apo_sum import APOSum
 from core.methods.base import Draft, Method, StepContext
 from core.methods.facts import PROTOCOLS, MethodFacts
+from core.methods.gepa import GEPA
 from core.methods.opro import OPRO
 from core.methods.promptagent import PromptAgent
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in (IterativeAPE, APO, APOSum, PromptAgent, OPRO, ABO, ABOAblation)}
+METHODS: dict[str, type[Method]] = {
+    m.name: m for m in (IterativeAPE, APO, APOSum, PromptAgent, OPRO, ABO, ABOAblation, GEPA)
+}
 
 
 def method_class(name: str) -> type[Method]:

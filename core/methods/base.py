@@ -13,6 +13,7 @@ from string import Template
 from typing import TYPE_CHECKING, Sequence
 
 from core.methods.facts import MethodFacts, split
+from core.selection import BeamSelection, Selection
 from core.types import Completion, ErrorCase, Example, Message, Params, Prompt, Task
 
 if TYPE_CHECKING:  # core.config imports the method registry: no import at run time
@@ -30,15 +31,28 @@ class Draft:
 
 
 @dataclass(frozen=True)
+class Rollout:
+    """One minibatch example as GEPA's optimizer sees it, right or wrong."""
+
+    example_id: str
+    input: str
+    output: str
+    score: float
+    feedback: str  # the metric's feedback (exact match: the expected answer and what was read)
+
+
+@dataclass(frozen=True)
 class StepContext:
     """What a method may look at when it reflects on or refines one parent."""
 
     step: int
     parent: Prompt
-    errors: tuple[ErrorCase, ...]
+    errors: tuple[ErrorCase, ...]  # GEPA: the failures of its minibatch
     lineage: tuple[Prompt, ...] = ()  # the parent's ancestors, oldest first
     history: tuple[tuple[Prompt, float], ...] = ()  # every prompt scored on dev so far
     examples: tuple[Example, ...] = ()  # example problems (OPRO), when no errors are left
+    minibatch: tuple[Rollout, ...] = ()  # GEPA: the whole minibatch with scores and feedback
+    iteration: int | None = None  # GEPA: the iteration, so each one asks the optimizer afresh
 
 
 def template(name: str) -> Template:
@@ -110,20 +124,39 @@ def untag(raw: str) -> str:
 def format_errors(errors: Sequence[ErrorCase], *, with_output: bool = True, with_answer: bool = False) -> str:
     """The error set as the optimizer reads it.  ``with_output=False`` shows
     inputs and gold answers only (APO's refinement, as the study's code);
-    ``with_answer`` adds the answer read out of the output (PromptAgent)."""
+    ``with_answer`` adds the answer read out of the output (PromptAgent).
+    A task file's error (graded) also shows its score and the metric's
+    feedback; one with no gold answer (judged free text) shows none."""
     blocks = []
     for i, e in enumerate(errors, 1):
-        lines = [f"## Example {i}", f"Input:\n{e.input}", f"Correct answer: {e.gold[0] if e.gold else ''}"]
+        lines = [f"## Example {i}", f"Input:\n{e.input}"]
+        if e.gold or e.score is None:
+            lines.append(f"Correct answer: {e.gold[0] if e.gold else ''}")
         if with_output:
             lines.append(f"Model's output:\n{e.output.strip()}")
         if with_answer:
             lines.append(f"Model's answer: {e.answer if e.answer is not None else '(none found)'}")
+        if e.score is not None:
+            lines.append(f"Score: {e.score:.2f} (1 is perfect)")
+            if e.feedback:
+                lines.append(f"Feedback: {e.feedback}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
 
 def format_examples(examples: Sequence[Example]) -> str:
-    return "\n\n".join(f"Input:\n{e.input}\nOutput: {e.targets[0]}" for e in examples)
+    return "\n\n".join(f"Input:\n{e.input}\nOutput: {e.targets[0] if e.targets else '(judged by the metric)'}"
+                         for e in examples)
+
+
+def where_it_sits(task: Task) -> str:
+    """For a task file: where the optimized text goes in the target's
+    messages (the rest of them, slots named), put before every meta-prompt
+    so the optimizer writes text that fits there.  Empty for other tasks,
+    whose requests stay the study's."""
+    if task.taskfile is None:
+        return ""
+    return f"## Where the prompt is used\n{task.taskfile.template.describe()}\n\n"
 
 
 def draw_seed(seed: int, draw: str) -> int:
@@ -135,7 +168,8 @@ def draw_seed(seed: int, draw: str) -> int:
 
 
 def draw_of(ctx: StepContext) -> str:
-    return f"s{ctx.step}/{ctx.parent.id}"
+    base = f"s{ctx.step}/{ctx.parent.id}"
+    return base if ctx.iteration is None else f"{base}/i{ctx.iteration}"
 
 
 class Method(ABC):
@@ -187,6 +221,7 @@ class Method(ABC):
 
     async def ask(self, text: str, *, purpose: str, draw: str, sample: int = 0) -> Completion:
         """One optimizer sample.  ``draw`` names what it is drawn for (see :func:`draw_seed`)."""
+        text = where_it_sits(self.task) + text
         return await self.optimizer.complete((Message("user", text),), self.params(sample, draw), purpose=purpose)
 
     async def ask_samples(self, text: str, *, purpose: str, draw: str, n: int) -> list[Completion]:
@@ -227,3 +262,8 @@ class Method(ABC):
 
     async def demonstrate(self, instruction: str, example: Example, draw: str) -> Draft | None:
         return None
+
+    def selection(self) -> Selection:
+        """How the loop picks this method's parents and keeps its candidates: the study's beam."""
+        c = self.config
+        return BeamSelection(c.beam, c.selection_mode, c.seed, self.reflects)

@@ -17,13 +17,18 @@ replace with their own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Protocol, Sequence
+from typing import Any, Mapping, Sequence
 
 from core.evaluate import evaluate
-from core.methods.base import Draft, Method, StepContext, draw_of, fill, parse_at_most
+from core.events import Event, FrontUpdated, GateDecided, IterationStarted
+from core.methods.base import Draft, Method, Rollout, StepContext, draw_of, fill, parse_at_most
+from core.methods.context import error_feedback, exact_match_feedback, rollouts, scores_of
 from core.methods.facts import MethodFacts
-from core.methods.pareto import Gate, GepaSearch, Pick, Scores
-from core.types import Evaluation, Example, ExampleResult, Params, Prompt, Task
+from core.methods.pareto import Gate, GepaSearch, Pick
+from core.selection import Focus, StepOutcome
+from core.types import Evaluation, Params, Prompt, Task
+
+__all__ = ["GEPA", "DirectOps", "GepaSettings", "ParetoSelection", "exact_match_feedback", "rollouts", "scores_of"]
 
 
 @dataclass(frozen=True)
@@ -34,65 +39,23 @@ class GepaSettings:
     skip_perfect: bool = True  # no mutation of a parent already perfect on its minibatch
 
 
-@dataclass(frozen=True)
-class Rollout:
-    """One minibatch example as the optimizer sees it."""
-
-    example_id: str
-    input: str
-    output: str
-    score: float
-    feedback: str
-
-
-@dataclass(frozen=True)
-class GepaContext(StepContext):
-    minibatch: tuple[Rollout, ...] = ()
-    iteration: int = 0  # part of every draw: a new iteration on the same parent asks afresh
-
-    @property
-    def draw(self) -> str:
-        return f"{draw_of(self)}/i{self.iteration}"
-
-
-def exact_match_feedback(result: ExampleResult, gold: Sequence[str]) -> str:
-    """What exact match can say about an output: the expected answer, and what was read."""
-    expected = " or ".join(f'"{g}"' for g in gold) or "(none given)"
-    if result.correct:
-        return f"Correct. The expected answer is {expected}."
-    if result.answer:
-        read = f'the answer read from the output was "{result.answer}"'
-    else:
-        read = "no answer could be read from the output"
-    return f"Incorrect. The expected answer is {expected}; {read}."
-
-
-def score_of(result: ExampleResult) -> float:
-    return 1.0 if result.correct else 0.0
-
-
-def scores_of(evaluation: Evaluation) -> dict[str, float]:
-    """Per-example scores; an example whose call failed is left out, never scored 0."""
-    return {r.example_id: score_of(r) for r in evaluation.scored}
-
-
-def rollouts(evaluation: Evaluation, examples: Mapping[str, Example], ids: Sequence[str]) -> tuple[Rollout, ...]:
-    by_id = {r.example_id: r for r in evaluation.scored}
-    shown = []
-    for i in ids:
-        r = by_id.get(i)
-        if r is not None:
-            ex = examples[i]
-            shown.append(Rollout(i, ex.input, r.output, score_of(r), exact_match_feedback(r, ex.targets)))
-    return tuple(shown)
-
-
 def format_rollouts(minibatch: Sequence[Rollout]) -> str:
     return "\n\n".join(
         f"## Example {k}\nInput:\n{r.input}\nModel's output:\n{r.output.strip()}\n"
         f"Score: {r.score:g}\nFeedback: {r.feedback}"
         for k, r in enumerate(minibatch, 1)
     )
+
+
+def shown(ctx: StepContext) -> str:
+    """The minibatch the optimizer reflects on.  An error set given without one
+    (the audit's control re-asks a method so) is shown as failed rollouts."""
+    minibatch = ctx.minibatch or tuple(
+        Rollout(e.example_id, e.input, e.output, e.score or 0.0, error_feedback(e)) for e in ctx.errors
+    )
+    if not minibatch:
+        raise ValueError("GEPA reflects on a minibatch or an error set: this context has neither")
+    return format_rollouts(minibatch)
 
 
 class GEPA(Method):
@@ -102,22 +65,21 @@ class GEPA(Method):
 
     def __init__(self, optimizer, task: Task, config, settings: GepaSettings | None = None):
         super().__init__(optimizer, task, config)
-        self.settings = settings or GepaSettings()
+        minibatch = self.facts(config.protocol).errors if config.errors is None else config.errors
+        self.settings = settings or GepaSettings(minibatch, config.gepa_iterations, config.gepa_max_metric_calls)
 
     async def reflect(self, ctx: StepContext) -> list[Draft]:
-        ctx = _gepa(ctx)
-        text = fill("gepa_reflect", prompt=ctx.parent.instruction, examples=format_rollouts(ctx.minibatch))
-        return parse_at_most(await self.ask(text, purpose="reflect", draw=ctx.draw), 1)
+        text = fill("gepa_reflect", prompt=ctx.parent.instruction, examples=shown(ctx))
+        return parse_at_most(await self.ask(text, purpose="reflect", draw=draw_of(ctx)), 1)
 
     async def refine(self, ctx: StepContext, feedback: Sequence[str]) -> list[Draft]:
-        ctx = _gepa(ctx)
         text = fill(
-            "gepa_refine", prompt=ctx.parent.instruction, examples=format_rollouts(ctx.minibatch),
+            "gepa_refine", prompt=ctx.parent.instruction, examples=shown(ctx),
             feedback="\n".join(f"- {f}" for f in feedback),
         )
-        return parse_at_most(await self.ask(text, purpose="refine", draw=ctx.draw), 1)
+        return parse_at_most(await self.ask(text, purpose="refine", draw=draw_of(ctx)), 1)
 
-    async def mutate(self, ctx: GepaContext) -> Draft | None:
+    async def mutate(self, ctx: StepContext) -> Draft | None:
         """Reflection straight into a new candidate, with no review between: the package's path."""
         feedback = [d.text for d in await self.reflect(ctx) if d.text.strip()]
         drafts = [d for d in await self.refine(ctx, feedback) if d.text.strip()]
@@ -127,44 +89,7 @@ class GEPA(Method):
         return ParetoSelection([e.id for e in self.task.dev], self.settings, self.config.seed)
 
 
-def _gepa(ctx: StepContext) -> GepaContext:
-    if not isinstance(ctx, GepaContext):
-        raise TypeError("GEPA reflects on a minibatch: it needs a GepaContext, not a plain StepContext")
-    return ctx
-
-
 # ------------------------------------------------------ the selection hook
-@dataclass(frozen=True)
-class Focus:
-    """What a selection asks the loop to evolve one parent on."""
-
-    parent_id: str
-    examples: tuple[str, ...] | None  # dev examples shown whole, right or wrong; None: the study's sampled errors
-    tag: str = ""  # keeps proposal ids of several iterations on one parent in one step apart
-    iteration: int | None = None  # GEPA's iteration, part of the optimizer's draw
-
-
-class StepOps(Protocol):
-    """What the loop lends a selection for one step."""
-
-    async def evolve(self, focus: Focus) -> list[Prompt]:
-        """REFLECT → review → REFINE → review: the kept candidates, not yet evaluated."""
-
-    async def score(self, prompts: Sequence[Prompt], examples: Sequence[str] | None) -> dict[str, Scores]:
-        """Evaluate (and record) the prompts on those dev examples; None: the whole dev set."""
-
-    def note(self, text: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class StepOutcome:
-    kept: tuple[str, ...]  # what survives the step (GEPA: the Pareto front, best mean first)
-    best: str  # the prompt evaluated on the test set
-    evaluated: tuple[str, ...]  # prompts scored on the whole dev set this step
-    picks: tuple[Pick, ...] = ()  # each iteration's parent and minibatch (skipped ones say why)
-    gates: tuple[Gate, ...] = ()  # each new candidate's minibatch comparison with its parent
-
-
 class ParetoSelection:
     """GEPA's way of choosing parents and keeping candidates, one step at a time."""
 
@@ -174,13 +99,13 @@ class ParetoSelection:
             tuple(dev_ids), settings.minibatch, settings.max_metric_calls, settings.skip_perfect, seed=seed,
         )
 
-    def start(self, scored: Sequence[tuple[str, Scores]]) -> StepOutcome:
+    def start(self, scored: Sequence[Evaluation]) -> StepOutcome:
         """Step 0's prompts, with their dev scores, become the pool."""
-        for prompt_id, scores in scored:
-            self.search.seed_candidate(prompt_id, scores)
-        return self._outcome([p for p, _ in scored], [], [])
+        for ev in scored:
+            self.search.seed_candidate(ev.prompt_id, scores_of(ev))
+        return self._outcome([ev.prompt_id for ev in scored], [], [])
 
-    async def run_step(self, step: int, ops: StepOps) -> StepOutcome:
+    async def run_step(self, step: int, ops) -> StepOutcome:
         picks: list[Pick] = []
         gates: list[Gate] = []
         evaluated: list[str] = []
@@ -190,6 +115,7 @@ class ParetoSelection:
                 ops.note(f"the budget of {self.search.max_metric_calls} metric calls is spent")
                 break
             picks.append(pick)
+            ops.emit(IterationStarted(step, pick))
             if pick.skipped:
                 ops.note(f"iteration {pick.iteration}: {pick.parent_id}: {pick.skipped}")
                 continue
@@ -200,33 +126,45 @@ class ParetoSelection:
                 continue
             minibatch = await ops.score(children, pick.examples)
             for child in children:
-                gate = self.search.gate(pick, child.id, minibatch[child.id])
+                gate = await self._gate(step, ops, pick, child, minibatch[child.id])
                 gates.append(gate)
-                verdict = "accepted" if gate.accepted else "rejected"
-                ops.note(f"iteration {pick.iteration}: {child.id}: {gate.reason}: {verdict}")
                 if gate.accepted:
-                    full = await ops.score([child], None)
-                    self.search.admit(gate, full[child.id])
                     evaluated.append(child.id)
         return self._outcome(evaluated, picks, gates)
 
-    def to_dict(self) -> dict:
+    async def _gate(self, step: int, ops, pick: Pick, child: Prompt, minibatch: Evaluation) -> Gate:
+        """The gate on one child; an accepted one is scored on the whole dev set and joins the pool."""
+        gate = self.search.gate(pick, child.id, scores_of(minibatch))
+        ops.emit(GateDecided(step, gate))
+        verdict = "accepted" if gate.accepted else "rejected"
+        ops.note(f"iteration {pick.iteration}: {child.id}: {gate.reason}: {verdict}")
+        if gate.accepted:
+            full = await ops.score([child])
+            self.search.admit(gate, scores_of(full[child.id]))
+            pool = self.search.pool
+            ops.emit(FrontUpdated(step, pool.wins(), pool.best()))
+        return gate
+
+    def to_dict(self) -> dict[str, Any]:
         """The search's whole state, for the step's record: a resumed run continues from it."""
         return self.search.to_dict()
 
-    def restore(self, data: Mapping) -> None:
+    def restore(self, data: Mapping[str, Any]) -> None:
+        if not data:
+            raise ValueError("the session's last step holds no GEPA state: it cannot be continued as gepa")
         self.search = GepaSearch.from_dict(data)
 
     def _outcome(self, evaluated: list[str], picks: list[Pick], gates: list[Gate]) -> StepOutcome:
         pool = self.search.pool
-        return StepOutcome(tuple(pool.front()), pool.best(), tuple(evaluated), tuple(picks), tuple(gates))
+        return StepOutcome(tuple(pool.front()), pool.best(), tuple(evaluated), tuple(picks), tuple(gates), pool.wins())
 
 
 # ------------------------------------------------ the path without review
 class DirectOps:
     """``StepOps`` with nobody reviewing: each reflection goes straight into a
-    candidate, as in the package.  The parity check and the bench drive GEPA
-    through it; the loop lends its own, reviewed operations."""
+    candidate, as in the package.  The parity check drives GEPA through it, so
+    each iteration is exactly the package's one call; the loop lends its own,
+    reviewed operations."""
 
     def __init__(self, method: GEPA, target, params: Params):
         self.method = method
@@ -236,12 +174,16 @@ class DirectOps:
         self.prompts: dict[str, Prompt] = {}
         self.dev: dict[str, Evaluation] = {}
         self.notes: list[str] = []
+        self.events: list[Event] = []
         self._examples = {e.id: e for e in method.task.dev}
+
+    def kept(self) -> list[Prompt]:
+        return list(self.prompts.values())
 
     async def evolve(self, focus: Focus) -> list[Prompt]:
         parent = self.prompts[focus.parent_id]
-        shown = rollouts(self.dev[parent.id], self._examples, focus.examples or ())
-        ctx = GepaContext(self.step, parent, (), minibatch=shown, iteration=focus.iteration or 0)
+        minibatch = rollouts(self.dev[parent.id], self._examples, focus.examples or ())
+        ctx = StepContext(self.step, parent, (), minibatch=minibatch, iteration=focus.iteration or 0)
         draft = await self.method.mutate(ctx)
         if draft is None:
             return []
@@ -253,26 +195,28 @@ class DirectOps:
         self.prompts[child.id] = child
         return [child]
 
-    async def score(self, prompts: Sequence[Prompt], examples: Sequence[str] | None) -> dict[str, Scores]:
+    async def score(self, prompts: Sequence[Prompt], examples: Sequence[str] | None = None) -> dict[str, Evaluation]:
+        chosen = self.method.task.dev if examples is None else [self._examples[i] for i in examples]
         out = {}
         for p in prompts:
+            out[p.id] = await evaluate(self.target, p, chosen, split="dev", params=self.params,
+                                       taskfile=self.method.task.taskfile)
             if examples is None:
-                self.dev[p.id] = await evaluate(self.target, p, self.method.task.dev, split="dev", params=self.params)
-                out[p.id] = scores_of(self.dev[p.id])
-            else:
-                chosen = [self._examples[i] for i in examples]
-                out[p.id] = scores_of(await evaluate(self.target, p, chosen, split="dev", params=self.params))
+                self.dev[p.id] = out[p.id]
         return out
 
     def note(self, text: str) -> None:
         self.notes.append(text)
 
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
     async def start(self, selection: ParetoSelection, prompts: Sequence[Prompt]) -> StepOutcome:
         """Step 0 without review: the given prompts, scored on the whole dev set."""
         for p in prompts:
             self.prompts[p.id] = p
-        scored = await self.score(prompts, None)
-        return selection.start([(p.id, scored[p.id]) for p in prompts])
+        scored = await self.score(prompts)
+        return selection.start([scored[p.id] for p in prompts])
 
     async def run_step(self, selection: ParetoSelection, step: int) -> StepOutcome:
         self.step = step

@@ -17,46 +17,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from core.types import Gate, Pick  # plain data: a step's record keeps them
+
 Scores = Mapping[str, float]  # dev example id -> score in [0, 1]; an example whose call failed is absent
-
-
-@dataclass(frozen=True)
-class Pick:
-    """One iteration's plan: reflect on ``parent_id`` over ``minibatch``."""
-
-    iteration: int
-    parent_id: str
-    minibatch: tuple[str, ...]  # dev example ids as drawn; a padded epoch may hold one twice
-    skipped: str | None = None  # why no mutation is tried this iteration
-
-    @property
-    def examples(self) -> tuple[str, ...]:
-        """The minibatch's distinct examples, in order: what is shown and evaluated."""
-        return tuple(dict.fromkeys(self.minibatch))
-
-
-@dataclass(frozen=True)
-class Gate:
-    """The gate's decision on one new candidate: full evaluation or not."""
-
-    iteration: int
-    parent_id: str
-    candidate_id: str
-    before: float  # the parent's sum over the minibatch
-    after: float  # the candidate's sum over the same positions
-    compared: int  # minibatch positions both were scored on
-
-    @property
-    def accepted(self) -> bool:
-        # Strictly better: a tie spends no full evaluation, as in the package.
-        return self.compared > 0 and self.after > self.before
-
-    @property
-    def reason(self) -> str:
-        if not self.compared:
-            return "no minibatch example was scored for both parent and candidate"
-        verdict = "improves on" if self.accepted else "does not improve on"
-        return f"minibatch score {self.after:g} {verdict} the parent's {self.before:g} ({self.compared} examples)"
 
 
 # --------------------------------------------------------------------- pool

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from core.methods.base import Draft, Method, StepContext, draw_of, fill, format_errors, parse_at_most, whole
+from core.methods.base import Draft, Method, StepContext, draw_of, fill, format_errors, whole
 from core.methods.facts import MethodFacts
 
 

@@ -1,0 +1,121 @@
+"""The loop's selection hook: how a method picks the parents of a step and
+what it keeps after it.
+
+The loop owns the review points and the evaluations; a ``Selection`` owns
+the choices between them.  Each step the loop lends the selection a
+``StepOps`` (evolve a parent through REFLECT → review → REFINE → review,
+score prompts, note, emit) and gets a ``StepOutcome`` back: what survives,
+which prompt is tested, and for a method that plans iterations (GEPA) its
+picks and gates.  The study's six methods share ``BeamSelection``; GEPA's
+Pareto front is ``core.methods.gepa.ParetoSelection``.  Nothing in the loop
+knows which one it drives.
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol, Sequence
+
+from core.events import Event
+from core.types import Evaluation, Gate, Pick, Prompt
+
+
+@dataclass(frozen=True)
+class Focus:
+    """What a selection asks the loop to evolve one parent on."""
+
+    parent_id: str
+    examples: tuple[str, ...] | None = None  # dev examples shown whole, right or wrong; None: sampled errors
+    tag: str = ""  # keeps proposal ids of several iterations on one parent in one step apart
+    iteration: int | None = None  # GEPA's iteration, part of the optimizer's draw
+
+
+class StepOps(Protocol):
+    """What the loop lends a selection for one step."""
+
+    def kept(self) -> list[Prompt]:
+        """What the previous step kept (the beam), in order."""
+
+    async def evolve(self, focus: Focus) -> list[Prompt]:
+        """REFLECT → review → REFINE → review (→ demonstrations): the kept candidates, not yet evaluated."""
+
+    async def score(self, prompts: Sequence[Prompt], examples: Sequence[str] | None = None) -> dict[str, Evaluation]:
+        """Evaluate the prompts on those dev examples; None: on the whole dev set, recorded."""
+
+    def note(self, text: str) -> None: ...
+
+    def emit(self, event: Event) -> None: ...
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    kept: tuple[str, ...]  # what survives the step (the beam; GEPA: the Pareto front, best mean first)
+    best: str  # the prompt evaluated on the test set
+    evaluated: tuple[str, ...] = ()  # prompts scored on the whole dev set this step
+    picks: tuple[Pick, ...] = ()  # each iteration's parent and minibatch (skipped ones say why)
+    gates: tuple[Gate, ...] = ()  # each new candidate's minibatch comparison with its parent
+    front: Mapping[str, int] = field(default_factory=dict)  # front member -> examples it is best on
+
+
+class Selection(Protocol):
+    def start(self, scored: Sequence[Evaluation]) -> StepOutcome:
+        """Step 0: its prompts, scored on the whole dev set."""
+
+    async def run_step(self, step: int, ops: StepOps) -> StepOutcome: ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """The state a resumed run continues from (JSON-safe; kept in the step's record)."""
+
+    def restore(self, data: Mapping[str, Any]) -> None: ...
+
+
+class BeamSelection:
+    """The study's selection: every beam member is a parent; the next beam is
+    the top ``beam`` by dev score of the parents and their children ("pool")
+    or, as the study's code does, of the children alone ("children").  Ties
+    are broken at random, seeded per step.  Its state is the beam itself,
+    which every step record keeps: nothing else to save."""
+
+    def __init__(self, beam: int, mode: str, seed: int, reflects: bool):
+        self.beam, self.mode, self.seed, self.reflects = beam, mode, seed, reflects
+
+    def start(self, scored: Sequence[Evaluation]) -> StepOutcome:
+        return self._outcome(0, {ev.prompt_id: ev for ev in scored})
+
+    async def run_step(self, step: int, ops: StepOps) -> StepOutcome:
+        parents = ops.kept()
+        scores = await ops.score(parents)
+        if self.reflects and not any(scores[p.id].errors for p in parents):
+            ops.note("no errors left on the dev set: the beam is kept")
+            return self._outcome(step, scores)
+
+        async def children_of(parent: Prompt) -> list[Prompt]:
+            children = await ops.evolve(Focus(parent.id))
+            scores.update(await ops.score(children))
+            return children
+
+        groups = await asyncio.gather(*(children_of(p) for p in parents))
+        children = [p.id for group in groups for p in group]
+        if self.mode == "pool":
+            return self._outcome(step, scores, [p.id for p in parents] + children)
+        if not children:
+            ops.note("no child survived review: the parents are kept")
+            return self._outcome(step, scores)
+        return self._outcome(step, scores, children)
+
+    def _outcome(self, step: int, scores: Mapping[str, Evaluation], pool: Sequence[str] | None = None) -> StepOutcome:
+        """Top ``beam`` of ``pool`` (default: every prompt scored); a smaller pool is kept whole."""
+        rng = random.Random(f"{self.seed}:select:{step}")
+        unique = list(dict.fromkeys(scores if pool is None else pool))
+        keys = {i: rng.random() for i in unique}
+        ranked = sorted(unique, key=lambda i: (-scores[i].score, keys[i]))[: self.beam]
+        if not ranked:
+            raise RuntimeError("no prompt survived review: accept or add at least one initial prompt")
+        return StepOutcome(tuple(ranked), ranked[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {}
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        pass
