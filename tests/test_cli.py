@@ -16,10 +16,10 @@ from pathlib import Path
 from sessions.store import SessionStore
 
 EXE = str(Path(sys.executable).with_name("reflectloop"))
-FAST = ["--init-prompts", "2", "--target-max-tokens", "24", "--optimizer-max-tokens", "96"]
+FAST = ["--init-prompts", "2", "--target-max-tokens", "24", "--optimizer-max-tokens", "96", "--gepa-iterations", "2"]
 SMALL = ["--steps", "2", "--beam", "1", "--dev-size", "4", "--test-size", "2"]
-METHODS = ["ape", "apo", "apo-sum", "promptagent", "opro", "abo", "abo-ablation"]
-REFLECTING = {"apo", "apo-sum", "promptagent", "abo", "abo-ablation"}
+METHODS = ["ape", "apo", "apo-sum", "promptagent", "opro", "abo", "abo-ablation", "gepa"]
+REFLECTING = {"apo", "apo-sum", "promptagent", "abo", "abo-ablation", "gepa"}
 
 
 def reflectloop(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:

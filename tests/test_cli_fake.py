@@ -24,7 +24,7 @@ from tests.support.fake_server import FakeServer
 from tui.cli import main
 
 TINY = ["--steps", "2", "--beam", "1", "--dev-size", "4", "--test-size", "2", "--init-prompts", "2"]
-REFLECTING = {"apo", "apo-sum", "promptagent", "abo", "abo-ablation"}  # the study's methods that write feedback
+REFLECTING = {"apo", "apo-sum", "promptagent", "abo", "abo-ablation", "gepa"}  # the methods that write feedback
 
 
 @pytest.fixture(scope="module")

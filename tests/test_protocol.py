@@ -120,7 +120,7 @@ def test_study_protocol_selects_children_and_has_the_study_sample_counts():
     assert config.selection_mode == "children" and from_dict({}).selection_mode == "pool"
     assert from_dict({"protocol": "study", "selection": "pool"}).selection_mode == "pool"
     assert (config.n_errors, config.n_per_parent, config.n_samples) == (4, 4, 2)
-    assert [facts_of(m, "study").per_parent for m in METHODS] == [2, 4, 2, 4, 2, 2, 2]
+    assert [facts_of(m, "study").per_parent for m in METHODS] == [2, 4, 2, 4, 2, 2, 2, 1]
 
 
 @pytest.mark.parametrize(

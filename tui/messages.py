@@ -22,6 +22,9 @@ from core.events import (
     DecisionMade,
     Event,
     EvaluationDone,
+    FrontUpdated,
+    GateDecided,
+    IterationStarted,
     Note,
     PhaseStarted,
     Progress,
@@ -86,8 +89,8 @@ class StepFinished(Message, bubble=False):
     beam: tuple[Prompt, ...]
 
 
-def from_event(event: Event) -> Message:
-    """The Textual message for one of the loop's events."""
+def from_event(event: Event) -> Message | None:
+    """The Textual message for one of the loop's events (None: shown by another)."""
     match event:
         case PhaseStarted(step=step, phase=phase, detail=detail):
             return PhaseChanged(step, phase, detail)
@@ -105,7 +108,25 @@ def from_event(event: Event) -> Message:
             return NoteArrived(step, text)
         case StepDone(record=record, beam=beam):
             return StepFinished(record, beam)
+        case IterationStarted(step=step, pick=pick):
+            # A skipped iteration and every gate also arrive as notes, which say it already.
+            return None if pick.skipped else NoteArrived(step, iteration_text(pick))
+        case GateDecided():
+            return None
+        case FrontUpdated(step=step, front=front, best=best):
+            return NoteArrived(step, front_text(front, best))
     raise TypeError(f"not a loop event: {event!r}")
+
+
+def iteration_text(pick) -> str:
+    return (f"iteration {pick.iteration}: reflecting on {pick.parent_id} over the minibatch "
+            f"{', '.join(pick.examples)}")
+
+
+def front_text(front: dict[str, int], best: str) -> str:
+    members = ", ".join(f"{pid} (best on {wins})" + (" ← best mean" if pid == best else "")
+                        for pid, wins in sorted(front.items(), key=lambda kv: -kv[1]))
+    return f"Pareto front: {members}"
 
 
 # ------------------------------------------------------------- reviewing
@@ -167,6 +188,7 @@ class RunOpened(Message, bubble=False):
     resumed: bool
     records: tuple[StepRecord, ...] = ()
     mid_step: bool = False
+    spent: dict = field(default_factory=dict)  # role -> Spent before this sitting (tui.screens.loop.spent)
 
 
 @dataclass

@@ -18,8 +18,9 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from core.config import RunConfig
 from sessions.service import Injected, Run, is_session, open_run, session_path
-from tui.messages import RunFailed, RunIdle, RunOpened, from_event
+from tui.messages import NoteArrived, RunFailed, RunIdle, RunOpened, from_event
 from tui.reviewer import TuiReviewer
+from tui.screens.loop.spent import session_spent
 
 
 class RunState(Enum):
@@ -113,7 +114,9 @@ class RunDriver:
 
     # ------------------------------------------------------------ the run
     def _listen(self, event) -> None:
-        self.host.post_message(from_event(event))
+        message = from_event(event)
+        if message is not None:
+            self.host.post_message(message)
 
     async def _open(self) -> Run:
         if self.run is not None:
@@ -121,21 +124,25 @@ class RunDriver:
         self.state = RunState.OPENING
         config, path = self.config, self.session_path
 
-        def build() -> Run:
-            return open_run(config, self.reviewer, session=path, overrides=self.overrides,
-                            listeners=(self._listen,), injected=self.injected)
+        def build() -> tuple[Run, dict]:
+            run = open_run(config, self.reviewer, session=path, overrides=self.overrides,
+                           listeners=(self._listen,), injected=self.injected)
+            # Counted before the run makes any call of its own: the models' counters start at 0.
+            return run, session_spent(run.store.calls()) if run.resumed else {}
 
         future = asyncio.get_running_loop().run_in_executor(None, build)
         try:
-            run = await asyncio.shield(future)
+            run, spent = await asyncio.shield(future)
         except asyncio.CancelledError:
             # Quit while the session was opening: close it once it is open.
-            future.add_done_callback(lambda f: f.exception() is None and f.result().store.close())
+            future.add_done_callback(lambda f: f.exception() is None and f.result()[0].store.close())
             raise
         self.run, self.state = run, RunState.IDLE
         self.config, self.session_path = run.config, run.path
         self.reviewer.known = run.known_decisions
-        self.host.post_message(RunOpened(run.path, run.config, run.resumed, tuple(run.records), run.mid_step))
+        self.host.post_message(RunOpened(run.path, run.config, run.resumed, tuple(run.records), run.mid_step, spent))
+        for warning in run.warnings:  # the task file's check (a field no template uses), said once
+            self.host.post_message(NoteArrived(run.next_step, f"task file: {warning}"))
         if run.mid_step and self.pending == 0:
             self.pending = 1  # a half-done step continues at once
         return run
