@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.analysis.agreement import AgreementRow, ReflectionSet, ReflectionSimilarity, agreement, reflection_similarity
+from core.analysis.data import reflection_round
 from core.analysis.text import Similarity
 from core.rubric import DEFAULT_RUBRIC, Rubric, check_annotator, rubric_from_toml, rubric_to_toml
 from core.types import Decision, DecisionKind, ErrorCase, Prompt, Proposal
@@ -117,12 +118,17 @@ def _copy_context(src: SessionStore, dst: SessionStore, last: int) -> None:
 class ErrorSet:
     """The cards of one error set: what one parent prompt got wrong at one step."""
 
-    key: str  # "s<step>/<parent id>"
+    key: str  # "s<step>/<parent id>", and GEPA's iteration ("s1/p0/i3.")
     step: int
     parent_id: str
     parent: Prompt | None  # None when the packet does not hold it (the initial prompts' "task")
     errors: tuple[ErrorCase, ...]
     proposals: tuple[Proposal, ...]  # the LLM's, in the order proposed
+    round: str = ""  # GEPA reflects on one parent several times a step: each iteration is its own set
+
+    def own_id(self, annotator: str) -> str:
+        """The id of the annotator's own reflection on this set."""
+        return f"s{self.step}/{self.parent_id}/feedback/{self.round}h@{annotator}"
 
     @property
     def has_feedback(self) -> bool:
@@ -169,8 +175,7 @@ class PacketReview:
             raise PacketError("a reflection must not be empty")
         if self.reflection(es) is not None:
             raise PacketError(f"{es.key}: your reflection is already recorded (the LLM's text may have been seen since)")
-        p = Proposal(f"s{es.step}/{es.parent_id}/feedback/h@{self.annotator}", es.step, "feedback", es.parent_id, text,
-                     es.errors, author="human")
+        p = Proposal(es.own_id(self.annotator), es.step, "feedback", es.parent_id, text, es.errors, author="human")
         self.store.add_proposal(p)
         self.store.add_decision(Decision(p.id, "add", text, by="human", annotator=self.annotator))
         return p
@@ -182,7 +187,7 @@ class PacketReview:
         return es.proposals
 
     def _own_reflection(self, p: Proposal, es: ErrorSet) -> bool:
-        return p.author == "human" and p.parent_id == es.parent_id and p.id.endswith(f"@{self.annotator}")
+        return p.author == "human" and p.id == es.own_id(self.annotator)
 
     # ---------------------------------------------------------- decisions
     def decide(self, proposal_id: str, kind: DecisionKind, *, text: str | None = None,
@@ -224,16 +229,27 @@ class PacketReview:
         raise PacketError(f"{proposal_id}: no such card in this packet")
 
 
+def _round(proposal_id: str) -> str:
+    """GEPA's iteration in a card's id; an annotator's own ``…/i3.h@name`` names it before ``h@``."""
+    last = proposal_id.rsplit("/", 1)[-1]
+    return last.split("h@", 1)[0] if "h@" in last else reflection_round(proposal_id)
+
+
+def _set_key(p: Proposal) -> str:
+    rnd = _round(p.id)
+    return f"s{p.step}/{p.parent_id}" + (f"/{rnd}" if rnd else "")
+
+
 def _error_sets(store: SessionStore) -> list[ErrorSet]:
     prompts = store.prompts()
-    groups: dict[tuple[int, str], list[Proposal]] = {}
+    groups: dict[tuple[int, str, str], list[Proposal]] = {}
     for p in store.proposals():
         if p.author == "llm":
-            groups.setdefault((p.step, p.parent_id), []).append(p)
+            groups.setdefault((p.step, p.parent_id, _round(p.id)), []).append(p)
     out = []
-    for (step, parent), props in sorted(groups.items(), key=lambda item: item[0][0]):
+    for (step, parent, rnd), props in sorted(groups.items(), key=lambda item: item[0][0]):
         errors = next((p.errors for p in props if p.kind == "feedback"), props[0].errors)
-        out.append(ErrorSet(f"s{step}/{parent}", step, parent, prompts.get(parent), errors, tuple(props)))
+        out.append(ErrorSet(_set_key(props[0]), step, parent, prompts.get(parent), errors, tuple(props), rnd))
     return out
 
 
@@ -317,7 +333,7 @@ def _reflection_sets(store: SessionStore) -> list[ReflectionSet]:
     for p in store.proposals():
         if p.kind != "feedback":
             continue
-        key = f"s{p.step}/{p.parent_id}"
+        key = _set_key(p)
         if p.author == "llm":
             llm.setdefault(key, []).append(p.text)
         elif p.id in adds:

@@ -138,3 +138,22 @@ def test_merge_refuses_mixed_or_repeated_packets(tmp_path):
     assert not (tmp_path / "m.session").exists()
     with pytest.raises(PacketError, match="not an annotation packet"):
         merge([ann, other], tmp_path / "m3.session")
+
+
+def test_each_gepa_iteration_is_an_error_set_of_its_own(tmp_path):
+    """GEPA reflects on one parent several times a step: a packet must not merge its iterations."""
+    path = tmp_path / "gepa.session"
+    with SessionStore.create(path, {"task": "gen:navigate", "method": "gepa"}) as s:
+        s.add_prompt(Prompt("p0", "Answer the question."))
+        for it in (0, 1):
+            s.add_proposal(Proposal(f"s1/p0/feedback/i{it}.0", 1, "feedback", "p0", f"reason {it}", ERR))
+            s.add_proposal(Proposal(f"s1/p0/candidate/i{it}.0", 1, "candidate", "p0", f"prompt {it}", ERR))
+    (packet,) = assign(path, ["ann.lee"], tmp_path / "packets")
+    with PacketReview.open(packet) as review:
+        first, second = review.error_sets
+        assert (first.key, second.key) == ("s1/p0/i0.", "s1/p0/i1.")
+        assert [p.id for p in first.proposals] == ["s1/p0/feedback/i0.0", "s1/p0/candidate/i0.0"]
+        review.reflect(first, "mine on iteration 0")
+        assert review.reflection(first) == "mine on iteration 0" and review.reflection(second) is None
+        with pytest.raises(BlindError):
+            review.visible(second)
