@@ -74,8 +74,9 @@ class LoopState:
 
 class Loop:
     def __init__(self, *, task: Task, config: RunConfig, method: Method, target, optimizer, reviewer: Reviewer,
-                 emit: Emit | None = None, state: LoopState | None = None):
+                 emit: Emit | None = None, state: LoopState | None = None, judge=None):
         self.task = task
+        self.judge = judge  # a task file's LLM judge: its calls count in the step's usage
         self.config = config
         self.method = method
         self.target = target
@@ -369,7 +370,7 @@ class Loop:
         return record
 
     def _usage(self) -> tuple[int, int, float]:
-        models = {id(m): m for m in (self.target, self.optimizer)}.values()
+        models = {id(m): m for m in (self.target, self.optimizer, self.judge) if m is not None}.values()
         tokens = sum(m.prompt_tokens + m.completion_tokens for m in models)
         return tokens, sum(m.calls for m in models), sum(m.cost for m in models)
 

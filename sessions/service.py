@@ -99,9 +99,10 @@ class Run:
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        """What the task file check found worth saying (a field no template uses)."""
+        """What is worth saying on opening: the session's recovered damage and
+        the task file's findings (a field no template uses)."""
         taskfile = self.loop.task.taskfile
-        return taskfile.warnings if taskfile is not None else ()
+        return (*self.store.warnings, *(taskfile.warnings if taskfile is not None else ()))
 
     @property
     def target(self):
@@ -218,7 +219,8 @@ def _given_prompts(config: RunConfig, task: Task) -> RunConfig:
     return config
 
 
-def _loop(config, task, target, optimizer, reviewer, recorder, listeners: Iterable[Listener], state=None) -> Loop:
+def _loop(config, task, target, optimizer, reviewer, recorder, listeners: Iterable[Listener], state=None,
+          judge=None) -> Loop:
     chain = [recorder, *listeners]
 
     def emit(event: Event) -> None:
@@ -227,7 +229,7 @@ def _loop(config, task, target, optimizer, reviewer, recorder, listeners: Iterab
 
     method = make_method(config.method, optimizer, task, config)
     return Loop(task=task, config=config, method=method, target=target, optimizer=optimizer,
-                reviewer=reviewer, emit=emit, state=state)
+                reviewer=reviewer, emit=emit, state=state, judge=judge)
 
 
 def _start(config, reviewer, path: Path, listeners, injected) -> Run:
@@ -236,7 +238,7 @@ def _start(config, reviewer, path: Path, listeners, injected) -> Run:
     recorder = Recorder(None)
     task, target, optimizer, judge = _parts(config, recorder, injected)
     config = _given_prompts(config, task)
-    loop = _loop(config, task, target, optimizer, reviewer, recorder, listeners)
+    loop = _loop(config, task, target, optimizer, reviewer, recorder, listeners, judge=judge)
     path.parent.mkdir(parents=True, exist_ok=True)
     recorder.store = SessionStore.create(path, config.to_dict())
     return Run(config, recorder.store, loop, judge=judge)
@@ -257,7 +259,7 @@ def _resume(path: Path, reviewer, overrides: dict, listeners, injected) -> Run:
         recorder = Recorder(store, known=replay.decisions)
         task, target, optimizer, judge = _parts(config, recorder, injected)
         state = load_state(store)
-        loop = _loop(config, task, target, optimizer, replay, recorder, listeners, state)
+        loop = _loop(config, task, target, optimizer, replay, recorder, listeners, state, judge=judge)
         phase = store.state() or {}
         mid = phase.get("phase") not in (None, "start") and phase.get("step") == loop.next_step
         return Run(config, store, loop, resumed=True, known_decisions=replay.decisions, mid_step=mid, judge=judge)

@@ -276,3 +276,19 @@ def test_import_of_a_bad_file_says_where_and_creates_nothing(capsys, tmp_path):
     code, _, err = cli(capsys, "import", bad, "-o", tmp_path / "i.session")
     assert code == 2 and "bad.jsonl line 2" in err and "JSON object" in err
     assert not (tmp_path / "i.session").exists()
+
+
+def test_a_continued_run_says_what_was_recovered_from_a_damaged_session(capsys, tmp_path, fake):
+    session = tmp_path / "damaged.session"
+    args = ["run", "--task", "gen:navigate", *fake, *TINY, "--session", session]
+    code, _, err = cli(capsys, *args, "--steps", "1")  # the last --steps wins: step 0 only
+    assert code == 0, err
+    log = session / "log.jsonl"
+    lines = log.read_bytes().split(b"\n")
+    middle = len(lines) // 2
+    lines[middle] = b"#" + lines[middle][1:]  # damage one record in the middle, not the torn tail
+    log.write_bytes(b"\n".join(lines))
+    code, _, err = cli(capsys, *args)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and f"line {middle + 1}" in warnings[0] and "log.jsonl.corrupt" in warnings[0]

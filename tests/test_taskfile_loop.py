@@ -221,8 +221,12 @@ async def test_the_judge_is_a_third_recorded_role_and_its_reason_is_feedback(tmp
     await run.close()
     with SessionStore.open(session, read_only=True) as store:
         calls = store.calls()
+        records = store.steps()
     judged = [c for c in calls if c.role == "judge"]
     assert judged and all(c.purpose == "judge" and c.model == "fake:judge" for c in judged)
+    # The judge's calls count in each step's usage, like the target's and the optimizer's.
+    live = [c for c in calls if not c.cached and c.error is None]
+    assert sum(r.calls for r in records) == len(live) > len([c for c in live if c.role != "judge"])
     reflect = next(c for c in calls if c.purpose == "reflect").messages[-1].content
     assert "Feedback: JUDGE-SAYS too long." in reflect and "Score: 0.25" in reflect
 

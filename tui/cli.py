@@ -80,6 +80,8 @@ async def _run_one(args, config: RunConfig, session, values: dict, rows: list | 
     run = open_run(config, AutoReviewer(), session=session, overrides=resumable(values),
                    listeners=(ProgressBar(method=config.method),))
     print(f"session: {run.path}", file=sys.stderr)
+    for warning in run.warnings:  # a task file's unused field, a recovered damaged line, ...
+        print(f"warning: {warning}", file=sys.stderr)
     extra = {"method": config.method} if rows is not None else {}
     try:
         for record in run.records:  # steps already done when resuming
