@@ -153,7 +153,7 @@ class Loop:
             proposals = self._proposals(step, parent.id, "candidate", drafts, errors=ctx.errors, tag=focus.tag + tag)
             candidates += await self._review(
                 step, "candidate", parent, ctx.errors, proposals, origin="llm", feedback_ids=feedback_ids,
-                context=self.method.implicit_reflection(ctx), tag=focus.tag,
+                context=self.method.implicit_reflection(ctx), tag=focus.tag + tag,  # "hf": apart from the LLM group's
             )
         return await self._with_demonstrations(step, self._deduplicate(step, candidates))
 

@@ -73,6 +73,17 @@ class AutoReviewer:
         return ReviewResult(decisions)
 
 
+def group_tag(proposal_id: str) -> str:
+    """The tag a proposal id carries before its index: "" (the LLM's group), "hf" (candidates
+    refined from a person's feedback), GEPA's iteration "i3.", or combinations ("i3.hf")."""
+    return proposal_id.rsplit("/", 1)[-1].rstrip("0123456789")
+
+
+def human_group_tag(proposal_id: str) -> str:
+    """The group of a person's own text, whose id ends in ``<tag>h<k>``."""
+    return group_tag(proposal_id)[:-1]
+
+
 @dataclass
 class ReplayReviewer:
     """Resuming a session: decisions already recorded are replayed, the rest
@@ -81,19 +92,26 @@ class ReplayReviewer:
 
     live: Reviewer
     decisions: dict[str, Decision]
-    human: dict[tuple[int, str, str], tuple[str, ...]] = field(default_factory=dict)
-    # (step, parent id, kind) -> human texts recorded for it, in order
+    human: dict[tuple[int, str, str], list[tuple[str, tuple[str, ...]]]] = field(default_factory=dict)
+    # (step, parent id, kind) -> [(group tag, the person's texts in it)], in the order they were written:
+    # one parent may be reviewed several times in a step (the LLM's and the person's feedback groups,
+    # GEPA's iterations), and each review gets back only its own texts.
+
+    def _pop(self, key: tuple[int, str, str], tag: str | None) -> tuple[str, ...]:
+        groups = self.human.get(key, [])
+        at = next((i for i, (t, _) in enumerate(groups) if tag is None or t == tag), None)
+        return groups.pop(at)[1] if at is not None else ()
 
     async def reflect_first(self, request: ReflectRequest) -> tuple[str, ...]:
         key = (request.step, request.parent.id, "feedback")
-        if key in self.human:
-            return self.human.pop(key)
+        if self.human.get(key):
+            return self._pop(key, None)  # reflections come one review after another: the earliest first
         return await self.live.reflect_first(request)
 
     async def review(self, request: ReviewRequest) -> ReviewResult:
         ids = [p.id for p in request.proposals]
         if ids and all(i in self.decisions for i in ids):
             parent = request.parent.id if request.parent else "task"
-            added = self.human.pop((request.step, parent, request.kind), ())
+            added = self._pop((request.step, parent, request.kind), group_tag(ids[0]))
             return ReviewResult({i: self.decisions[i] for i in ids}, added)
         return await self.live.review(request)

@@ -7,7 +7,8 @@ decisions are replayed, so the person continues at the first undecided card.
 from __future__ import annotations
 
 from core.loop import LoopState
-from core.review import ReplayReviewer, Reviewer
+from core.review import ReplayReviewer, Reviewer, human_group_tag
+from sessions.decisions import current_decisions
 
 
 def load_state(store) -> LoopState:
@@ -23,8 +24,11 @@ def load_state(store) -> LoopState:
 
 
 def replay_reviewer(store, live: Reviewer) -> ReplayReviewer:
-    human: dict[tuple[int, str, str], list[str]] = {}
+    human: dict[tuple[int, str, str], dict[str, list[str]]] = {}
     for p in store.proposals():
         if p.author == "human":
-            human.setdefault((p.step, p.parent_id, p.kind), []).append(p.text)
-    return ReplayReviewer(live, dict(store.decisions()), {k: tuple(v) for k, v in human.items()})
+            groups = human.setdefault((p.step, p.parent_id, p.kind), {})
+            groups.setdefault(human_group_tag(p.id), []).append(p.text)
+    # An undone decision does not stand: its card goes to the live reviewer again.
+    texts = {k: [(tag, tuple(t)) for tag, t in groups.items()] for k, groups in human.items()}
+    return ReplayReviewer(live, current_decisions(store), texts)

@@ -67,3 +67,48 @@ async def test_resume_continues_a_half_reviewed_step(tmp_path):
     # The replayed decisions are not written again: only the new ones were, and kept their time.
     assert decision_writes(path) - written == len(final) - len(decided)
     assert all(final[i] == d for i, d in decided.items())
+
+
+async def test_own_candidates_of_both_groups_of_a_parent_are_kept_apart_and_replayed(tmp_path):
+    """A person adds a candidate in the review of the LLM's group and in the review of the
+    group refined from their own feedback: two prompts, and a resume gives each back to its review."""
+    path, cache = tmp_path / "own.session", MemoryCache()
+    config = RunConfig(task="toy", method="apo", steps=2, beam=1, init_prompts=2, dev_size=6, test_size=0)
+
+    def add(request):
+        if request.kind != "candidate" or request.step != 1:
+            return ()
+        group = "theirs" if request.proposals[0].id.rsplit("/", 1)[-1].startswith("hf") else "llm"
+        return (f"Mine, in the {group} group.",)
+
+    inj, _ = injected(cache)
+    reviewer = ScriptedReviewer(own_reflection=("mine",), add=add)
+    run = open_run(config, reviewer, session=path, injected=inj)
+    await run.drive()
+    await run.close()
+    with SessionStore.open(path, read_only=True) as store:
+        own = {p.id: p.instruction for p in store.prompts().values() if p.origin == "human" and p.step == 1}
+        first = store.steps()
+    assert sorted(own.values()) == ["Mine, in the llm group.", "Mine, in the theirs group."]
+    assert len(own) == 2  # distinct ids: neither overwrote the other
+
+    fork = tmp_path / "again.session"  # the same step replayed from the recorded decisions
+    from sessions.fork import fork as fork_session
+    fork_session(path, 0, fork)
+    with SessionStore.open(path, read_only=True) as src, SessionStore.open(fork) as dst:
+        for p in src.proposals():
+            if p.step == 1:
+                dst.add_proposal(p)
+        for pid, d in src.decisions().items():
+            if pid.startswith("s1/"):
+                dst.add_decision(d)
+    inj, provider = injected(cache)
+    silent = ScriptedReviewer(decide=lambda p: None)  # would add nothing, decide nothing
+    run = open_run(None, silent, session=fork, injected=inj)
+    await run.drive()
+    await run.close()
+    assert silent.requests == [] and provider.calls == 0
+    with SessionStore.open(fork, read_only=True) as store:
+        replayed = {p.id: p.instruction for p in store.prompts().values() if p.origin == "human" and p.step == 1}
+        assert replayed == own
+        assert [r.dev_scores for r in store.steps()] == [r.dev_scores for r in first]
