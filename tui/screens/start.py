@@ -1,5 +1,6 @@
-"""The start screen: a new run (task, method, models, seed and sizes) or a
-recent session to open.  The defaults start at once: Enter on Start."""
+"""The start screen: a new run (task, method, models, a preset, seed and
+sizes, with an estimate of one step) or a recent session to open.  The
+defaults start at once: Enter on Start."""
 from __future__ import annotations
 
 from rich.text import Text
@@ -12,9 +13,10 @@ from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, 
 
 from core.config import ConfigError, RunConfig
 from core.methods import METHODS, facts_of
+from core.presets import preset, preset_of
 from tui.messages import RunRequested, SessionChosen, SessionsListed
 from tui.widgets.inputs import LineInput
-from tui.widgets.start import SessionList, TaskPicker, summarize
+from tui.widgets.start import EstimatePanel, PresetPicker, SessionList, TaskPicker, summarize
 from tui.widgets.text import clean
 
 RECENT = 30  # sessions listed
@@ -59,11 +61,14 @@ class StartScreen(Screen):
                     with Vertical():
                         yield Label(Text("optimizer model"))
                         yield LineInput(c.optimizer, id="optimizer")
+                yield Label(Text("preset (sets the sizes below and the answer caps)"))
+                yield PresetPicker(preset_of(c), id="preset")
                 with Grid(id="sizes"):
                     for field, label in SIZES:
                         with Vertical():
                             yield Label(Text(label))
                             yield LineInput(str(getattr(c, field)), type="integer", id=field)
+                yield EstimatePanel(id="estimate")
                 yield Checkbox("blind mode: my reflection before the optimizer's", self.blind, id="blind")
                 yield Static("", id="form-error")
                 yield Button("Start", variant="primary", id="start")
@@ -82,6 +87,7 @@ class StartScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one(SessionList).show([])
+        self.show_estimate()
         self.load_sessions()
 
     @work(thread=True, exclusive=True, group="sessions")
@@ -100,6 +106,28 @@ class StartScreen(Screen):
     @on(OptionList.OptionSelected, "#task-list")
     def pick_task(self, event: OptionList.OptionSelected) -> None:
         self.query_one("#task", Input).value = event.option.id or ""
+
+    @on(Select.Changed, "#preset")
+    def pick_preset(self, event: Select.Changed) -> None:
+        if event.value is Select.NULL:
+            return
+        # The preset's settings off the form (answer caps, initial prompts) ride on the config;
+        # a field it does not set (the seed) keeps what was typed.
+        chosen = preset(str(event.value))
+        self.config = self.config.replace(**chosen.settings)
+        for field, _ in SIZES:
+            if field in chosen.settings:
+                self.query_one(f"#{field}", Input).value = str(chosen.settings[field])
+        self.show_estimate()
+
+    @on(Input.Changed)
+    @on(Select.Changed, "#method")
+    def show_estimate(self) -> None:
+        panel = self.query_one(EstimatePanel)
+        try:
+            panel.show(self._read())
+        except ConfigError as exc:
+            panel.cannot(str(exc))
 
     @on(OptionList.OptionSelected, "#sessions")
     def open_session(self, event: OptionList.OptionSelected) -> None:

@@ -1,4 +1,5 @@
+from tui.widgets.start.presets import EstimatePanel, PresetPicker
 from tui.widgets.start.sessions import SessionList, summarize
 from tui.widgets.start.task_picker import TaskPicker
 
-__all__ = ["SessionList", "TaskPicker", "summarize"]
+__all__ = ["EstimatePanel", "PresetPicker", "SessionList", "TaskPicker", "summarize"]

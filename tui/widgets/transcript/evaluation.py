@@ -8,17 +8,28 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
-from core.types import ErrorCase, Evaluation, Example, Prompt
+from core.types import ErrorCase, Evaluation, Example, ExampleResult, Prompt
 from tui.widgets.text import one_line
 from tui.widgets.transcript.errors import ErrorSet
 
 
 def error_cases(evaluation: Evaluation, examples: Mapping[str, Example]) -> list[ErrorCase]:
+    """The errors, then the examples whose scoring failed (left out of the score)."""
     cases = []
-    for r in evaluation.errors:
+    for r in (*evaluation.errors, *failures(evaluation)):
         ex = examples.get(r.example_id)
-        cases.append(ErrorCase(r.example_id, ex.input if ex else "", ex.targets if ex else (), r.output, r.answer))
+        cases.append(ErrorCase(r.example_id, ex.input if ex else "", ex.targets if ex else (), r.output, r.answer,
+                               dict(ex.fields) if ex else {}, r.score, r.feedback))
     return cases
+
+
+def failures(evaluation: Evaluation) -> tuple[ExampleResult, ...]:
+    return tuple(r for r in evaluation.results if r.errored is not None)
+
+
+def error_set(evaluation: Evaluation, examples: Mapping[str, Example]) -> ErrorSet:
+    failed = {r.example_id: r.errored or "" for r in failures(evaluation)}
+    return ErrorSet(error_cases(evaluation, examples), failed=failed)
 
 
 class EvaluationMessage(Vertical):
@@ -49,10 +60,10 @@ class EvaluationMessage(Vertical):
             text.append(one_line(self.prompt.instruction, 100), style="dim")
         with Horizontal(classes="evaluation-head"):
             yield Static(text, classes="evaluation-score")
-            if ev.errors:
+            if ev.errors or failures(ev):
                 yield Button("hide errors" if self.expanded else "show errors", classes="toggle-errors", compact=True)
-        if self.expanded and ev.errors:
-            yield ErrorSet(error_cases(ev, self.examples))
+        if self.expanded and (ev.errors or failures(ev)):
+            yield error_set(ev, self.examples)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -63,6 +74,6 @@ class EvaluationMessage(Vertical):
         button = self.query_one(".toggle-errors", Button)
         button.label = "hide errors" if self.expanded else "show errors"
         if self.expanded:
-            self.mount(ErrorSet(error_cases(self.evaluation, self.examples)))
+            self.mount(error_set(self.evaluation, self.examples))
         else:
             self.query(ErrorSet).remove()
