@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: install
-	$(VENV)/bin/reflectloop
+	$(VENV)/bin/reflectloop tui --preset quick
 
 # The layering contracts ([tool.importlinter] in pyproject.toml).
 lint-imports: install

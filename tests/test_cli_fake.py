@@ -174,6 +174,23 @@ def test_settings_precedence_defaults_user_file_config_flags(capsys, tmp_path, f
     assert config["seed"] == 0 and config["init_examples"] == 5  # untouched defaults
 
 
+def test_a_preset_sits_over_the_config_files_and_under_single_flags(tmp_path, monkeypatch):
+    from core.presets import preset
+    from tui.cli import build_parser
+    from tui.flags import settings
+
+    user = tmp_path / "user.toml"
+    user.write_text("beam = 4\nseed = 7\n")
+    monkeypatch.setenv("REFLECTLOOP_CONFIG", str(user))
+    quick = preset("quick").settings
+    values = settings(build_parser().parse_args(["run", "--preset", "quick", "--dev-size", "3"]))
+    assert values["beam"] == quick["beam"] != 4  # the preset over the user's file
+    assert values["seed"] == 7  # what the preset does not set stays the file's
+    assert values["dev_size"] == 3 != quick["dev_size"]  # a single flag over the preset
+    assert {k: v for k, v in values.items() if k not in ("seed", "dev_size")} == {
+        k: v for k, v in quick.items() if k != "dev_size"}
+
+
 def test_bare_reflectloop_reads_the_user_config_like_tui(tmp_path, monkeypatch):
     from tui.cli import build_parser
     from tui.flags import settings

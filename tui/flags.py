@@ -48,15 +48,24 @@ def add_settings(parser: argparse.ArgumentParser) -> None:
             group.add_argument(flag_name(field.name), type=_TYPES[kind], metavar=_METAVARS[kind], **common)
     group.add_argument("--config", type=Path, metavar="FILE",
                         help="a TOML file of settings: keys as the flags with _, at the top level or in a [run] table")
+    from core.presets import PRESETS
+
+    group.add_argument("--preset", choices=list(PRESETS), metavar="NAME",
+                       help="start from a preset's settings (over the config files; single flags still win): "
+                            + "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values()))
 
 
 def settings(args: argparse.Namespace) -> dict:
-    """Defaults < the user's config file < --config FILE < flags."""
+    """Defaults < the user's config file < --config FILE < --preset < flags."""
     values: dict = {}
     if paths.config_path().exists():
         values.update(load_toml(paths.config_path()))
     if getattr(args, "config", None):
         values.update(load_toml(args.config))
+    if getattr(args, "preset", None):  # chosen on the command line: over the files, under single flags
+        from core.presets import preset
+
+        values.update(preset(args.preset).settings)
     for field in dataclasses.fields(RunConfig):
         given = getattr(args, field.name, None)
         if given is not None:
