@@ -1,11 +1,14 @@
 """``reflectloop serve`` in headless Chromium, driven over the DevTools
 protocol: the token is required, the start screen is drawn in the page, and
 a key typed in the browser reaches the app (ctrl+c quits it, which ends the
-page's session).  A screenshot of the start screen is saved in the test's
-tmp dir and its path printed."""
+page's session), and a card of an annotation packet is accepted from the
+browser (the decision is read back from the packet).  Screenshots are saved
+in the test's tmp dir and their paths printed."""
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -72,13 +75,14 @@ class DevTools:
         return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
 
 
-@pytest.fixture
-def server(tmp_path):
+@contextlib.contextmanager
+def serving(tmp_path, *tui_args: str):
+    """``reflectloop serve`` (with ``tui_args`` for the app) running; yields its URL with the token."""
     port = free_port()
     # The served app's sessions and config stay in the test's tmp dir.
     env = {**os.environ, "REFLECTLOOP_HOME": str(tmp_path / "home"), "REFLECTLOOP_CONFIG": str(tmp_path / "none.toml")}
-    proc = subprocess.Popen([sys.executable, "-m", "tui.cli", "serve", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env=env)
+    args = [sys.executable, "-m", "tui.cli", "serve", "--port", str(port), *(["--", *tui_args] if tui_args else [])]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env=env)
     try:
         line = wait_for("the server's URL", lambda: proc.stdout.readline())
         assert "token=" in line, line
@@ -86,6 +90,12 @@ def server(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=GUARD)
+
+
+@pytest.fixture
+def server(tmp_path):
+    with serving(tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
@@ -133,12 +143,69 @@ def test_start_screen_in_chromium_and_a_key_reaches_the_app(server, browser, tmp
     print(f"\nscreenshot of the start screen: {shot}")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "-closed" not in browser.js("document.body.className")
+    quit_from_the_page(browser)
+
+
+def open_page(browser, url: str, shot: Path) -> None:
+    """Load the served app and wait until it has drawn its first screen (saved in ``shot``)."""
+    browser.call("Page.enable")
+    browser.call("Page.navigate", url=url)
+    wait_for("the app's first screen", lambda: "-first-byte" in (browser.js("document.body.className") or ""))
+
+    def painted():
+        data = browser.call("Page.captureScreenshot", format="png")["data"]
+        shot.write_bytes(base64.b64decode(data))
+        return shot.stat().st_size > 20_000
+
+    wait_for("the screen to be drawn", painted)
     browser.js("document.querySelector('.xterm-helper-textarea').focus()")
+
+
+def press(browser, key: str, code: str, vk: int, modifiers: int = 0) -> None:
     for kind in ("keyDown", "keyUp"):
-        browser.call("Input.dispatchKeyEvent", type=kind, modifiers=2, key="c", code="KeyC",
-                     windowsVirtualKeyCode=67)
+        browser.call("Input.dispatchKeyEvent", type=kind, modifiers=modifiers, key=key, code=code,
+                     windowsVirtualKeyCode=vk, **({"text": key} if kind == "keyDown" and not modifiers else {}))
+
+
+def quit_from_the_page(browser) -> None:
+    browser.js("document.querySelector('.xterm-helper-textarea').focus()")
+    press(browser, "c", "KeyC", 67, modifiers=2)
     # ctrl+c is the app's quit key: the app exits and the page shows "Session ended".
     wait_for("the app to quit on ctrl+c", lambda: "-closed" in (browser.js("document.body.className") or ""))
+
+
+def test_a_card_is_accepted_through_the_browser(browser, tmp_path):
+    from core.review import AutoReviewer
+    from sessions.decisions import decision_log
+    from sessions.packets import assign
+    from sessions.service import open_run
+    from sessions.store import SessionStore
+    from tests.tui_fixtures import Injector, tui_config
+
+    async def step0(path):  # the initial prompts: cards with no feedback before them, so none is held back
+        run = open_run(tui_config(), AutoReviewer(), session=path, injected=Injector())
+        await run.drive(1)
+        await run.close()
+
+    asyncio.run(step0(tmp_path / "src.session"))
+    (packet,) = assign(tmp_path / "src.session", ["ann"], tmp_path / "packets")
+
+    def accepted():
+        with SessionStore.open(packet, read_only=True) as store:
+            return decision_log(store)
+
+    with serving(tmp_path, "--session", str(packet)) as url:
+        shot = tmp_path / "serve-packet.png"
+        open_page(browser, url, shot)
+        print(f"\nscreenshot of the packet screen: {shot}")
+
+        def decided():
+            press(browser, "a", "KeyA", 65)  # the focused card: the first undecided one
+            return accepted()
+
+        found = wait_for("a decision from the browser", decided)
+        quit_from_the_page(browser)
+    assert found and {(d.kind, d.by, d.annotator) for d in found} == {("accept", "human", "ann")}
 
 
 def test_serve_refuses_a_remote_host_without_the_flag():

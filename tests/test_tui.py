@@ -95,6 +95,7 @@ async def test_a_whole_step_accept_edit_reject(tmp_path):
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: feedback[1].decision is not None, what="the edit")
         await pilot.press("r")  # reject the third
+        await pilot.press("d")  # done with the feedback
         candidates = await wait_open(pilot, "candidate")
         # Candidates show a word diff against their parent.
         body = plain(candidates[0].query_one(".card-body"))
@@ -102,7 +103,7 @@ async def test_a_whole_step_accept_edit_reject(tmp_path):
         accept = next(b for b in candidates[0].query(Button) if b.name == "accept")
         await pilot.click(accept)  # the mouse works too
         await pilot.pause()
-        await pilot.press("r")
+        await pilot.press("r", "d")
         await wait_for(pilot, lambda: hook.of(StepFinished)[1:], what="step 1")
         record = hook.of(StepFinished)[1].record
         assert record.dev_best == 1.0
@@ -141,6 +142,7 @@ async def test_own_reflection_through_the_input_line(tmp_path):
             card.focus()
             await pilot.press("a")
             await pilot.pause()
+        await pilot.press("d")
         # The person's reflection is refined by the same step, separately from the LLM's:
         # first the candidates from the LLM's feedback, then those from yours.
         for n in (2, 3):
@@ -150,6 +152,7 @@ async def test_own_reflection_through_the_input_line(tmp_path):
                 card.focus()
                 await pilot.press("a")
                 await pilot.pause()
+            await pilot.press("d")
         await wait_for(pilot, lambda: hook.of(StepFinished)[1:], what="step 1")
         await pilot.press("escape", "q")
     human = [m.proposal for m in hook.of(ProposalArrived) if m.proposal.author == "human"]
@@ -170,6 +173,7 @@ async def test_own_candidate_added_while_the_candidate_review_is_open(tmp_path):
             card.focus()
             await pilot.press("r" if card.proposal.text == "Answer." else "a")
             await pilot.pause()
+        await pilot.press("d")
         await wait_for(pilot, lambda: hook.of(StepFinished), what="step 0")
         await pilot.press("escape", "q")
     record = hook.of(StepFinished)[0].record
@@ -221,6 +225,7 @@ async def test_resume_after_quit_mid_review(tmp_path):
             card.focus()
             await pilot.press("a")
             await pilot.pause()
+        await pilot.press("d")
         candidates = await wait_open(pilot, "candidate")
         candidates[0].focus()
         await pilot.press("e")
@@ -246,7 +251,7 @@ async def test_resume_after_quit_mid_review(tmp_path):
         decided = [c for c in app2.screen.query(ProposalCard) if c.proposal.id.endswith("candidate/0")][0]
         assert decided.decision.kind == "edit" and decided.recorded
         assert app2.screen.query(StepSummary)  # the step done before is shown
-        await pilot.press("r")
+        await pilot.press("r", "d")
         await wait_for(pilot, lambda: hook2.of(StepFinished), what="the resumed step")
         record = hook2.of(StepFinished)[0].record
         await pilot.press("escape", "q")
@@ -277,27 +282,30 @@ async def test_hostile_text_is_shown_literally(tmp_path):
         assert body == clean(HOSTILE)
         assert "[bold]x [/foo] ␛[31mred␛[0m [/] [link=http://e.x]y[/link]" in body
         assert "\x1b" not in body and "\r" not in body
+        svg = app.export_screenshot()  # while the card is open (a closed group collapses)
+        assert "[/foo]" in svg and "\x1b" not in svg
         await submit(pilot, "[/bold] my [red]own[/] \x1b[1m")  # the person's text is literal too
         assert "[red]own[/]" in plain(app.screen.query(UserLine).last())
-        await pilot.press("escape", "a")
+        await pilot.press("escape", "a", "d")
         candidates = await wait_open(pilot, "candidate")
         diff = candidates[0].query_one(".card-body").render()
         assert "[b]Answer" in diff.plain and "GOOD[/b] ␛[2J" in diff.plain  # a word diff against "Answer HALF."
         svg = app.export_screenshot()
-        assert "[/foo]" in svg and "\x1b" not in svg
+        assert "[b]Answer" in svg and "\x1b" not in svg
         await pilot.press("a")
         await pilot.pause()
         await pilot.press("e")
         await wait_for(pilot, lambda: isinstance(app.screen, EditScreen), what="the edit modal")
         assert app.screen.query_one(TextArea).text == "[/]"
         await pilot.press("escape")
-        await pilot.press("a")
+        await pilot.press("a", "d")
         # The person's own feedback (added above) gets its own candidates: accept them too.
         await wait_for(pilot, lambda: len(hook.of(ReviewRequested)) == 4, what="candidates from your feedback")
         for card in await wait_open(pilot, "candidate"):
             card.focus()
             await pilot.press("a")
             await pilot.pause()
+        await pilot.press("d")
         await wait_for(pilot, lambda: hook.of(StepFinished)[1:], what="step 1")
         await pilot.press("escape", "q")
     human = [m.proposal for m in hook.of(ProposalArrived) if m.proposal.author == "human"]
@@ -339,7 +347,7 @@ async def test_keys_are_remappable_by_binding_id(tmp_path):
         assert cards[0].decision is None
         await pilot.press("y")
         await pilot.pause()
-        await pilot.press("x")
+        await pilot.press("x", "d")
         await wait_for(pilot, lambda: hook.of(StepFinished), what="step 0")
         assert [c.decision.kind for c in cards] == ["accept", "reject"]
         await pilot.press("escape", "q")
@@ -357,7 +365,7 @@ async def test_step0_keeps_at_least_one_prompt(tmp_path):
         assert cards[1].decision is None and cards[1].is_open
         reviews = loop_screen(app).desk.reviews
         assert len(reviews) == 1 and not reviews[0].future.done()  # the review stays open
-        await pilot.press("a")
+        await pilot.press("a", "d")
         await wait_for(pilot, lambda: hook.of(StepFinished), what="step 0")
         await pilot.press("escape", "q")
 
@@ -378,6 +386,7 @@ async def test_method_changes_before_step0_only(tmp_path):
             card.focus()
             await pilot.press("a")
             await pilot.pause()
+        await pilot.press("d")
         await wait_for(pilot, lambda: hook.of(RunIdle), what="step 0")
         await submit(pilot, "/method apo")  # step 0 started: the method stays, a warning says so
         assert screen.config.method == "opro"
@@ -474,13 +483,14 @@ async def test_abo_demonstrations_are_cards_too(tmp_path):
         for _ in await wait_open(pilot, "candidate"):
             await pilot.press("a")
             await pilot.pause()
+        await pilot.press("d")
         demos = await wait_for(pilot, lambda: len(open_cards(app)) == 2 and open_cards(app), what="two demonstrations")
         assert {c.proposal.kind for c in demos} == {"demonstration"}
         assert {c.proposal.for_candidate for c in demos} == {"s0/task/candidate/0", "s0/task/candidate/1"}
         assert "Step 2: answer it." in plain(demos[0].query_one(".card-body"))
         await pilot.press("a")  # the focused (first) one
         await pilot.pause()
-        await pilot.press("r")
+        await pilot.press("r", "d")
         await wait_for(pilot, lambda: hook.of(StepFinished), what="step 0")
         await pilot.press("escape", "q")
     kinds = [m.request.kind for m in hook.of(ReviewRequested)]

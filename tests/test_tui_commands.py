@@ -50,12 +50,14 @@ from tui.widgets.review import ReflectPrompt
 
 
 async def accept_until(pilot, done, *, what: str) -> None:
-    """Accept every card that opens until ``done()`` holds."""
+    """Accept every card that opens, and close each review, until ``done()`` holds."""
     while not done():
         cards = open_cards(pilot.app)
         if cards:
             cards[0].focus()
             await pilot.press("a")
+        elif loop_screen(pilot.app).desk.reviews:
+            await pilot.press("d")  # every card decided: the focus is on the Done button
         else:
             await wait_for(pilot, lambda: done() or open_cards(pilot.app), what=what)
 
@@ -80,7 +82,7 @@ async def test_one_key_press_is_one_decision_record(tmp_path):
         await wait_for(pilot, lambda: cards[0].decision is not None, what="the first decision")
         first = cards[0].proposal.id
         assert decision_lines(session) == {first: 1}  # on disk before the review is complete
-        await pilot.press("r")
+        await pilot.press("r", "d")
         await wait_for(pilot, lambda: hook.of(StepFinished), what="step 0")
         await pilot.press("escape", "q")
     assert decision_lines(session) == {c.proposal.id: 1 for c in cards}

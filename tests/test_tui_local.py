@@ -41,7 +41,7 @@ async def test_step0_on_the_embedded_model(tmp_path):
         assert not hook.of(RunFailed), hook.of(RunFailed)[0].error
         cards = open_cards(app)
         assert len(cards) == 1 and cards[0].proposal.author == "llm"
-        await pilot.press("a")
+        await pilot.press("a", "d")
         await wait_for(pilot, lambda: hook.of(RunIdle) or hook.of(RunFailed), timeout=CEILING,
                        what="step 0 on the embedded model")
         assert not hook.of(RunFailed), hook.of(RunFailed)[0].error

@@ -34,6 +34,7 @@ def test_loop_screen_mid_review(snap_compare, tmp_path):
         for _ in await wait_open(pilot, "candidate", what="the initial prompts"):
             await pilot.press("a")
             await pilot.pause()
+        await pilot.press("d")  # done with the initial prompts
         # Idle, and the screen has handled it (the status says so): the focus is where step 0 left it.
         await wait_for(pilot, lambda: screen.query(StepSummary) and screen.driver.state is RunState.IDLE
                        and screen.status.phase == "idle", what="step 0")

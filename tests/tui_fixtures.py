@@ -115,9 +115,9 @@ async def wait_open(pilot, kind=None, *, what=None, timeout: float = 30.0):
     return await wait_for(pilot, ready, timeout=timeout, what=what or f"an open {kind or ''} card")
 
 
-async def submit(pilot, text: str) -> None:
-    """Type a line into the input line and press Enter."""
-    line = loop_screen(pilot.app).command_line
+async def submit(pilot, text: str, screen=None) -> None:
+    """Type a line into the input line (of ``screen``, default the loop screen) and press Enter."""
+    line = (screen or loop_screen(pilot.app)).command_line
     line.focus()
     await pilot.pause()
     line.value = text
@@ -126,10 +126,11 @@ async def submit(pilot, text: str) -> None:
 
 
 async def finish_step0(pilot, hook: Recorder) -> None:
-    """Accept the initial prompts and wait until step 0 is recorded."""
+    """Accept the initial prompts, close the review, and wait until step 0 is recorded."""
     for _ in await wait_open(pilot, "candidate", what="the initial prompts"):
         await pilot.press("a")
         await pilot.pause()
+    await pilot.press("d")
     await wait_for(pilot, lambda: hook.of(RunIdle), what="step 0 to finish")
 
 

@@ -2,7 +2,8 @@
 
 ``ReflectLoopApp(config=..., session=None)`` opens on the start screen;
 ``session=PATH`` opens straight into that session's loop screen (resuming it,
-or starting a new session there when PATH does not exist yet); a resumed
+or starting a new session there when PATH does not exist yet), or into the
+packet screen when PATH is an annotation packet (``reflectloop assign``); a resumed
 session takes the RESUMABLE settings of ``overrides`` (how far to go, what it
 may spend: ``sessions.service.RESUMABLE``).  ``injected``
 (task, target, optimizer), or a function of the config giving them, replaces
@@ -19,6 +20,21 @@ from textual.binding import Binding
 from core.config import RunConfig
 from tui.messages import RunRequested, SessionChosen
 from tui.screens.start import StartScreen
+
+def is_packet(path: Path) -> bool:
+    """An annotation packet: opened for its annotator, never stepped."""
+    from sessions.packets import packet_info
+    from sessions.service import is_session
+    from sessions.store import SessionStore
+
+    if not is_session(path):
+        return False
+    try:
+        with SessionStore.open(path, read_only=True) as store:
+            return packet_info(store) is not None
+    except Exception:  # a session that cannot be read: the loop screen opens it and says why
+        return False
+
 
 if TYPE_CHECKING:
     from sessions.service import Injected
@@ -60,7 +76,11 @@ class ReflectLoopApp(App[int]):
         self.blind = blind
 
     def on_mount(self) -> None:
-        if self.session is not None:
+        if self.session is not None and is_packet(self.session):
+            from tui.screens.packet import PacketScreen
+
+            self.push_screen(PacketScreen(self.session, annotator=self.config.annotator))
+        elif self.session is not None:
             # An existing session is opened where it stood; autostart only starts a new one.
             self.push_screen(_loop_screen(
                 config=self.config, session=self.session, overrides=self.overrides, injected=self.injected,
@@ -88,4 +108,9 @@ class ReflectLoopApp(App[int]):
         """Stop every loop cleanly (cancel the worker, close the session), then exit."""
         for screen in reversed(self.loop_screens()):
             await screen.shutdown()
+        from tui.screens.packet import PacketScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, PacketScreen):
+                screen.close_packet()
         self.exit(0)

@@ -2,10 +2,11 @@
 
 The loop runs in a Textual worker and calls ``review()`` / ``reflect_first()``
 there.  Each call posts a message to the screen carrying an asyncio future and
-awaits it; the screen's review desk hands each decision to the loop's recorder
-as it is made (``ReviewRequest.record``) and resolves the future with the
-whole result once every card of the request is decided (or the reflection is
-typed).  Nothing else passes between the two.
+awaits it; the screen's review desk hands each decision (and each undo) to the
+loop's recorder as it is made (``ReviewRequest.record``) and resolves the
+future with the whole result once the person is done with the request (every
+card decided, then Done or moving on; or the reflection typed).  Nothing else
+passes between the two.
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ class CommandError(ValueError):
     pass
 
 
-NAMES = {key.split()[0][1:] for key in COMMANDS} | {"skip"}
+NAMES = {key.split()[0][1:] for key in COMMANDS} | {"skip", "save"}
 
 
 def parse(text: str) -> Command:
@@ -50,9 +50,11 @@ def help_text() -> Text:
     for key, what in COMMANDS.items():
         text.append(f"  {key:<{width}}  ", style="bold")
         text.append(what + "\n")
-    text.append("Anything else you type is your own text: your reflection on the error set in blind mode, your own "
-                "feedback or candidate while such a review is open, otherwise your reflection on the next error set.\n",
+    text.append("Anything else you type is your own text: your reflection on the error set in blind mode, your "
+                "own feedback or candidate while such a review is open (until you press Done), otherwise your "
+                "reflection on the next error set, shown as pending until it is used (/withdraw takes it back).\n",
                 style="italic")
-    text.append("On a focused card: a accept · e edit · r reject · enter expands a decided card. "
+    text.append("On a focused card: a accept · e edit · r reject · the rubric's keys (1, 2, …) toggle labels · "
+                "enter types a rationale (or expands a decided card) · u undo · n next undecided card · d done. "
                 "escape moves between the input line and the cards; F2 shows the scores.", style="italic")
     return text

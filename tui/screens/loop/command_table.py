@@ -3,10 +3,13 @@ per command name (``LoopCommands.table``), looked up, never dispatched by
 if/elif.  Parsing and the help text are in ``tui.screens.commands``."""
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from core.methods import METHODS
 from tui.messages import RunRequested
+from tui.screens.chat import BULK, BULK_HELP
 from tui.screens.commands import Command, CommandError, count, help_text
 from tui.screens.loop import exports
 from tui.screens.loop.driver import RunState
@@ -24,7 +27,9 @@ class LoopCommands:
         self.table: dict[str, Handler] = {
             "help": self.help, "next": self.next, "run": self.next, "auto": self.auto, "pause": self.pause,
             "blind": self.blind, "method": self.method, "export": self.export, "scores": self.scores,
-            "audit": self.audit, "skip": self.skip, "quit": self.quit,
+            "audit": self.audit, "skip": self.skip, "quit": self.quit, "undo": self.undo, "done": self.done,
+            "accept": self.bulk, "reject": self.bulk, "withdraw": self.withdraw,
+            "save": self.save,
         }
 
     async def __call__(self, cmd: Command) -> None:
@@ -39,6 +44,9 @@ class LoopCommands:
 
     async def next(self, cmd: Command) -> None:
         n = count(cmd) if cmd.name == "run" else 1
+        desk = self.screen.desk
+        if desk.reviews and not desk.open_cards():
+            desk.done()  # every card is decided: moving on closes the review
         running = self.driver.busy
         self.driver.go(n)
         if self.screen.desk.waiting:
@@ -132,5 +140,57 @@ class LoopCommands:
         else:
             self.screen.say("nothing to skip: /skip answers a blind-mode request for your reflection")
 
+    async def undo(self, cmd: Command) -> None:
+        self.screen.say(self.screen.desk.undo())
+
+    async def done(self, cmd: Command) -> None:
+        self.screen.say(self.screen.desk.done())
+
+    async def bulk(self, cmd: Command) -> None:
+        which = cmd.args[0].lower() if cmd.args else ""
+        allowed = BULK[cmd.name]
+        if which not in allowed:
+            raise CommandError(f"/{cmd.name} {'|'.join(allowed)}: {BULK_HELP[cmd.name]}")
+        desk = self.screen.desk
+        if not desk.reviews:
+            raise CommandError(f"/{cmd.name} {which}: no review is open")
+        n = desk.bulk(cmd.name, which)
+        left = desk.left()
+        self.screen.say(f"{n} card(s) {cmd.name}ed" + (f"; {left} left" if left else "; all decided: d (Done) closes "
+                                                       "the review, after any text of your own"))
+
+    async def withdraw(self, cmd: Command) -> None:
+        self.screen.say(self.screen.withdraw())
+
+    async def save(self, cmd: Command) -> None:
+        target = cmd.text.strip().partition(" ")[2].strip()  # the rest of the line: a path may hold spaces
+        if not target:
+            raise CommandError("/save PATH: the best prompt, as JSON for .json, Python for .py, else text")
+        driver = self.driver
+        if driver.run is not None:
+            driver.run.store.flush()  # the best prompt is read from the session on disk
+        elif driver.state is RunState.NEW:
+            self.screen.say("no session yet: /save writes the best prompt once step 0 is done", level="warning")
+            return
+        path = Path(target).expanduser().resolve()
+        try:
+            best, fmt = await asyncio.to_thread(save_best_prompt, driver.session_path, path)
+        except ValueError as exc:  # no finished step yet, or the task file is gone
+            self.screen.say(str(exc), level="warning")
+            return
+        except OSError as exc:
+            self.screen.say(f"cannot write {path}: {exc.strerror or exc}", level="error")
+            return
+        self.screen.say(f"best prompt {best.prompt_id} (step {best.step}, dev {best.dev:.3f}) written to {path} "
+                        f"as {fmt}")
+
     async def quit(self, cmd: Command) -> None:
         await self.screen.app.action_quit()
+
+
+def save_best_prompt(session: Path, path: Path):
+    """The session's best prompt written to ``path`` (format by its suffix): (best, format)."""
+    from sessions.best import best_prompt, save_best
+
+    best = best_prompt(session)
+    return best, save_best(path, best)

@@ -2,19 +2,25 @@
 
 The loop's proposals arrive as ``ProposalArrived`` and become cards, grouped
 per review request.  A ``ReviewRequested`` opens its group; each decision the
-person makes goes straight to the loop's recorder (``ReviewRequest.record``:
-durable at once, so quitting mid-review keeps it), and once every card is
-decided the request's future gets the whole ``ReviewResult``.  Blind mode's
-``ReflectRequested`` waits on the person's own reflection the same way.
+person makes (with the annotator, the labels and the rationale) goes straight
+to the loop's recorder (``ReviewRequest.record``: durable at once, so quitting
+mid-review keeps it), and so does an undo (a superseding ``undo`` decision).
+The request's future gets the whole ``ReviewResult`` when the person is done
+with it (:meth:`ReviewDesk.done`: every card decided, their own texts added),
+or at once in auto mode.  Blind mode's ``ReflectRequested`` waits on the
+person's own reflection the same way.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from core.review import AutoReviewer, ReviewRequest, ReviewResult
+from core.rubric import Rubric
 from core.types import Decision, Prompt, Proposal
+from tui.screens.chat import bulk_takes
 from tui.messages import DecisionArrived, ReflectRequested, ReviewRequested
 from tui.widgets.review import ProposalCard, ReflectPrompt, ReviewGroup
 from tui.widgets.input import CommandLine
@@ -38,6 +44,14 @@ class OpenReview:
         self.decisions[decision.proposal_id] = decision
         card.show_decision(decision, recorded=decision.by == "auto")
         self.request.record(decision)
+        self.group.refresh_count()
+
+    def undo(self, card: ProposalCard, annotator: str) -> None:
+        """Withdraw the card's decision: recorded as a superseding ``undo``, the card open again."""
+        self.decisions.pop(card.proposal.id, None)
+        self.request.record(Decision(card.proposal.id, "undo", by="human", annotator=annotator))
+        card.reopen()
+        self.group.refresh_count()
 
     def would_drop_every_initial_prompt(self, card: ProposalCard, decision: Decision) -> bool:
         """Step 0 must keep one prompt: this rejection would leave none."""
@@ -62,6 +76,9 @@ class ReviewDesk:
         self.cards: dict[str, ReviewGroup] = {}  # proposal id -> its group
         self.reviews: list[OpenReview] = []
         self.reflects: list[tuple[ReflectPrompt, ReflectRequested]] = []
+        self.made: list[tuple[OpenReview, ProposalCard]] = []  # this sitting's decisions, newest last (undo)
+        self.annotator: str | None = None  # None: no usable name, so nothing can be decided (the screen said why)
+        self.rubric: Rubric | None = None
         self._empty = 0
 
     @property
@@ -70,6 +87,10 @@ class ReviewDesk:
 
     def open_cards(self) -> list[ProposalCard]:
         return [c for r in self.reviews for c in r.group.undecided()]
+
+    def left(self) -> int | None:
+        """Cards still undecided in the open reviews; None when no review is open."""
+        return len(self.open_cards()) if self.reviews else None
 
     def card(self, proposal_id: str) -> ProposalCard | None:
         group = self.cards.get(proposal_id)
@@ -81,7 +102,7 @@ class ReviewDesk:
         group = self.groups.get(key)
         if group is None or group.finished or group.is_open:
             parent = self.prompts.get(p.for_candidate or p.parent_id) if p.kind != "demonstration" else None
-            group = ReviewGroup(key, p, parent_text=parent.instruction if parent else None)
+            group = ReviewGroup(key, p, parent_text=parent.instruction if parent else None, rubric=self.rubric)
             self.groups[key] = group
             await self.screen.transcript.mount(group)
         await group.add_card(p)
@@ -92,7 +113,8 @@ class ReviewDesk:
         a replayed one, or an add."""
         d = message.decision
         group = self.cards.get(d.proposal_id)
-        if group is None:
+        # The desk shows the decisions of its open reviews itself (an undone one may still be queued here).
+        if group is None or d.kind == "undo" or self._review_of(d.proposal_id) is not None:
             return
         card = group.cards[d.proposal_id]
         if card.decision is None:
@@ -116,8 +138,8 @@ class ReviewDesk:
         self.reviews.append(review)
         if self.screen.reviewer.auto:
             self.auto_decide(review)
-        elif message.request.proposals and not group.undecided():
-            self._finish(review)
+        elif message.request.proposals and not group.undecided() and not group.allow_add:
+            self._finish(review)  # everything was decided in an earlier sitting and nothing can be added
         else:
             self.show_waiting()
             self.focus_next_card()
@@ -130,7 +152,8 @@ class ReviewDesk:
         parent = request.parent.id if request.parent else "task"
         first = Proposal(f"s{request.step}/{parent}/{request.kind}/empty{self._empty}", request.step,
                          request.kind, parent, "", request.errors)
-        group = ReviewGroup(group_key(first), first, parent_text=request.parent.instruction if request.parent else None)
+        group = ReviewGroup(group_key(first), first, parent_text=request.parent.instruction if request.parent else None,
+                            rubric=self.rubric)
         await self.screen.transcript.mount(group)
         return group
 
@@ -143,19 +166,26 @@ class ReviewDesk:
         if review is None:
             return
         card = review.group.cards[decision.proposal_id]
-        if card.decision is not None:
-            return
-        if review.would_drop_every_initial_prompt(card, decision):
-            self.screen.say("keep at least one initial prompt: accept or edit one, or type your own first",
-                            level="warning")
+        if card.decision is not None or not self._may_decide(review, card, decision):
             return
         self._decide(review, card, decision)
         self.focus_next_card(after=card)
 
+    def _may_decide(self, review: OpenReview, card: ProposalCard, decision: Decision) -> bool:
+        if self.annotator is None:
+            self.screen.say("no annotator name, so no decision is recorded: quit and pass --annotator NAME "
+                            "(or set annotator in the config)", level="error")
+            return False
+        if review.would_drop_every_initial_prompt(card, decision):
+            self.screen.say("keep at least one initial prompt: accept or edit one, or type your own first",
+                            level="warning")
+            return False
+        return True
+
     def _decide(self, review: OpenReview, card: ProposalCard, decision: Decision) -> None:
-        review.decide(card, decision)
-        if not review.group.undecided():
-            self._finish(review)
+        review.decide(card, dataclasses.replace(decision, annotator=self.annotator or ""))
+        self.made.append((review, card))
+        self.show_waiting()
 
     def _finish(self, review: OpenReview) -> None:
         if review in self.reviews:
@@ -170,6 +200,63 @@ class ReviewDesk:
         if review is not None and not review.group.undecided():
             self._finish(review)
             self.focus_next_card()
+
+    def done(self) -> str:
+        """Close every open review whose cards are all decided; what happened, to say."""
+        ready = [r for r in self.reviews if not r.group.undecided()]
+        for review in ready:
+            self._finish(review)
+        self.focus_next_card()
+        left = self.left()
+        if ready:
+            return f"done: {len(ready)} review(s) closed" + (f"; {left} card(s) still to decide" if left else "")
+        if left:
+            return f"{left} card(s) still undecided: decide them first (or /accept rest, /reject unparsed)"
+        return "no review is open"
+
+    def undo(self) -> str:
+        """Withdraw the newest decision of this sitting that can still change."""
+        while self.made:
+            review, card = self.made.pop()
+            if review in self.reviews and card.decision is not None:
+                review.undo(card, self.annotator or "")
+                self.show_waiting()
+                card.focus()
+                card.scroll_visible()
+                return f"undone: the decision on {clean(card.proposal.id)}; it is open again"
+        return "nothing to undo: only decisions of a review still open can be undone"
+
+    def bulk(self, kind: str, which: str) -> int:
+        """Decide the undecided cards of the open reviews at once: ``which`` is
+        "parsed" (output parsed), "unparsed" or "rest" (all); how many were decided."""
+        n = 0
+        for review in list(self.reviews):
+            for card in review.group.undecided():
+                if not bulk_takes(card.proposal, which):
+                    continue
+                decision = Decision(card.proposal.id, kind, by="human", labels=card.label_ids,
+                                    rationale=card.rationale)
+                if self._may_decide(review, card, decision):
+                    self._decide(review, card, decision)
+                    n += 1
+        self.focus_next_card()
+        return n
+
+    def next_undecided(self) -> bool:
+        """Focus the next undecided card after the focused one (wrapping
+        round); the Done button when none is left; False when no review is open."""
+        cards = self.open_cards()
+        if cards:
+            card = self._undecided_after(self.screen.focused)
+            card.focus()
+            card.scroll_visible()
+            return True
+        if self.reviews:
+            button = self.reviews[0].group.done_button
+            button.focus()
+            button.scroll_visible()
+            return True
+        return False
 
     def auto_decide(self, review: OpenReview) -> None:
         auto = AutoReviewer()
@@ -203,6 +290,7 @@ class ReviewDesk:
             review.group.close()
         self.reviews.clear()
         self.reflects.clear()
+        self.made.clear()
         self.groups.clear()
         self.show_waiting()
 
@@ -240,11 +328,19 @@ class ReviewDesk:
             pass
 
     # ------------------------------------------------------------- focus
+    def _undecided_after(self, widget) -> ProposalCard | None:
+        """The first undecided card after ``widget`` (a card) in the open reviews, wrapping round."""
+        cards = self.open_cards()
+        every = [c for r in self.reviews for c in r.group.cards.values()]
+        start = every.index(widget) + 1 if widget in every else 0
+        return next((c for c in every[start:] if c in cards), cards[0] if cards else None)
+
     def show_waiting(self) -> None:
         waiting = [what for what, pending in (("your reflection", self.reflects), ("your review", self.reviews))
                    if pending]
         status = self.screen.status
         status.waiting = " and ".join(waiting)
+        status.left = self.left()
         status.show()
 
     def focus_next_card(self, after: ProposalCard | None = None) -> None:
@@ -261,9 +357,11 @@ class ReviewDesk:
             return
         cards = self.open_cards()
         if not cards:
-            line.focus()
+            # Every card decided but a review still open: its Done button, so d or Enter closes it.
+            (self.reviews[0].group.done_button if self.reviews else line).focus()
             return
         focused = screen.focused
         if focused is None or focused is line or focused is after or not (
                 isinstance(focused, ProposalCard) and focused.is_open):
-            cards[0].focus()
+            self._undecided_after(after).focus()
+

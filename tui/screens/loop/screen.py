@@ -16,14 +16,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Static
 
 from core.config import RunConfig
+from core.rubric import RubricError, load_rubric, resolve_annotator
 from sessions.service import Injected, Run
 from tui.messages import (
     DecisionArrived,
@@ -45,24 +44,28 @@ from tui.messages import (
     StepFinished,
 )
 from tui.reviewer import TuiReviewer
-from tui.screens.commands import CommandError, parse
-from tui.screens.edit import EditScreen
+from tui.screens.commands import Command, parse
+from tui.screens.chat import ChatScreen
 from tui.screens.loop.command_table import LoopCommands
 from tui.screens.loop.desk import ReviewDesk
 from tui.screens.loop.driver import RunDriver, RunState
+from tui.screens.loop.spent import Spent
 from tui.widgets.input import CommandLine
+from tui.widgets.review import PendingReflection
 from tui.widgets.scores import ScoresPanel
 from tui.widgets.status import StatusBar
 from tui.widgets.status.status_bar import ModelState
 from tui.widgets.text import clean
-from tui.widgets.transcript import EvaluationMessage, NoteLine, PhaseLine, StepSummary, SystemLine, Transcript, UserLine
+from tui.widgets.transcript import EvaluationMessage, NoteLine, PhaseLine, StepSummary, Transcript
 
 
-class LoopScreen(Screen):
+class LoopScreen(ChatScreen):
     BINDINGS = [
         Binding("f2", "toggle_scores", "Scores", id="scores"),
         Binding("escape", "switch_focus", "Cards/input", id="switch-focus"),
-        Binding("n", "next_step", "Next step", id="next"),
+        Binding("n", "next_step", "Next undecided / step", id="next"),
+        Binding("u", "undo", "Undo", id="undo"),
+        Binding("d", "done", "Done", id="done"),
         Binding("slash", "command", "Command", id="command", show=False),
     ]
     AUTO_FOCUS = "#command-line"
@@ -86,6 +89,9 @@ class LoopScreen(Screen):
                                 overrides=overrides, injected=injected, on_discard=self.desk.abandon)
         self.commands = LoopCommands(self)
         self.examples: dict = {}
+        self.annotator_setting = config.annotator  # the person at this terminal, not the session's first annotator
+        self.spent: dict[str, Spent] = {}  # what the session's models spent before this sitting
+        self.pending: list[PendingReflection] = []  # beside reviewer.queued, in the same order
 
     @property
     def config(self) -> RunConfig:
@@ -120,19 +126,8 @@ class LoopScreen(Screen):
         return text
 
     @property
-    def transcript(self) -> Transcript:
-        return self.query_one(Transcript)
-
-    @property
     def status(self) -> StatusBar:
         return self.query_one(StatusBar)
-
-    @property
-    def command_line(self) -> CommandLine:
-        return self.query_one(CommandLine)
-
-    def say(self, text: str | Text, level: str = "info") -> None:
-        self.transcript.mount(SystemLine(text, level=level))
 
     def settings_changed(self) -> None:
         """The title and status after the settings (the method) changed."""
@@ -150,6 +145,10 @@ class LoopScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one(ScoresPanel).display = False
+        try:
+            self.desk.annotator = resolve_annotator(None, self.annotator_setting)
+        except RubricError as exc:
+            self.say(f"{exc}: nothing can be decided until you do", level="error")
         self.status.session = self.session_path.name
         self.status.blind = self.reviewer.blind
         self.status.show()
@@ -182,12 +181,21 @@ class LoopScreen(Screen):
         states = []
         for role, model in (("target", run.target), ("optimizer", run.optimizer)):
             shared = role == "optimizer" and model is run.target
+            before = self._spent_before(role, shared)
             states.append(ModelState(
                 role, getattr(model, "spec", "?"), getattr(model, "busy", 0),
-                0 if shared else model.prompt_tokens + model.completion_tokens,
-                0 if shared else model.calls, 0.0 if shared else model.cost,
+                before.tokens + (0 if shared else model.prompt_tokens + model.completion_tokens),
+                before.calls + (0 if shared else model.calls), before.cost + (0.0 if shared else model.cost),
             ))
         self.status.set_models(states)
+
+    def _spent_before(self, role: str, shared: bool) -> Spent:
+        """The session's earlier spending of a role; one model in both roles counts it all as the target's."""
+        if shared:
+            return Spent()
+        roles = ("target", "optimizer") if role == "target" and self.run.optimizer is self.run.target else (role,)
+        found = [self.spent[r] for r in roles if r in self.spent]
+        return Spent(sum(s.tokens for s in found), sum(s.calls for s in found), sum(s.cost for s in found))
 
     # -------------------------------------------------- the loop's events
     async def on_run_opened(self, message: RunOpened) -> None:
@@ -196,6 +204,8 @@ class LoopScreen(Screen):
             task = run.loop.task
             self.examples = {e.id: e for e in (*task.ini, *task.dev, *task.test)}
             self.desk.prompts.update(run.loop.state.prompts)
+        self.spent = dict(message.spent)
+        self._load_rubric()
         self.settings_changed()
         if message.resumed:
             await self._replay(message)
@@ -255,8 +265,23 @@ class LoopScreen(Screen):
         self.say(prefix + message.error + f"\nThe session keeps everything done so far; /next resumes it "
                  f"(or later: reflectloop tui --session {self.session_path})", level="error")
 
+    def _load_rubric(self) -> None:
+        """The labels the cards offer: the session's ``rubric`` setting, else the study's questions."""
+        try:
+            self.desk.rubric = load_rubric(self.config.rubric)
+        except RubricError as exc:
+            self.desk.rubric = None
+            self.say(f"{exc}\nThe cards offer no labels until the rubric is fixed (decisions still work).",
+                     level="error")
+
     def on_queued_reflection_used(self, message: QueuedReflectionUsed) -> None:
-        self.say(f"your reflection went to step {message.step}'s error set of {message.parent_id}")
+        where = f"step {message.step}'s error set of {message.parent_id}"
+        used, self.pending = self.pending[:len(message.texts)], self.pending[len(message.texts):]
+        for line in used:
+            line.used(where)
+        self.status.pending = len(self.pending)
+        self.status.show()
+        self.say(f"your reflection went to {where}")
 
     # ---------------------------------------------------------- reviewing
     async def on_proposal_arrived(self, message: ProposalArrived) -> None:
@@ -281,29 +306,13 @@ class LoopScreen(Screen):
 
     def on_edit_requested(self, message: EditRequested) -> None:
         message.stop()
-        card = self.desk.card(message.proposal_id)
-        if card is not None:
-            self.app.push_screen(EditScreen(card.proposal.text, title=card.edit_title), card.edited)
+        self.edit_card(self.desk.card(message.proposal_id))
 
     # --------------------------------------------------------- the input
-    @on(Input.Submitted, "#command-line")
-    async def on_line(self, event: Input.Submitted) -> None:
-        event.stop()
-        text = event.value
-        event.input.clear()
-        if not text.strip():
-            return
-        if text.lstrip().startswith("/"):
-            await self.transcript.mount(UserLine(text.strip()))
-            try:
-                await self.commands(parse(text))
-            except CommandError as exc:
-                self.say(str(exc), level="warning")
-            return
-        await self.transcript.mount(UserLine(text))
-        self._own_text(text)
+    async def run_command(self, cmd: Command) -> None:
+        await self.commands(cmd)
 
-    def _own_text(self, text: str) -> None:
+    async def own_text(self, text: str) -> None:
         """Free text: the person's reflection (blind mode), their own proposal
         for an open review, or their reflection on the next error set."""
         if self.desk.answer_reflection((text,)):
@@ -316,7 +325,21 @@ class LoopScreen(Screen):
                      "candidate review is open", level="warning")
             return
         self.reviewer.queued.append(text)
-        self.say("kept as your reflection on the next error set the optimizer reflects on")
+        line = PendingReflection(text)
+        self.pending.append(line)
+        self.transcript.mount(line)
+        self.status.pending = len(self.pending)
+        self.status.show()
+
+    def withdraw(self) -> str:
+        """Take back the newest reflection kept for the next error set."""
+        if not self.reviewer.queued:
+            return "nothing to withdraw: no reflection is pending"
+        text = self.reviewer.queued.pop()
+        self.pending.pop().withdraw()
+        self.status.pending = len(self.pending)
+        self.status.show()
+        return f"withdrawn: {text!r} will not be used"
 
     # ----------------------------------------------------------- actions
     def action_toggle_scores(self) -> None:
@@ -331,7 +354,15 @@ class LoopScreen(Screen):
             self.command_line.focus()
 
     def action_next_step(self) -> None:
-        self.run_worker(self.commands(parse("/next")), group="commands")
+        """While a review is open: the next undecided card; otherwise the next step."""
+        if not self.desk.next_undecided():
+            self.run_worker(self.commands(parse("/next")), group="commands")
+
+    def action_undo(self) -> None:
+        self.say(self.desk.undo())
+
+    def action_done(self) -> None:
+        self.say(self.desk.done())
 
     def action_command(self) -> None:
         line = self.command_line

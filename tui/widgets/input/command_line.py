@@ -14,12 +14,18 @@ COMMANDS = {
     "/blind on|off": "write your own reflection before the optimizer's is generated",
     "/method NAME": "change the method (before step 0; afterwards it starts a new session)",
     "/export [jsonl|csv|hf]": "write the session's annotation export beside it",
+    "/undo": "withdraw your last decision in an open review (u on the cards)",
+    "/done": "close the reviews whose cards are all decided (d on the cards), after any text of your own",
+    "/accept parsed|rest": "accept every undecided card whose output parsed, or every undecided card",
+    "/reject unparsed": "reject every undecided card whose output could not be parsed",
+    "/withdraw": "take back the reflection you typed while no review was open (the newest first)",
     "/scores": "show or hide the scores panel (F2)",
     "/audit": "the reflection audit of this session (repetitiveness, grounding, human vs LLM, …)",
     "/help": "this list",
     "/quit": "stop and quit (the session stays resumable)",
 }
 _SUGGESTIONS = ["/next", "/run ", "/auto", "/pause", "/blind on", "/blind off", "/method ", "/export",
+                "/undo", "/done", "/accept parsed", "/accept rest", "/reject unparsed", "/withdraw",
                 "/scores", "/audit", "/help", "/quit", "/skip"]
 
 

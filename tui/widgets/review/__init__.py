@@ -1,5 +1,6 @@
 """Review cards: one per proposal, grouped per review request."""
 from tui.widgets.review.card import ProposalCard
 from tui.widgets.review.group import ReflectPrompt, ReviewGroup
+from tui.widgets.review.pending import PendingReflection
 
-__all__ = ["ProposalCard", "ReflectPrompt", "ReviewGroup"]
+__all__ = ["PendingReflection", "ProposalCard", "ReflectPrompt", "ReviewGroup"]

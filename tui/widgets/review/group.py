@@ -1,13 +1,19 @@
 """A review request in the transcript: its cards, the error set they answer,
-what the person added, and (blind mode) the request for their reflection."""
+what the person added, and (blind mode) the request for their reflection.
+
+An open group stays open after its last card is decided, until the person
+says Done (the desk decides when); a closed group collapses to its title and
+a count of its decisions, and a click on the title opens it again."""
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.events import Click
 from textual.widgets import Button, Static
 
 from core.review import ReflectRequest
+from core.rubric import Rubric
 from core.types import ErrorCase, Proposal
 from tui.messages import GroupDone
 from tui.widgets.review.card import KIND_LABEL, ProposalCard
@@ -21,8 +27,10 @@ PLURAL = {"feedback": "feedback", "candidate": "candidate prompts", "demonstrati
 class ReviewGroup(Vertical):
     """The proposals of one kind for one parent; open while its request waits."""
 
-    def __init__(self, key: str, first: Proposal, *, parent_text: str | None = None) -> None:
+    def __init__(self, key: str, first: Proposal, *, parent_text: str | None = None,
+                 rubric: Rubric | None = None) -> None:
         super().__init__(classes=f"chat review-group -{first.kind}")
+        self.rubric = rubric
         self.key = key
         self.kind = first.kind
         self.step = first.step
@@ -33,6 +41,7 @@ class ReviewGroup(Vertical):
         self.cards: dict[str, ProposalCard] = {}
         self.is_open = False
         self.finished = False
+        self.allow_add = False
         self._pending: list[ProposalCard] = []
 
     def _title(self) -> Text:
@@ -48,6 +57,7 @@ class ReviewGroup(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(self._title(), classes="group-title")
+        yield Static("", classes="group-count")
         if self.kind == "feedback" and self.errors and self.author == "llm":
             yield ErrorSet(self.errors, title=f"the {len(self.errors)} errors the optimizer was shown")
         yield Static("", classes="group-context")
@@ -57,7 +67,8 @@ class ReviewGroup(Vertical):
         yield Button("Done", name="done", compact=True, classes="group-done", disabled=True)
 
     async def add_card(self, proposal: Proposal) -> ProposalCard:
-        card = ProposalCard(proposal, parent_text=self.parent_text, index=len(self.cards))
+        labels = self.rubric.for_kind(proposal.kind) if self.rubric else ()
+        card = ProposalCard(proposal, parent_text=self.parent_text, index=len(self.cards), labels=labels)
         self.cards[proposal.id] = card
         if self.is_mounted:
             await self.query_one(".group-cards", Vertical).mount(card)
@@ -72,16 +83,46 @@ class ReviewGroup(Vertical):
             text = Text("what the optimizer saw instead of feedback:\n", style="bold dim")
             text.append(clean(context), style="dim")
             self.query_one(".group-context", Static).update(text)
+        self.allow_add = allow_add and self.kind in ("feedback", "candidate")
+        keys = "".join(x.key for x in self.rubric.for_kind(self.kind)) if self.rubric else ""
         hint = "a accept · e edit · r reject (or click)"
-        if allow_add and self.kind in ("feedback", "candidate"):
-            hint += f" · type in the line below to add your own {KIND_LABEL[self.kind]} before the last decision"
+        if keys:
+            hint += f" · {clean(keys)} toggle labels"
+        hint += " · ⏎ rationale · u undo · n next undecided · d done"
+        if self.allow_add:
+            hint += f" · type in the line below to add your own {KIND_LABEL[self.kind]} before Done"
         if not self.cards:
             hint = "the optimizer proposed nothing here" + (
                 f": type your own {KIND_LABEL[self.kind]} below, then press Done" if allow_add else "; press Done")
-            button = self.query_one(".group-done", Button)
-            button.disabled = False
-            button.add_class("-shown")
         self.query_one(".group-hint", Static).update(Text(hint, style="italic dim"))
+        self.refresh_count()
+
+    def refresh_count(self) -> None:
+        """What is left to decide; the Done button once nothing is."""
+        left = len(self.undecided())
+        count = Text()
+        if self.cards:
+            decided = len(self.cards) - left
+            count.append(f"{decided} of {len(self.cards)} decided", style="bold" if left else "bold green")
+            if left:
+                count.append(f" · {left} left", style="yellow")
+            elif self.is_open:
+                count.append(" · d (Done) closes this review" + (
+                    ", after any text of your own" if self.allow_add else ""), style="italic")
+            kinds = [c.decision.kind for c in self.cards.values() if c.decision is not None]
+            tally = ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds))
+            if tally:
+                count.append(f"  ({tally})", style="dim")
+        self.query_one(".group-count", Static).update(count)
+        button = self.query_one(".group-done", Button)
+        ready = self.is_open and not left
+        button.disabled = not ready
+        button.set_class(ready, "-shown")
+        button.can_focus = ready
+
+    @property
+    def done_button(self) -> Button:
+        return self.query_one(".group-done", Button)
 
     def add_own(self, text: str) -> None:
         line = Text.assemble((f"your {KIND_LABEL[self.kind]} (added when this review completes): ", "bold cyan"),
@@ -92,11 +133,9 @@ class ReviewGroup(Vertical):
         self.is_open = False
         self.finished = True
         self.remove_class("-open")
-        self.add_class("-closed")
+        self.add_class("-closed", "-collapsed")
         self.query_one(".group-hint", Static).update("")
-        button = self.query_one(".group-done", Button)
-        button.disabled = True
-        button.remove_class("-shown")
+        self.refresh_count()
 
     def undecided(self) -> list[ProposalCard]:
         return [c for c in self.cards.values() if c.decision is None]
@@ -105,6 +144,12 @@ class ReviewGroup(Vertical):
         if event.button.name == "done":
             event.stop()
             self.post_message(GroupDone(self.key))
+
+    def on_click(self, event: Click) -> None:
+        # A click on the title (not on a card) of a closed group shows or hides its cards.
+        on_title = event.widget is not None and any(event.widget.has_class(c) for c in ("group-title", "group-count"))
+        if self.finished and on_title:
+            self.toggle_class("-collapsed")
 
 
 class ReflectPrompt(Vertical):

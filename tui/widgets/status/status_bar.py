@@ -1,4 +1,5 @@
-"""Two lines at the bottom: where the loop stands, and what the models cost."""
+"""Two lines at the bottom: where the loop stands (and how many cards are
+left to decide), and what the models cost over the whole session."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ class StatusBar(Static):
         self.blind = False
         self.auto = False
         self.waiting = ""  # what the loop waits for: "your review", "your reflection"
+        self.left: int | None = None  # cards still undecided in the open reviews
+        self.pending = 0  # reflections typed outside a review, kept for the next error set
 
     def on_mount(self) -> None:
         self.show()
@@ -73,6 +76,11 @@ class StatusBar(Static):
             line1.append(f"  {label} {_bar(done, total)} {done}/{total}")
         if self.waiting:
             line1.append(f"  ● waiting for {self.waiting}", style="bold yellow")
+        if self.left is not None:
+            line1.append(f" · {self.left} card(s) left" if self.left else " · all decided: d (Done)",
+                         style="yellow")
+        if self.pending:
+            line1.append(f"  ⏳ {self.pending} reflection(s) pending (/withdraw)", style="yellow")
         line2 = Text()
         tokens = sum(m.tokens for m in self.models.values())
         calls = sum(m.calls for m in self.models.values())

@@ -1,0 +1,66 @@
+"""What the loop screen and the packet screen share: a transcript, an input
+line, reflectloop's own lines, the card editor, and which cards a bulk
+decision takes."""
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.screen import Screen
+from textual.widgets import Input
+
+from core.types import Proposal
+from tui.screens.commands import CommandError, parse
+from tui.screens.edit import EditScreen
+from tui.widgets.input import CommandLine
+from tui.widgets.review import ProposalCard
+from tui.widgets.transcript import SystemLine, Transcript, UserLine
+
+# The bulk decisions (/accept parsed|rest, /reject unparsed): which undecided cards each command takes.
+BULK = {"accept": ("parsed", "rest"), "reject": ("unparsed",)}
+BULK_HELP = {"accept": "every undecided card whose output parsed, or every undecided card",
+             "reject": "every undecided card whose output could not be parsed"}
+
+
+def bulk_takes(p: Proposal, which: str) -> bool:
+    """``which`` ("parsed", "unparsed", "rest") takes this proposal."""
+    parsed = not p.parse_error and bool(p.text.strip())
+    return which == "rest" or (which == "parsed") == parsed
+
+
+class ChatScreen(Screen):
+    """Each subclass defines ``async run_command(cmd: Command)``, which
+    carries out a command of the input line, and ``async own_text(text)``,
+    which takes the person's free text."""
+
+    @on(Input.Submitted, "#command-line")
+    async def on_line(self, event: Input.Submitted) -> None:
+        event.stop()
+        text = event.value
+        event.input.clear()
+        if not text.strip():
+            return
+        if text.lstrip().startswith("/"):
+            await self.transcript.mount(UserLine(text.strip()))
+            try:
+                await self.run_command(parse(text))
+            except CommandError as exc:
+                self.say(str(exc), level="warning")
+            return
+        await self.transcript.mount(UserLine(text))
+        await self.own_text(text)
+
+    @property
+    def transcript(self) -> Transcript:
+        return self.query_one(Transcript)
+
+    @property
+    def command_line(self) -> CommandLine:
+        return self.query_one(CommandLine)
+
+    def say(self, text: str | Text, level: str = "info") -> None:
+        self.transcript.mount(SystemLine(text, level=level))
+
+    def edit_card(self, card: ProposalCard | None) -> None:
+        """The editor on a card's text; its answer goes back to the card."""
+        if card is not None:
+            self.app.push_screen(EditScreen(card.proposal.text, title=card.edit_title), card.edited)

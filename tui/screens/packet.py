@@ -1,0 +1,314 @@
+"""An annotation packet (``reflectloop assign``) opened for its annotator.
+
+No model runs here: the packet holds the source's LLM proposals and the
+error sets they answer.  Everything is recorded through
+:class:`sessions.packets.PacketReview`, which keeps the packet blind: an
+error set that has LLM feedback shows its errors and asks for the
+annotator's own reflection first; only once that is recorded are the LLM's
+cards of the set shown (and can be decided).  The cards are the loop's review
+widgets, with the packet's rubric: labels, rationale, accept / edit / reject,
+undo, bulk decisions and the jump to the next undecided card work as there.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Footer, Static
+
+from core.rubric import RubricError
+from sessions.packets import ErrorSet, PacketError, PacketReview
+from tui.messages import DecisionChosen, EditRequested
+from tui.screens.chat import BULK, ChatScreen, bulk_takes
+from tui.screens.commands import Command, CommandError
+from tui.widgets.input import CommandLine
+from tui.widgets.review import ProposalCard, ReviewGroup
+from tui.widgets.text import clean, literal
+from tui.widgets.transcript import ErrorSet as ErrorTable, Transcript
+
+HELP = ("packet commands: /undo · /done (how much is left) · /accept parsed|rest · /reject unparsed · "
+        "/next (next undecided card) · /help · /quit.  Text typed in the line below is your reflection on the "
+        "error set that asks for it.  On a card: a accept · e edit · r reject · the rubric's keys toggle labels · "
+        "enter types a rationale · u undo · n next undecided card.")
+
+
+class PacketSet(Vertical):
+    """One error set: its errors and the request for a reflection (blind),
+    then the LLM's cards, one group per kind."""
+
+    def __init__(self, es: ErrorSet, reflection: str | None) -> None:
+        super().__init__(classes="chat review-group packet-set")
+        self.es = es
+        self.reflection = reflection
+        self.groups: dict[str, ReviewGroup] = {}
+
+    @property
+    def waiting(self) -> bool:
+        """The set waits for the annotator's reflection before its cards are shown."""
+        return self.es.has_feedback and self.reflection is None
+
+    def compose(self) -> ComposeResult:
+        es = self.es
+        what = "the initial prompts" if es.parent_id == "task" else f"the error set of {clean(es.parent_id)}"
+        title = Text(f"step {es.step} · {what}", style="bold")
+        if es.parent is not None:
+            title.append("\nprompt: ", style="dim")
+            title.append(clean(es.parent.instruction), style="dim")
+        yield Static(title, classes="group-title")
+        if es.errors:
+            yield ErrorTable(es.errors, title=f"the {len(es.errors)} errors the optimizer was shown")
+        yield Static(self._reflection_line(), classes="group-hint")
+
+    def _reflection_line(self) -> Text:
+        if self.reflection is not None:
+            return Text.assemble(("your reflection: ", "bold cyan"), literal(self.reflection))
+        if self.waiting:
+            return Text("Why does the prompt fail on these? Type your reflection in the line below and press "
+                        "Enter; the optimizer's feedback and candidates are shown after yours.", style="italic")
+        return Text("")
+
+    def reflected(self, text: str) -> None:
+        self.reflection = text
+        self.query_one(".group-hint", Static).update(self._reflection_line())
+
+    async def show_cards(self, review: PacketReview) -> None:
+        """Mount the LLM's cards (``review.visible`` refuses before the reflection)."""
+        decided = review.decisions()
+        for p in review.visible(self.es):
+            group = self.groups.get(p.kind)
+            if group is None:
+                shows_parent = self.es.parent is not None and p.kind != "demonstration"
+                parent = self.es.parent.instruction if shows_parent else None
+                group = self.groups[p.kind] = ReviewGroup(f"{self.es.key}/{p.kind}", p, parent_text=parent,
+                                                          rubric=review.rubric)
+                await self.mount(group)
+            card = await group.add_card(p)
+            if p.id in decided:
+                card.show_decision(decided[p.id], recorded=True)
+            else:
+                card.open()
+        for group in self.groups.values():
+            group.refresh_count()
+
+    def cards(self) -> list[ProposalCard]:
+        return [c for g in self.groups.values() for c in g.cards.values()]
+
+
+class PacketScreen(ChatScreen):
+    BINDINGS = [
+        Binding("escape", "switch_focus", "Cards/input", id="switch-focus"),
+        Binding("n", "next_undecided", "Next undecided", id="next"),
+        Binding("u", "undo", "Undo", id="undo"),
+        Binding("d", "done", "Done", id="done"),
+    ]
+    AUTO_FOCUS = "#command-line"
+
+    def __init__(self, path: str | Path, *, annotator: str | None = None) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.annotator_setting = annotator
+        self.review: PacketReview | None = None
+        self.sets: list[PacketSet] = []
+        self.made: list[ProposalCard] = []  # this sitting's decisions, newest last (undo)
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(f" reflectloop · packet {self.path.name} ", style="bold reverse"), id="title-bar")
+        with Vertical(id="chat"):
+            yield Transcript(id="transcript")
+            yield CommandLine(id="command-line")
+        yield Static("", id="status")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        try:
+            self.review = PacketReview.open(self.path)
+        except (PacketError, RubricError, OSError) as exc:
+            self.say(f"cannot open the packet: {exc}", level="error")
+            return
+        review = self.review
+        self.say(Text.assemble(
+            ("annotation packet ", "bold"), clean(self.path.name),
+            f" · annotator {review.annotator} · rubric {clean(review.rubric.name)} · blind: your reflection on each "
+            "error set comes before the optimizer's text.  No model runs.  /help lists the commands."))
+        if self.annotator_setting and self.annotator_setting != review.annotator:
+            self.say(f"this packet is {review.annotator}'s: its decisions are recorded as {review.annotator}, "
+                     f"not {self.annotator_setting}", level="warning")
+        for es in review.error_sets:
+            packet_set = PacketSet(es, review.reflection(es))
+            self.sets.append(packet_set)
+            await self.transcript.mount(packet_set)
+            if not packet_set.waiting:
+                await packet_set.show_cards(review)
+        self.show_status()
+        self.focus_next()
+
+    def close_packet(self) -> None:
+        review, self.review = self.review, None
+        if review is not None:
+            review.close()
+
+    def on_unmount(self) -> None:
+        self.close_packet()
+
+    # ---------------------------------------------------------- status
+    def waiting_set(self) -> PacketSet | None:
+        return next((s for s in self.sets if s.waiting), None)
+
+    def undecided(self) -> list[ProposalCard]:
+        return [c for s in self.sets for c in s.cards() if c.decision is None]
+
+    def show_status(self) -> None:
+        if self.review is None:
+            return
+        left = self.review.remaining()
+        status = Text(f" {clean(self.path.name)} ", style="bold reverse")
+        status.append(f"  annotator {self.review.annotator} · ")
+        status.append(f"{left} card(s) left" if left else "every card decided", style="yellow" if left else "green")
+        waiting = sum(s.waiting for s in self.sets)
+        if waiting:
+            status.append(f" · {waiting} error set(s) wait for your reflection", style="bold yellow")
+        self.query_one("#status", Static).update(status)
+        target = self.waiting_set()
+        self.command_line.placeholder = (f"your reflection on the errors of {clean(target.es.key)} (Enter)"
+                                         if target else "a command (/help)")
+
+    def focus_next(self, after: ProposalCard | None = None) -> None:
+        """The next undecided card after ``after``, else the input line."""
+        if self.app.screen is not self:
+            return
+        every = [c for s in self.sets for c in s.cards()]
+        start = every.index(after) + 1 if after in every else 0
+        card = next((c for c in every[start:] + every[:start] if c.decision is None), None)
+        if card is None or (self.waiting_set() is not None and after is None):
+            self.command_line.focus()
+        else:
+            card.focus()
+            card.scroll_visible()
+
+    # --------------------------------------------------------- deciding
+    def on_decision_chosen(self, message: DecisionChosen) -> None:
+        message.stop()
+        d = message.decision
+        card = self._card(d.proposal_id)
+        if card is None or card.decision is not None:
+            return
+        try:
+            recorded = self.review.decide(d.proposal_id, d.kind, text=d.text, labels=d.labels, rationale=d.rationale)
+        except (PacketError, RubricError) as exc:
+            self.say(str(exc), level="error")
+            return
+        self._decided(card, recorded)
+        self.focus_next(after=card)
+
+    def _decided(self, card: ProposalCard, decision) -> None:
+        card.show_decision(decision)
+        self._group_of(card).refresh_count()
+        self.made.append(card)
+        self.show_status()
+
+    def on_edit_requested(self, message: EditRequested) -> None:
+        message.stop()
+        self.edit_card(self._card(message.proposal_id))
+
+    def _group_of(self, card: ProposalCard) -> ReviewGroup:
+        return next(g for s in self.sets for g in s.groups.values() if card.proposal.id in g.cards)
+
+    def _card(self, proposal_id: str) -> ProposalCard | None:
+        return next((c for s in self.sets for c in s.cards() if c.proposal.id == proposal_id), None)
+
+    def undo(self) -> str:
+        while self.made:
+            card = self.made.pop()
+            if card.decision is None:
+                continue
+            self.review.undo(card.proposal.id)
+            card.reopen()
+            self._group_of(card).refresh_count()
+            self.show_status()
+            card.focus()
+            return f"undone: the decision on {clean(card.proposal.id)}; it is open again"
+        return "nothing to undo in this sitting"
+
+    def bulk(self, kind: str, which: str) -> str:
+        n = 0
+        for card in self.undecided():
+            if not bulk_takes(card.proposal, which):
+                continue
+            self._decided(card, self.review.decide(card.proposal.id, kind, labels=card.label_ids,
+                                                   rationale=card.rationale))
+            n += 1
+        self.focus_next()
+        return f"{n} card(s) {kind}ed; {self.review.remaining()} left"
+
+    def done(self) -> str:
+        left, waiting = self.review.remaining(), self.waiting_set()
+        if waiting is not None:
+            return f"{left} card(s) left; {waiting.es.key} waits for your reflection first"
+        if left:
+            return f"{left} card(s) left: n jumps to the next undecided one"
+        return "every card of this packet is decided: q quits (the packet keeps everything)"
+
+    # ------------------------------------------------------------ input
+    async def own_text(self, text: str) -> None:
+        """The annotator's reflection on the error set that waits for it."""
+        target = self.waiting_set()
+        if target is None:
+            self.say("no error set waits for your reflection: this text is not recorded", level="warning")
+            return
+        try:
+            self.review.reflect(target.es, text)
+        except PacketError as exc:
+            self.say(str(exc), level="error")
+            return
+        target.reflected(text)
+        await target.show_cards(self.review)
+        self.show_status()
+        self.focus_next()
+
+    async def run_command(self, cmd: Command) -> None:
+        if self.review is None and cmd.name not in ("help", "quit"):
+            raise CommandError("the packet is not open")
+        which = cmd.args[0].lower() if cmd.args else ""
+        match cmd.name:
+            case "help":
+                self.say(HELP)
+            case "quit":
+                await self.app.action_quit()
+            case "undo":
+                self.say(self.undo())
+            case "done":
+                self.say(self.done())
+            case "next":
+                self.action_next_undecided()
+            case "accept" | "reject" if which in BULK[cmd.name]:
+                self.say(self.bulk(cmd.name, which))
+            case "accept" | "reject":
+                raise CommandError("/accept parsed, /accept rest or /reject unparsed")
+            case _:
+                raise CommandError(f"/{cmd.name} is not available in a packet (no model runs): /help lists "
+                                   "what is")
+
+    # ---------------------------------------------------------- actions
+    def action_switch_focus(self) -> None:
+        if self.focused is self.command_line:
+            cards = self.undecided()
+            (cards[0] if cards else self.transcript).focus()
+        else:
+            self.command_line.focus()
+
+    def action_next_undecided(self) -> None:
+        focused = self.focused if isinstance(self.focused, ProposalCard) else None
+        if not self.undecided():
+            self.say(self.done())
+        self.focus_next(after=focused)
+
+    def action_undo(self) -> None:
+        if self.review is not None:
+            self.say(self.undo())
+
+    def action_done(self) -> None:
+        if self.review is not None:
+            self.say(self.done())
