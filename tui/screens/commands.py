@@ -19,7 +19,7 @@ class CommandError(ValueError):
     pass
 
 
-NAMES = {key.split()[0][1:] for key in COMMANDS} | {"skip", "save"}
+NAMES = {key.split()[0][1:] for key in COMMANDS} | {"skip"}
 
 
 def parse(text: str) -> Command:

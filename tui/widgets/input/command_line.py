@@ -14,6 +14,7 @@ COMMANDS = {
     "/blind on|off": "write your own reflection before the optimizer's is generated",
     "/method NAME": "change the method (before step 0; afterwards it starts a new session)",
     "/export [jsonl|csv|hf]": "write the session's annotation export beside it",
+    "/save PATH": "write the best prompt with its messages filled (.json JSON, .py Python, else text)",
     "/undo": "withdraw your last decision in an open review (u on the cards)",
     "/done": "close the reviews whose cards are all decided (d on the cards), after any text of your own",
     "/accept parsed|rest": "accept every undecided card whose output parsed, or every undecided card",
@@ -24,7 +25,7 @@ COMMANDS = {
     "/help": "this list",
     "/quit": "stop and quit (the session stays resumable)",
 }
-_SUGGESTIONS = ["/next", "/run ", "/auto", "/pause", "/blind on", "/blind off", "/method ", "/export",
+_SUGGESTIONS = ["/next", "/run ", "/auto", "/pause", "/blind on", "/blind off", "/method ", "/export", "/save ",
                 "/undo", "/done", "/accept parsed", "/accept rest", "/reject unparsed", "/withdraw",
                 "/scores", "/audit", "/help", "/quit", "/skip"]
 
