@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from core.types import Decision
-from sessions import store as store_module
 
 
 @dataclass(frozen=True)
@@ -31,8 +30,7 @@ class Entry:
 
 def decision_log(store) -> list[Decision]:
     """Every decision of the session in the order written, undos included."""
-    # The store's public reader keeps only the last decision per proposal.
-    return store._decoded(store_module.DECISIONS, Decision)
+    return store.decision_log()
 
 
 def history(log: Iterable[Decision], proposal_id: str) -> list[Entry]:

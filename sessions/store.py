@@ -251,6 +251,10 @@ class SessionStore:
         """By proposal id; the latest decision on a proposal wins."""
         return {d.proposal_id: d for d in self._decoded(DECISIONS, Decision)}
 
+    def decision_log(self) -> list[Decision]:
+        """Every decision as written, in order (undos and superseded ones included)."""
+        return self._decoded(DECISIONS, Decision)
+
     def steps(self) -> list[StepRecord]:
         latest = {s.step: s for s in self._decoded(STEPS, StepRecord)}
         return [latest[k] for k in sorted(latest)]
