@@ -98,6 +98,8 @@ def test_one_step_in_a_real_terminal(tmp_path):
         def accept(text: str) -> None:
             if "Accept" in footer(text):  # a card waiting for a decision has the focus
                 tmux.keys("a")
+            elif "d (Done)" in text:  # every card decided: the Done button has the focus
+                tmux.keys("d")
             elif "waiting for your review" in text:  # the input line has the focus: over to the cards
                 tmux.keys("Escape")
 
