@@ -105,6 +105,9 @@ async def compare_session(path: Path, settings: dict) -> tuple[list[Compared], i
     rebuilt full selection did not reproduce (they are left out)."""
     with SessionStore.open(path, read_only=True) as store:
         config = from_dict(store.config)
+        if config.evaluation != "full":
+            raise SystemExit(f"{path.name} was recorded with {config.evaluation} evaluation: its dropped candidates "
+                             "hold partial results only; replay sessions recorded with full evaluation")
         prompts, steps = store.prompts(), store.steps()
         dev: dict[str, Evaluation] = {}
         by_step: dict[int, dict[str, Evaluation]] = {}
@@ -124,7 +127,8 @@ async def compare_session(path: Path, settings: dict) -> tuple[list[Compared], i
         if full.kept != record.beam:
             unmatched += 1
             continue
-        examples = sorted({r.example_id for ev in fresh.values() for r in ev.results})
+        # The dev set in its own order, as the loop hands it to the race (``Loop.dev_ids``).
+        examples = list(dict.fromkeys(r.example_id for ev in fresh.values() for r in ev.results))
         known = {p: _results(dev[p]) for p in pool if p not in fresh}
 
         async def score(candidate: str, ids: tuple[str, ...]) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
     python bench/idle.py [--card 2] [--latency 1] [--concurrency 16] [--steps 2]
                          [--beam 5] [--dev 50] [--test 200] [--init 10]
+                         [--evaluation full|adaptive] [--no-overlap]
 
 A scripted person reviews every card of an APO run, one card at a time,
 spending ``--card`` seconds on each (accepting what the auto-reviewer would),
@@ -20,7 +21,10 @@ Per step it measures the person's idle time:
 
 The last lines are the figures: ``idle max`` and ``idle mean`` (between
 cards), ``idle tail max`` and ``idle tail mean`` (after the last decision),
-``step max`` (the longest step, wall seconds).
+``step max`` (the longest step, wall seconds).  ``--no-overlap`` is the
+baseline: the person's decisions reach the loop only with the whole review,
+so no accepted candidate starts its evaluation early (the loop before issue
+13's overlap).
 """
 from __future__ import annotations
 
@@ -56,8 +60,9 @@ class StepTimes:
 class ScriptedPerson:
     """One person: a card at a time, ``seconds`` each; waiting requests queue (FIFO)."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, overlap: bool = True) -> None:
         self.seconds = seconds
+        self.overlap = overlap
         self.auto = AutoReviewer()
         self.steps: dict[int, StepTimes] = {}
         self._desk = asyncio.Lock()  # asyncio wakes its waiters in arrival order
@@ -80,7 +85,8 @@ class ScriptedPerson:
             for p in request.proposals:
                 await asyncio.sleep(self.seconds)
                 d = Decision(p.id, "accept" if self.auto.accepts(p) else "reject", by="script")
-                request.record(d)  # card by card, as a person decides
+                if self.overlap:
+                    request.record(d)  # card by card, as a person decides: accepted candidates start at once
                 decisions[p.id] = d
                 t.cards += 1
                 t.last_decision = time.monotonic()
@@ -118,9 +124,13 @@ def main() -> int:
     parser.add_argument("--dev", type=int, default=50)
     parser.add_argument("--test", type=int, default=200)
     parser.add_argument("--init", type=int, default=10)
+    parser.add_argument("--evaluation", choices=("full", "adaptive"), default="full")
+    parser.add_argument("--no-overlap", action="store_true",
+                        help="the baseline: decisions reach the loop only with the whole review, so no candidate "
+                             "starts its evaluation before its review ends")
     args = parser.parse_args()
 
-    person = ScriptedPerson(args.card)
+    person = ScriptedPerson(args.card, overlap=not args.no_overlap)
     with tempfile.TemporaryDirectory(prefix="reflectloop-idle-") as root:
         os.environ["REFLECTLOOP_HOME"] = str(Path(root) / "home")
         os.environ["REFLECTLOOP_CONFIG"] = str(Path(root) / "no-config.toml")
@@ -128,12 +138,13 @@ def main() -> int:
             url = server.openai_url
             config = RunConfig(
                 task="gen:navigate", method="apo", steps=args.steps, seed=0, beam=args.beam, dev_size=args.dev,
-                test_size=args.test, init_prompts=args.init, concurrency=args.concurrency,
+                test_size=args.test, init_prompts=args.init, concurrency=args.concurrency, evaluation=args.evaluation,
                 target="openai:fake", target_base_url=url, optimizer="openai:fake", optimizer_base_url=url,
             )  # fmt: skip
             print(f"APO, gen:navigate, beam {args.beam}, dev {args.dev}, test {args.test}, {args.init} initial "
                   f"prompts; {args.card:g} s per card; endpoint {args.latency:g} s per answer, "
-                  f"{args.concurrency} at once")
+                  f"{args.concurrency} at once; {args.evaluation} evaluation, "
+                  f"{'no overlap' if args.no_overlap else 'overlap'}")
             asyncio.run(drive(config, person, Path(root) / "idle.session"))
 
     gaps, tails, walls = [], [], []

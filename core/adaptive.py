@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Mapping, Sequence
 
 Score = Callable[[str, tuple[str, ...]], Awaitable[Mapping[str, float]]]
+FIRST_BATCH = 4  # dev examples every candidate is scored on in the race's first round
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ async def race(
     *,
     seed: int | str,
     known: Mapping[str, Mapping[str, float]] | None = None,
-    first: int = 4,
+    first: int = FIRST_BATCH,
     growth: float = 1.5,
     z: float = 1.0,
 ) -> RaceResult:

@@ -19,6 +19,7 @@ from core.methods import METHODS, PROTOCOLS, MethodFacts, facts_of
 from core.tasks.registry import SPEC_FORMS
 
 SELECTIONS = ("children", "pool")
+EVALUATIONS = ("full", "adaptive")
 # The beam each protocol selects from when ``selection`` is not set: the
 # study's code keeps only the step's new candidates; reflectloop pools them
 # with their parents, so the best prompt found is never lost.
@@ -81,6 +82,11 @@ class RunConfig:
     max_cost: float | None = _setting(None, "budget in USD; the run stops cleanly when it is spent")
     max_tokens: int | None = _setting(None, "budget in total tokens; the run stops cleanly when it is spent")
     cache: bool = _setting(True, "replay identical requests from the response cache")
+    evaluation: str = _setting("full", "how a step's candidates are scored: full (every candidate on the whole dev "
+                               "set, the study's) or adaptive (raced over shared dev examples, the clearly worse "
+                               "dropped early; the beam's scores stay full)")
+    adaptive_z: float = _setting(1.0, "adaptive evaluation drops a candidate when the beam's worth of others beat "
+                                 "it by this many standard deviations (higher: safer, fewer calls saved)")
     annotator: str | None = _setting(None, "your name on every decision you make (default: the login name)")
     rubric: str | None = _setting(None, "TOML file of the annotation rubric: the labels each card offers "
                                   "(default: the study's questions)")
@@ -174,6 +180,9 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(f"unknown method {config.method!r} (known: {', '.join(METHODS)})")
     _choice("protocol", config.protocol, PROTOCOLS)
     _choice("selection", config.selection, SELECTIONS)
+    _choice("evaluation", config.evaluation, EVALUATIONS)
+    if config.adaptive_z < 0:
+        raise ConfigError(f"setting 'adaptive_z' must not be negative, got {config.adaptive_z}")
     optimizer_map(config.optimizers)
     for name in ("steps", "beam", "dev_size", "test_size", "init_prompts", "init_examples", "gepa_iterations"):
         if getattr(config, name) < (0 if name == "test_size" else 1):

@@ -13,6 +13,10 @@ The loop never waits on a person directly: every review point goes through a
 ``Reviewer``.  Proposal and prompt ids are deterministic and every LLM call is
 cached, so re-running a half-done step replays it exactly (with recorded
 decisions replayed by ``ReplayReviewer``) — that is how resuming works.
+
+The person never waits on a step's candidates more than need be: a candidate
+accepted card by card starts its first scoring at once (``core.overlap``),
+which the step's evaluation then takes instead of asking again.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from core.config import RunConfig
-from core.evaluate import evaluate
+from core.evaluate import evaluate, evaluate_one
 from core.events import (
     DecisionMade,
     Emit,
@@ -37,6 +41,7 @@ from core.events import (
 from core.methods.base import Draft, Method, StepContext
 from core.methods.context import Contexts
 from core.methods.initial import load_initial_prompts
+from core.overlap import EarlyStarts, merged
 from core.review import ReflectRequest, Reviewer, ReviewRequest
 from core.selection import Focus, StepOutcome
 from core.types import (
@@ -87,6 +92,9 @@ class Loop:
         self._recorded: dict[str, Decision] = {}  # what reached the emitter, so nothing is written twice
         self._contexts = Contexts(task, config.seed, config.n_errors)
         self.selection = method.selection()
+        self.evaluation, self.adaptive_z = config.evaluation, config.adaptive_z  # StepOps: how candidates are scored
+        self._early = EarlyStarts(lambda prompt, example: evaluate_one(
+            self.target, prompt, example, self._target_params(), self.config.protocol, self.task.taskfile))
         if self.state.records:  # a resumed run continues from the state its last step saved
             self.selection.restore(self.state.records[-1].method_state)
 
@@ -99,6 +107,9 @@ class Loop:
         return [self.state.prompts[i] for i in self.state.beam]
 
     kept = beam_prompts  # StepOps: what the previous step kept
+
+    def dev_ids(self) -> list[str]:
+        return [e.id for e in self.task.dev]
 
     async def run(self, steps: int | None = None) -> list[StepRecord]:
         """Run until ``steps`` steps exist in total (step 0 included)."""
@@ -159,7 +170,7 @@ class Loop:
 
     async def score(self, prompts: Sequence[Prompt], examples: Sequence[str] | None = None) -> dict[str, Evaluation]:
         """On the whole dev set (recorded, and kept for the rest of the run), or on
-        some dev examples only (GEPA's minibatch: the gate's record keeps the result)."""
+        some dev examples only (GEPA's minibatch, a race's batch: the caller keeps the result)."""
         if examples is None:
             await self._evaluate_dev(self._step, prompts)
             return {p.id: self.state.dev[p.id] for p in prompts}
@@ -170,6 +181,20 @@ class Loop:
         tick = self._ticker("minibatch", len(prompts) * len(chosen))
         evs = await asyncio.gather(*(self._evaluate(p, chosen, "dev", tick) for p in prompts))
         return {ev.prompt_id: ev for ev in evs}
+
+    def record(self, results) -> dict[str, Evaluation]:
+        """StepOps: dev results gathered piecemeal (a race) as this step's
+        evaluations, in dev order; short of the dev set: marked partial."""
+        order = {e.id: k for k, e in enumerate(self.task.dev)}
+        kept = {}
+        for pid, got in results.items():
+            ordered = tuple(sorted(got, key=lambda r: order[r.example_id]))
+            ev = Evaluation(pid, "dev", ordered, partial=len({r.example_id for r in ordered}) < len(order))
+            self.state.dev[pid] = kept[pid] = ev
+            self._scored.append(pid)
+            self.emit(EvaluationDone(self._step, ev))
+            self._note_errored(ev)
+        return kept
 
     async def _reflect(self, ctx: StepContext, round_tag: str) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
         """Feedback groups to refine from, as (id tag, feedback ids, texts): the
@@ -239,17 +264,35 @@ class Loop:
     async def _review(self, step: int, kind: ProposalKind, parent: Prompt | None, errors: tuple[ErrorCase, ...],
                       proposals: list[Proposal], *, origin: str, feedback_ids: tuple[str, ...] = (), context: str = "",
                       tag: str = "") -> list[Prompt]:
-        request = ReviewRequest(step, kind, parent, errors, tuple(proposals), True, context, record=self._record)
+        record = self._record
+        if kind == "candidate":
+            record = self._starting(step, parent, proposals, origin, feedback_ids)
+        request = ReviewRequest(step, kind, parent, errors, tuple(proposals), True, context, record=record)
         result = await self.reviewer.review(request)
         parent_id = parent.id if parent else "task"
         kept = self._apply(proposals, result.decisions)
-        prompts = []
-        for p, text in kept:
-            edited = text != p.text
-            prompts.append(self._prompt(p.id, text, parent, step, "edited" if edited else origin, feedback_ids))
+        prompts = [self._candidate(p, text, parent, step, origin, feedback_ids) for p, text in kept]
         for p, text in self._human(step, parent_id, kind, result.added, errors, tag):
             prompts.append(self._prompt(p.id, text, parent, step, "human", ()))
         return prompts
+
+    def _candidate(self, p: Proposal, text: str, parent, step, origin, feedback_ids) -> Prompt:
+        return self._prompt(p.id, text, parent, step, "edited" if text != p.text else origin, feedback_ids)
+
+    def _starting(self, step, parent, proposals, origin, feedback_ids) -> Callable[[Decision], None]:
+        """The review's ``record``, which also starts each accepted candidate's
+        first scoring at once (``core.overlap``), while the person reads on."""
+        first = getattr(self.selection, "first_examples", None)
+        ids = first(step, self.dev_ids(), self.config.evaluation) if first else None
+        if not ids or self.method.uses_demonstration:  # a demonstration is written after review
+            return self._record
+        examples = [self._contexts.examples[i] for i in ids]
+        known = {_normalized(p.instruction) for p in self.state.prompts.values()}
+        return self._early.starting(
+            self._record, proposals, examples, lambda p, text: self._candidate(p, text, parent, step, origin, feedback_ids),
+            lambda prompt: _normalized(prompt.instruction) in known,  # ``_deduplicate`` would drop it
+            _normalized,
+        )
 
     def _prompt(self, pid, text, parent, step, origin, feedback_ids) -> Prompt:
         return Prompt(pid, text.strip(), None, parent.id if parent else None, step, origin, tuple(feedback_ids))
@@ -297,9 +340,15 @@ class Loop:
     def _target_params(self) -> Params:
         return Params(temperature=self.config.target_temperature, max_tokens=self.config.target_max_tokens)
 
-    def _evaluate(self, prompt: Prompt, examples, split, tick):
-        return evaluate(self.target, prompt, examples, split=split, params=self._target_params(), on_result=tick,
-                        protocol=self.config.protocol, taskfile=self.task.taskfile)
+    async def _evaluate(self, prompt: Prompt, examples, split, tick) -> Evaluation:
+        """Results started at the prompt's acceptance are taken, the rest run now."""
+        early = await self._early.take(prompt, examples) if split == "dev" else {}
+        for result in early.values():
+            tick(result)
+        rest = [e for e in examples if e.id not in early]
+        ev = await evaluate(self.target, prompt, rest, split=split, params=self._target_params(), on_result=tick,
+                            protocol=self.config.protocol, taskfile=self.task.taskfile)
+        return merged(ev, early, examples, self.task.taskfile) if early else ev
 
     def _add(self, prompt: Prompt) -> None:
         if prompt.id not in self.state.prompts:
@@ -320,7 +369,7 @@ class Loop:
         for p in prompts:
             self._add(p)
             self._scored.append(p.id)
-        todo = [p for p in prompts if p.id not in self.state.dev]
+        todo = [p for p in prompts if p.id not in self.state.dev or self.state.dev[p.id].partial]
         if not todo:
             return
         self.emit(PhaseStarted(step, "evaluate", f"{len(todo)} prompts on {len(self.task.dev)} dev examples"))
@@ -363,8 +412,9 @@ class Loop:
         record = StepRecord(
             step, outcome.kept, dev_scores, best.id, self.state.dev[best.id].score, test.score if test else None,
             int(tokens), int(calls), float(cost), tuple(self._notes), outcome.picks, outcome.gates,
-            dict(outcome.front), self.selection.to_dict(),
+            dict(outcome.front), self.selection.to_dict(), outcome.evaluation, outcome.calls_saved,
         )
+        self._early.clear()
         self.state.records.append(record)
         self.emit(StepDone(record, tuple(self.beam_prompts())))
         return record

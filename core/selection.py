@@ -9,6 +9,10 @@ which prompt is tested, and for a method that plans iterations (GEPA) its
 picks and gates.  The study's six methods share ``BeamSelection``; GEPA's
 Pareto front is ``core.methods.gepa.ParetoSelection``.  Nothing in the loop
 knows which one it drives.
+
+Under adaptive evaluation the beam races its candidates (``core.adaptive``)
+instead of scoring each on the whole dev set; the members it keeps end with
+full scores, the ones it drops keep partial ones, marked so.
 """
 from __future__ import annotations
 
@@ -17,8 +21,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
 
+from core.adaptive import FIRST_BATCH, example_order, race
 from core.events import Event
-from core.types import Evaluation, Gate, Pick, Prompt
+from core.types import Evaluation, ExampleResult, Gate, Pick, Prompt
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,9 @@ class Focus:
 class StepOps(Protocol):
     """What the loop lends a selection for one step."""
 
+    evaluation: str  # "full" or "adaptive": how the run scores a step's candidates
+    adaptive_z: float  # the race's confidence (``core.adaptive.race``'s ``z``)
+
     def kept(self) -> list[Prompt]:
         """What the previous step kept (the beam), in order."""
 
@@ -42,6 +50,13 @@ class StepOps(Protocol):
 
     async def score(self, prompts: Sequence[Prompt], examples: Sequence[str] | None = None) -> dict[str, Evaluation]:
         """Evaluate the prompts on those dev examples; None: on the whole dev set, recorded."""
+
+    def dev_ids(self) -> list[str]:
+        """The dev set's example ids, in its order."""
+
+    def record(self, results: Mapping[str, Sequence[ExampleResult]]) -> dict[str, Evaluation]:
+        """Keep each prompt's dev results gathered piecemeal as its evaluation
+        of this step (recorded; marked partial when short of the dev set)."""
 
     def note(self, text: str) -> None: ...
 
@@ -56,6 +71,8 @@ class StepOutcome:
     picks: tuple[Pick, ...] = ()  # each iteration's parent and minibatch (skipped ones say why)
     gates: tuple[Gate, ...] = ()  # each new candidate's minibatch comparison with its parent
     front: Mapping[str, int] = field(default_factory=dict)  # front member -> examples it is best on
+    evaluation: str = "full"  # how the candidates were scored ("adaptive": raced)
+    calls_saved: int = 0  # scorings the race did not make, against full evaluation
 
 
 class Selection(Protocol):
@@ -89,6 +106,12 @@ class BeamSelection:
         if self.reflects and not any(scores[p.id].errors for p in parents):
             ops.note("no errors left on the dev set: the beam is kept")
             return self._outcome(step, scores)
+        if ops.evaluation == "adaptive":
+            # A metric of the whole set (macro-F1) cannot be predicted from a few examples.
+            if any(scores[p.id].aggregate is not None for p in parents):
+                ops.note("the metric scores the whole dev set at once: candidates are evaluated in full")
+            else:
+                return await self._raced(step, ops, parents, scores)
 
         async def children_of(parent: Prompt) -> list[Prompt]:
             children = await ops.evolve(Focus(parent.id))
@@ -103,6 +126,36 @@ class BeamSelection:
             ops.note("no child survived review: the parents are kept")
             return self._outcome(step, scores)
         return self._outcome(step, scores, children)
+
+    async def _raced(self, step: int, ops: StepOps, parents: list[Prompt], scores: dict[str, Evaluation]) -> StepOutcome:
+        """Evolve every parent, then race the pool; the parents' full scores are known."""
+        groups = await asyncio.gather(*(ops.evolve(Focus(p.id)) for p in parents))
+        children = [c for group in groups for c in group]
+        if not children and self.mode == "children":
+            ops.note("no child survived review: the parents are kept")
+            return self._outcome(step, scores)
+        pool = {p.id: p for p in ([*parents] if self.mode == "pool" else []) + children}
+        known = {i: {r.example_id: r.value for r in scores[i].scored} for i in pool if i in scores}
+        gathered: dict[str, dict[str, ExampleResult]] = {}
+
+        async def score(candidate: str, ids: tuple[str, ...]) -> dict[str, float]:
+            ev = (await ops.score([pool[candidate]], ids))[candidate]
+            if candidate not in known:  # a parent keeps its full evaluation of an earlier step
+                gathered.setdefault(candidate, {}).update({r.example_id: r for r in ev.results})
+            return {r.example_id: r.value for r in ev.scored}
+
+        result = await race(list(pool), ops.dev_ids(), score, self.beam, seed=f"{self.seed}:select:{step}",
+                            known=known, z=ops.adaptive_z)
+        ops.record({i: tuple(rs.values()) for i, rs in gathered.items()})
+        return StepOutcome(result.beam, result.beam[0], evaluation="adaptive", calls_saved=result.saved)
+
+    def first_examples(self, step: int, dev_ids: Sequence[str], evaluation: str) -> list[str]:
+        """The dev examples a candidate accepted in this step is scored on
+        first, so the loop can start them at its acceptance: the whole dev set,
+        or under adaptive evaluation the race's first batch, in its order."""
+        if step == 0 or evaluation != "adaptive":
+            return list(dev_ids)
+        return example_order(dev_ids, f"{self.seed}:select:{step}")[:FIRST_BATCH]
 
     def _outcome(self, step: int, scores: Mapping[str, Evaluation], pool: Sequence[str] | None = None) -> StepOutcome:
         """Top ``beam`` of ``pool`` (default: every prompt scored); a smaller pool is kept whole."""

@@ -150,6 +150,9 @@ class Evaluation:
     # The metric's own score of the prompt when it is not the mean of the
     # examples' scores (label macro-F1); None: the mean.
     aggregate: float | None = None
+    # Adaptive evaluation dropped the prompt before it saw the whole dev set:
+    # its score is over ``results`` only, not comparable with a full one.
+    partial: bool = False
 
     @property
     def scored(self) -> tuple[ExampleResult, ...]:
@@ -283,3 +286,5 @@ class StepRecord:
     gates: tuple[Gate, ...] = ()  # each new candidate's minibatch comparison with its parent
     front: dict[str, int] = field(default_factory=dict)  # front member -> dev examples it is best on
     method_state: dict[str, Any] = field(default_factory=dict)  # the selection's state after the step, to resume from
+    evaluation: str = "full"  # how the step's candidates were scored (adaptive: raced, see core.adaptive)
+    calls_saved: int = 0  # target calls adaptive evaluation did not make, against full evaluation

@@ -20,6 +20,8 @@ def evaluation(prompt_id: str, right: int) -> Evaluation:
 class Ops:
     """Parents with given scores; each evolve returns the children scripted for that parent."""
 
+    evaluation, adaptive_z = "full", 1.0
+
     def __init__(self, parents: dict[str, int], children: dict[str, dict[str, int]]):
         self.parents = [Prompt(p, p) for p in parents]
         self.right = {**parents, **{c: n for kids in children.values() for c, n in kids.items()}}
@@ -107,3 +109,18 @@ async def test_the_loop_drives_whatever_selection_the_method_returns(monkeypatch
     assert not any("reasons why" in p for p in op.prompts)  # it evolved nothing: no reflection was asked
     with pytest.raises(AssertionError):
         KeepFirst().restore({})
+
+
+async def test_adaptive_falls_back_to_full_for_a_metric_of_the_whole_set():
+    class Aggregated(Ops):
+        evaluation = "adaptive"
+
+        async def score(self, prompts, examples=None):
+            assert examples is None  # macro-F1 of a few examples says nothing of the whole set's
+            evs = await super().score(prompts)
+            return {i: Evaluation(i, "dev", ev.results, aggregate=self.right[i] / 8) for i, ev in evs.items()}
+
+    ops = Aggregated({"a": 3, "b": 1}, {"a": {"a1": 2}, "b": {"b2": 4}})
+    out = await BeamSelection(2, "pool", 0, True).run_step(1, ops)
+    assert (out.kept, out.evaluation, out.calls_saved) == (("b2", "a"), "full", 0)
+    assert ops.notes == ["the metric scores the whole dev set at once: candidates are evaluated in full"]
