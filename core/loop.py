@@ -10,7 +10,8 @@ lends it the review points and the evaluations (it is the ``StepOps``) and
 knows neither.
 
 The loop never waits on a person directly: every review point goes through a
-``Reviewer``.  Proposal and prompt ids are deterministic and every LLM call is
+``Reviewer`` (``core.review_points``: how proposals become cards, decisions
+and prompts).  Proposal and prompt ids are deterministic and every LLM call is
 cached, so re-running a half-done step replays it exactly (with recorded
 decisions replayed by ``ReplayReviewer``) — that is how resuming works.
 
@@ -27,39 +28,15 @@ from typing import Callable, Sequence
 
 from core.config import RunConfig
 from core.evaluate import evaluate, evaluate_one
-from core.events import (
-    DecisionMade,
-    Emit,
-    EvaluationDone,
-    Note,
-    PhaseStarted,
-    Progress,
-    PromptAdded,
-    ProposalMade,
-    StepDone,
-)
+from core.events import Emit, EvaluationDone, Note, PhaseStarted, Progress, PromptAdded, StepDone
 from core.methods.base import Draft, Method, StepContext
 from core.methods.context import Contexts
 from core.methods.initial import load_initial_prompts
 from core.overlap import EarlyStarts, merged
-from core.review import ReflectRequest, Reviewer, ReviewRequest
+from core.review import ReflectRequest, Reviewer
+from core.review_points import ReviewPoints
 from core.selection import Focus, StepOutcome
-from core.types import (
-    Decision,
-    ErrorCase,
-    Evaluation,
-    Example,
-    Params,
-    Prompt,
-    Proposal,
-    ProposalKind,
-    StepRecord,
-    Task,
-)
-
-
-def _normalized(text: str) -> str:
-    return " ".join(text.split()).casefold()
+from core.types import Evaluation, Example, Params, Prompt, StepRecord, Task
 
 
 @dataclass
@@ -79,26 +56,30 @@ class LoopState:
 
 class Loop:
     def __init__(self, *, task: Task, config: RunConfig, method: Method, target, optimizer, reviewer: Reviewer,
-                 emit: Emit | None = None, state: LoopState | None = None, judge=None):
+                 emit: Emit | None = None, state: LoopState | None = None, judge=None, annotator: str = ""):
         self.task = task
         self.judge = judge  # a task file's LLM judge: its calls count in the step's usage
         self.config = config
         self.method = method
         self.target = target
         self.optimizer = optimizer
-        self.reviewer = reviewer
         self.emit: Emit = emit or (lambda event: None)
         self.state = state or LoopState()
-        self._recorded: dict[str, Decision] = {}  # what reached the emitter, so nothing is written twice
         self._contexts = Contexts(task, config.seed, config.n_errors)
         self.selection = method.selection()
         self.evaluation, self.adaptive_z = config.evaluation, config.adaptive_z  # StepOps: how candidates are scored
         self._early = EarlyStarts(lambda prompt, example: evaluate_one(
             self.target, prompt, example, self._target_params(), self.config.protocol, self.task.taskfile))
+        self.points = ReviewPoints(reviewer=reviewer, emit=self.emit, note=self.note, early=self._early,
+                                   prompts=self.state.prompts, annotator=annotator)
         if self.state.records:  # a resumed run continues from the state its last step saved
             self.selection.restore(self.state.records[-1].method_state)
 
     # ------------------------------------------------------------- public
+    @property
+    def reviewer(self) -> Reviewer:
+        return self.points.reviewer
+
     @property
     def next_step(self) -> int:
         return self.state.next_step
@@ -134,9 +115,10 @@ class Loop:
     async def _initialize(self) -> StepOutcome:
         self.emit(PhaseStarted(0, "init", f"{self.config.init_prompts} initial prompts"))
         drafts = await self._initial_drafts()
-        proposals = self._proposals(0, "task", "candidate", drafts)
-        accepted = await self._review(0, "candidate", None, (), proposals, origin="init")
-        prompts = await self._with_demonstrations(0, self._deduplicate(0, accepted))
+        proposals = self.points.proposals(0, "task", "candidate", drafts)
+        accepted = await self.points.candidates(0, "candidate", None, (), proposals, origin="init",
+                                                first=self._first_examples(0))
+        prompts = await self._with_demonstrations(0, self.points.deduplicate(accepted))
         if not prompts:
             raise RuntimeError("no prompt survived review: accept or add at least one initial prompt")
         return self.selection.start(list((await self.score(prompts)).values()))
@@ -161,12 +143,14 @@ class Loop:
         for tag, feedback_ids, texts in groups:
             self.emit(PhaseStarted(step, "refine", parent.id))
             drafts = await self.method.refine(ctx, texts)
-            proposals = self._proposals(step, parent.id, "candidate", drafts, errors=ctx.errors, tag=focus.tag + tag)
-            candidates += await self._review(
+            proposals = self.points.proposals(step, parent.id, "candidate", drafts, errors=ctx.errors,
+                                              tag=focus.tag + tag)
+            candidates += await self.points.candidates(
                 step, "candidate", parent, ctx.errors, proposals, origin="llm", feedback_ids=feedback_ids,
                 context=self.method.implicit_reflection(ctx), tag=focus.tag + tag,  # "hf": apart from the LLM group's
+                first=self._first_examples(step),
             )
-        return await self._with_demonstrations(step, self._deduplicate(step, candidates))
+        return await self._with_demonstrations(step, self.points.deduplicate(candidates))
 
     async def score(self, prompts: Sequence[Prompt], examples: Sequence[str] | None = None) -> dict[str, Evaluation]:
         """On the whole dev set (recorded, and kept for the rest of the run), or on
@@ -205,12 +189,8 @@ class Loop:
         own = await self.reviewer.reflect_first(ReflectRequest(step, parent, ctx.errors))
         self.emit(PhaseStarted(step, "reflect", parent.id))
         drafts = await self.method.reflect(ctx)
-        proposals = self._proposals(step, parent.id, "feedback", drafts, errors=ctx.errors, tag=round_tag)
-        result = await self.reviewer.review(
-            ReviewRequest(step, "feedback", parent, ctx.errors, tuple(proposals), allow_add=True, record=self._record)
-        )
-        llm = self._apply(proposals, result.decisions)
-        human = self._human(step, parent.id, "feedback", (*own, *result.added), ctx.errors, round_tag)
+        proposals = self.points.proposals(step, parent.id, "feedback", drafts, errors=ctx.errors, tag=round_tag)
+        llm, human = await self.points.feedback(step, parent, ctx.errors, proposals, own, round_tag)
         groups = []
         for tag, chosen in (("", llm), ("hf", human)):
             if chosen:
@@ -219,95 +199,13 @@ class Loop:
             self.note(f"{parent.id}: every feedback was rejected: no refinement")
         return groups
 
-    # ------------------------------------------------------- review points
-    def _proposals(self, step: int, parent_id: str, kind: ProposalKind, drafts: Sequence[Draft], *,
-                   errors: tuple[ErrorCase, ...] = (), tag: str = "", for_candidate: str | None = None,
-                   ) -> list[Proposal]:
-        proposals = []
-        base = f"s{step}/{for_candidate or parent_id}/{kind}"
-        for k, d in enumerate(drafts):
-            p = Proposal(
-                f"{base}/{tag}{k}", step, kind, parent_id, d.text, errors, d.raw, d.parse_error,
-                for_candidate=for_candidate, truncated=d.truncated,
-            )
-            self.emit(ProposalMade(p))
-            proposals.append(p)
-        return proposals
-
-    def _human(self, step, parent_id, kind, texts, errors, tag="") -> list[tuple[Proposal, str]]:
-        chosen = []
-        for k, text in enumerate(t for t in texts if t.strip()):
-            p = Proposal(f"s{step}/{parent_id}/{kind}/{tag}h{k}", step, kind, parent_id, text, errors, author="human")
-            self.emit(ProposalMade(p))
-            self._record(Decision(p.id, "add", text, by="human"))
-            chosen.append((p, text))
-        return chosen
-
-    def _record(self, decision: Decision) -> None:
-        """The one way a decision reaches the session (``ReviewRequest.record``)."""
-        if self._recorded.get(decision.proposal_id) != decision:
-            self._recorded[decision.proposal_id] = decision
-            self.emit(DecisionMade(decision))
-
-    def _apply(self, proposals: Sequence[Proposal], decisions) -> list[tuple[Proposal, str]]:
-        """Record each decision; keep accepted texts and edits (edit text wins)."""
-        kept = []
-        for p in proposals:
-            d = decisions.get(p.id) or Decision(p.id, "reject", by="auto")
-            self._record(d)
-            if d.kind == "accept":  # for unparsed output: the reviewer chose to use it as is
-                kept.append((p, p.text))
-            elif d.kind == "edit" and d.text and d.text.strip():
-                kept.append((p, d.text))
-        return kept
-
-    async def _review(self, step: int, kind: ProposalKind, parent: Prompt | None, errors: tuple[ErrorCase, ...],
-                      proposals: list[Proposal], *, origin: str, feedback_ids: tuple[str, ...] = (), context: str = "",
-                      tag: str = "") -> list[Prompt]:
-        record = self._record
-        if kind == "candidate":
-            record = self._starting(step, parent, proposals, origin, feedback_ids)
-        request = ReviewRequest(step, kind, parent, errors, tuple(proposals), True, context, record=record)
-        result = await self.reviewer.review(request)
-        parent_id = parent.id if parent else "task"
-        kept = self._apply(proposals, result.decisions)
-        prompts = [self._candidate(p, text, parent, step, origin, feedback_ids) for p, text in kept]
-        for p, text in self._human(step, parent_id, kind, result.added, errors, tag):
-            prompts.append(self._prompt(p.id, text, parent, step, "human", ()))
-        return prompts
-
-    def _candidate(self, p: Proposal, text: str, parent, step, origin, feedback_ids) -> Prompt:
-        return self._prompt(p.id, text, parent, step, "edited" if text != p.text else origin, feedback_ids)
-
-    def _starting(self, step, parent, proposals, origin, feedback_ids) -> Callable[[Decision], None]:
-        """The review's ``record``, which also starts each accepted candidate's
-        first scoring at once (``core.overlap``), while the person reads on."""
+    def _first_examples(self, step: int) -> list[Example] | None:
+        """What an accepted candidate starts its scoring on at once (``core.overlap``); None: no overlap."""
         first = getattr(self.selection, "first_examples", None)
         ids = first(step, self.dev_ids(), self.config.evaluation) if first else None
         if not ids or self.method.uses_demonstration:  # a demonstration is written after review
-            return self._record
-        examples = [self._contexts.examples[i] for i in ids]
-        known = {_normalized(p.instruction) for p in self.state.prompts.values()}
-        return self._early.starting(
-            self._record, proposals, examples, lambda p, text: self._candidate(p, text, parent, step, origin, feedback_ids),
-            lambda prompt: _normalized(prompt.instruction) in known,  # ``_deduplicate`` would drop it
-            _normalized,
-        )
-
-    def _prompt(self, pid, text, parent, step, origin, feedback_ids) -> Prompt:
-        return Prompt(pid, text.strip(), None, parent.id if parent else None, step, origin, tuple(feedback_ids))
-
-    def _deduplicate(self, step: int, candidates: list[Prompt]) -> list[Prompt]:
-        seen = {_normalized(p.instruction) for p in self.state.prompts.values()}
-        fresh = []
-        for p in candidates:
-            key = _normalized(p.instruction)
-            if key in seen:
-                self.note(f"{p.id}: duplicate of an existing prompt, dropped")
-                continue
-            seen.add(key)
-            fresh.append(p)
-        return fresh
+            return None
+        return [self._contexts.examples[i] for i in ids]
 
     async def _with_demonstrations(self, step: int, prompts: list[Prompt]) -> list[Prompt]:
         if not self.method.uses_demonstration:
@@ -320,16 +218,14 @@ class Loop:
         if draft is None:
             return prompt
         parent = self.state.prompts.get(prompt.parent_id or "")
-        proposals = self._proposals(
+        proposals = self.points.proposals(
             step, prompt.parent_id or "task", "demonstration", [draft], for_candidate=prompt.id
         )
-        request = ReviewRequest(step, "demonstration", parent, (), tuple(proposals), False, record=self._record)
-        result = await self.reviewer.review(request)
-        kept = self._apply(proposals, result.decisions)
-        if not kept:
+        text = await self.points.demonstration(step, parent, proposals)
+        if text is None:
             self.note(f"{prompt.id}: demonstration rejected; the instruction stands alone")
             return prompt
-        return replace(prompt, demonstration=kept[0][1].strip())
+        return replace(prompt, demonstration=text)
 
     def demo_example(self) -> Example:
         """The one fixed example every ABO demonstration works through."""

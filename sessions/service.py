@@ -27,6 +27,7 @@ from core.llm.base import BudgetExceeded
 from core.metrics import MetricError
 from core.loop import Loop
 from core.methods import make_method
+from core.rubric import RubricError, resolve_annotator
 from core.review import ReplayReviewer, Reviewer
 from core.tasks import load_task
 from core.types import CallRecord, Decision, StepRecord, Task
@@ -229,7 +230,20 @@ def _loop(config, task, target, optimizer, reviewer, recorder, listeners: Iterab
 
     method = make_method(config.method, optimizer, task, config)
     return Loop(task=task, config=config, method=method, target=target, optimizer=optimizer,
-                reviewer=reviewer, emit=emit, state=state, judge=judge)
+                reviewer=reviewer, emit=emit, state=state, judge=judge, annotator=_annotator(config))
+
+
+def _annotator(config: RunConfig) -> str:
+    """Who writes the person's own texts of this run: a configured name that
+    is not usable is refused; with none, the login name, if there is one."""
+    try:
+        return resolve_annotator(None, config.annotator)
+    except RubricError:
+        if config.annotator:
+            raise
+        # No login name (a container without a passwd entry): a headless run still runs, its own texts
+        # unattributed; the TUI refuses a person's decisions until a name is given.
+        return ""
 
 
 def _start(config, reviewer, path: Path, listeners, injected) -> Run:

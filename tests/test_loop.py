@@ -10,6 +10,8 @@ from core.loop import Loop
 from core.methods import make_method
 from core.review import AutoReviewer
 from core.types import Decision
+from sessions.service import open_run
+from sessions.store import SessionStore
 from tests.scripted import ScriptedReviewer, optimizer_by_rules, scripted_llm, toy_target, toy_task
 
 INIT = "Write one clear instruction"
@@ -23,9 +25,13 @@ def init_answers(texts):
     return lambda text, params: f"<START>{texts[params.sample % len(texts)]}<END>"
 
 
-def make_loop(method="apo", rules=None, reviewer=None, cache=None, **config):
+def loop_config(method="apo", **config) -> RunConfig:
     base = dict(method=method, steps=2, beam=2, init_prompts=3, dev_size=6, test_size=4, seed=1)
-    cfg = RunConfig(**{**base, **config})
+    return RunConfig(**{**base, **config})
+
+
+def scripted_models(rules=None, cache=None):
+    """The toy target and an optimizer answering by ``rules`` (by default: a run that improves)."""
     rules = rules or {
         INIT: init_answers(["Answer.", "Answer HALF.", "Reply."]),
         REFLECT: "<START>it ignores the number<END><START>too vague<END><START>no format<END>",
@@ -35,6 +41,12 @@ def make_loop(method="apo", rules=None, reviewer=None, cache=None, **config):
     cache = cache if cache is not None else MemoryCache()
     target, tp = scripted_llm("fake:target", toy_target, role="target", cache=cache)
     optimizer, op = scripted_llm("fake:opt", optimizer_by_rules(rules), role="optimizer", cache=cache)
+    return target, tp, optimizer, op
+
+
+def make_loop(method="apo", rules=None, reviewer=None, cache=None, **config):
+    cfg = loop_config(method, **config)
+    target, tp, optimizer, op = scripted_models(rules, cache)
     events = []
     task = toy_task()
     loop = Loop(
@@ -114,6 +126,25 @@ async def test_human_reflection_is_refined_separately():
     from_human = [p for p in loop.state.prompts.values() if p.feedback_ids == (human[0].id,)]
     assert [p.instruction for p in from_human] == ["Careful GOOD."]
     assert all("/hf" in p.id for p in from_human)
+
+
+async def test_own_texts_are_stored_with_the_runs_annotator(tmp_path):
+    target, _, optimizer, _ = scripted_models()
+    reviewer = ScriptedReviewer(own_reflection=("count the number carefully",),
+                                add=lambda r: ("My own GOOD prompt",) if r.kind == "candidate" and r.step == 1 else ())
+    path = tmp_path / "ann.session"
+    run = open_run(loop_config(beam=1, annotator="ann"), reviewer, session=path, injected=(toy_task(), target, optimizer))
+    try:
+        await run.drive()
+    finally:
+        await run.close()
+    with SessionStore.open(path, read_only=True) as store:
+        log = store.decision_log()
+    added = {d.text: d.annotator for d in log if d.kind == "add"}
+    assert added == {"count the number carefully": "ann", "My own GOOD prompt": "ann"}
+    assert all(d.by == "human" for d in log if d.kind == "add")
+    # The scripted reviewer's decisions on the LLM's proposals keep their own (empty) annotator.
+    assert {d.annotator for d in log if d.kind != "add"} == {""}
 
 
 async def test_reviewer_adds_own_candidate():
