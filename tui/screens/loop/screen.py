@@ -89,6 +89,8 @@ class LoopScreen(ChatScreen):
                                 overrides=overrides, injected=injected, on_discard=self.desk.abandon)
         self.commands = LoopCommands(self)
         self.examples: dict = {}
+        self.dev_size: int | None = None  # what a partial (raced) evaluation fell short of
+        self.starts_early = False  # the loop starts an accepted candidate's evaluation at once (core.overlap)
         self.annotator_setting = config.annotator  # the person at this terminal, not the session's first annotator
         self.spent: dict[str, Spent] = {}  # what the session's models spent before this sitting
         self.pending: list[PendingReflection] = []  # beside reviewer.queued, in the same order
@@ -203,6 +205,11 @@ class LoopScreen(ChatScreen):
         if run is not None:
             task = run.loop.task
             self.examples = {e.id: e for e in (*task.ini, *task.dev, *task.test)}
+            self.dev_size = len(task.dev)
+            # As the loop's own rule: a demonstration is written after review, and a
+            # selection without first examples (GEPA) plans its own evaluations.
+            self.starts_early = (hasattr(run.loop.selection, "first_examples")
+                                 and not run.loop.method.uses_demonstration)
             self.desk.prompts.update(run.loop.state.prompts)
         self.spent = dict(message.spent)
         self._load_rubric()
@@ -237,7 +244,9 @@ class LoopScreen(ChatScreen):
 
     def on_evaluation_arrived(self, message: EvaluationArrived) -> None:
         ev = message.evaluation
-        self.transcript.mount(EvaluationMessage(message.step, ev, self.desk.prompts.get(ev.prompt_id), self.examples))
+        self.transcript.mount(EvaluationMessage(message.step, ev, self.desk.prompts.get(ev.prompt_id), self.examples,
+                                                dev_size=self.dev_size))
+        self.status.candidate_evaluated(ev.prompt_id)
 
     def on_note_arrived(self, message: NoteArrived) -> None:
         self.transcript.mount(NoteLine(message.step, message.text))
@@ -245,6 +254,7 @@ class LoopScreen(ChatScreen):
     def on_step_finished(self, message: StepFinished) -> None:
         self.transcript.mount(StepSummary(message.record, message.beam))
         self.query_one(ScoresPanel).add(message.record)
+        self.status.step_over()
         self.status.set_phase(message.record.step, "done")
 
     def on_run_idle(self, message: RunIdle) -> None:
@@ -260,6 +270,7 @@ class LoopScreen(ChatScreen):
     def on_run_failed(self, message: RunFailed) -> None:
         self.status.set_phase(self.status.step, "stopped" if message.stopped else "failed")
         self.status.waiting = ""
+        self.status.step_over()
         self.status.show()
         prefix = "stopped: " if message.stopped else "could not go on: "
         self.say(prefix + message.error + f"\nThe session keeps everything done so far; /next resumes it "
@@ -289,6 +300,11 @@ class LoopScreen(ChatScreen):
 
     def on_decision_arrived(self, message: DecisionArrived) -> None:
         self.desk.decision_arrived(message)
+        d = message.decision
+        card = self.desk.card(d.proposal_id)
+        if self.starts_early and card is not None and card.proposal.kind == "candidate":
+            kept = d.kind == "accept" or (d.kind == "edit" and bool(d.text and d.text.strip()))
+            self.status.candidate_decided(d.proposal_id, kept)
 
     async def on_review_requested(self, message: ReviewRequested) -> None:
         await self.desk.review_requested(message)

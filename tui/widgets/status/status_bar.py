@@ -39,6 +39,9 @@ class StatusBar(Static):
         self.waiting = ""  # what the loop waits for: "your review", "your reflection"
         self.left: int | None = None  # cards still undecided in the open reviews
         self.pending = 0  # reflections typed outside a review, kept for the next error set
+        # Candidates accepted this step whose evaluation has not arrived: the
+        # loop starts each at its acceptance, while the person reviews on.
+        self.background: set[str] = set()
 
     def on_mount(self) -> None:
         self.show()
@@ -52,6 +55,23 @@ class StatusBar(Static):
     def set_progress(self, label: str, done: int, total: int) -> None:
         self.progress = (label, done, total)
         self.show()
+
+    def candidate_decided(self, proposal_id: str, started: bool) -> None:
+        """An accept or edit starts the candidate's evaluation; a reject or an undo stops it."""
+        if started:
+            self.background.add(proposal_id)
+        else:
+            self.background.discard(proposal_id)
+        self.show()
+
+    def candidate_evaluated(self, prompt_id: str) -> None:
+        if prompt_id in self.background:
+            self.background.discard(prompt_id)
+            self.show()
+
+    def step_over(self) -> None:
+        """What was started and never arrived (a duplicate dropped) stopped with the step."""
+        self.background.clear()
 
     def set_models(self, states: list[ModelState]) -> bool:
         """Update from the models' counters; True when anything changed."""
@@ -79,6 +99,9 @@ class StatusBar(Static):
         if self.left is not None:
             line1.append(f" · {self.left} card(s) left" if self.left else " · all decided: d (Done)",
                          style="yellow")
+        if self.background and self.left is not None:  # only while a review is open: otherwise the phase says it
+            n = len(self.background)
+            line1.append(f"  ⚙ evaluating {n} candidate{'s' if n > 1 else ''} in the background", style="cyan")
         if self.pending:
             line1.append(f"  ⏳ {self.pending} reflection(s) pending (/withdraw)", style="yellow")
         line2 = Text()

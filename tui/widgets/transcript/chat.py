@@ -62,6 +62,8 @@ class StepSummary(Static):
         text.append(title, style="bold")
         text.append(f" — dev best {_score(record.dev_best)} · test {_score(record.test)}")
         text.append(f" · tokens {record.tokens:,} · calls {record.calls} · ${record.cost:.4f}", style="dim")
+        if record.evaluation == "adaptive":
+            text.append(f" · adaptive evaluation saved {record.calls_saved} calls", style="dim")
         best = next((p for p in beam if p.id == record.best_id), None)
         if best is not None:
             text.append("\nbest: ", style="bold")

@@ -37,7 +37,7 @@ class EvaluationMessage(Vertical):
 
     def __init__(
         self, step: int, evaluation: Evaluation, prompt: Prompt | None, examples: Mapping[str, Example],
-        *, expanded: bool = False,
+        *, expanded: bool = False, dev_size: int | None = None,
     ) -> None:
         super().__init__(classes="chat evaluation")
         self.step = step
@@ -45,13 +45,20 @@ class EvaluationMessage(Vertical):
         self.prompt = prompt
         self.examples = examples
         self.expanded = expanded
+        self.dev_size = dev_size  # the whole dev set, which a partial evaluation fell short of
 
     def compose(self) -> ComposeResult:
         ev = self.evaluation
         scored = len(ev.scored)
         text = Text()
         text.append(f"step {self.step} · {ev.split} · {ev.prompt_id}: ", style="bold")
-        text.append(f"{ev.score:.3f}", style="bold cyan")
+        if ev.partial:
+            # A race's score over a few examples: never to be read as a full one.
+            whole = f"of {self.dev_size}" if self.dev_size else "dev examples"
+            text.append(f"{ev.score:.3f} on {len(ev.results)} {whole}", style="bold yellow")
+            text.append(" · dropped by the race", style="yellow")
+        else:
+            text.append(f"{ev.score:.3f}", style="bold cyan")
         text.append(f"  ({len(ev.errors)} errors of {scored}")
         errored = len(ev.results) - scored
         text.append(f", {errored} failed calls left out)" if errored else ")")
