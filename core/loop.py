@@ -199,11 +199,18 @@ class Loop:
             self.note(f"{parent.id}: every feedback was rejected: no refinement")
         return groups
 
+    @property
+    def starts_early(self) -> bool:
+        """Whether an accepted candidate starts its evaluation at once (``core.overlap``): not when a
+        demonstration is written after review (ABO), nor for a selection that plans its own (GEPA)."""
+        return hasattr(self.selection, "first_examples") and not self.method.uses_demonstration
+
     def _first_examples(self, step: int) -> list[Example] | None:
-        """What an accepted candidate starts its scoring on at once (``core.overlap``); None: no overlap."""
-        first = getattr(self.selection, "first_examples", None)
-        ids = first(step, self.dev_ids(), self.config.evaluation) if first else None
-        if not ids or self.method.uses_demonstration:  # a demonstration is written after review
+        """What an accepted candidate starts its scoring on at once; None: no overlap."""
+        if not self.starts_early:
+            return None
+        ids = self.selection.first_examples(step, self.dev_ids(), self.config.evaluation)
+        if not ids:
             return None
         return [self._contexts.examples[i] for i in ids]
 

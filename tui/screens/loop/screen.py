@@ -206,10 +206,7 @@ class LoopScreen(ChatScreen):
             task = run.loop.task
             self.examples = {e.id: e for e in (*task.ini, *task.dev, *task.test)}
             self.dev_size = len(task.dev)
-            # As the loop's own rule: a demonstration is written after review, and a
-            # selection without first examples (GEPA) plans its own evaluations.
-            self.starts_early = (hasattr(run.loop.selection, "first_examples")
-                                 and not run.loop.method.uses_demonstration)
+            self.starts_early = run.loop.starts_early
             self.desk.prompts.update(run.loop.state.prompts)
         self.spent = dict(message.spent)
         self._load_rubric()
