@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -149,14 +150,15 @@ _TYPE_WORDS = {
 
 
 # ------------------------------------------------------------ sync metrics
-class SyncMetric:
+class SyncMetric(ABC):
     """Base of the metrics that need no model: ``measure`` is the whole job;
     ``score`` gives them the async interface the judge needs."""
 
     needs_model = False
 
+    @abstractmethod
     def measure(self, example: TaskExample, value: Any) -> MetricResult:
-        raise NotImplementedError
+        """The score (and feedback) of one output."""
 
     async def score(self, example: TaskExample, value: Any) -> MetricResult:
         return self.measure(example, value)
