@@ -17,19 +17,26 @@ def fork(source: str | Path, step: int, target: str | Path) -> Path:
             done = max((r.step for r in src.steps()), default=None)
             raise ValueError(f"{source.name} has no step {step} (last completed step: {done})")
         with SessionStore.create(target, src.config, parent=str(source), parent_step=step) as dst:
-            for p in src.prompts().values():
-                if p.step <= step:
-                    dst.add_prompt(p)
-            for s, ev in src.evaluations():
-                if s <= step:
-                    dst.add_evaluation(s, ev)
+            copy_steps(src, dst, step)
             decisions = src.decisions()
             for p in src.proposals():
                 if p.step <= step:
                     dst.add_proposal(p)
                     if p.id in decisions:
                         dst.add_decision(decisions[p.id])
-            for r in steps:
-                dst.add_step(r)
             dst.set_state({"step": step + 1, "phase": "start", "beam": list(steps[-1].beam)})
     return target
+
+
+def copy_steps(src: SessionStore, dst: SessionStore, last: int) -> None:
+    """The prompts, evaluations and step records of steps 0..``last`` (what a fork
+    and an annotation packet both start from; proposals and decisions are theirs to choose)."""
+    for p in src.prompts().values():
+        if p.step <= last:
+            dst.add_prompt(p)
+    for step, ev in src.evaluations():
+        if step <= last:
+            dst.add_evaluation(step, ev)
+    for record in src.steps():
+        if record.step <= last:
+            dst.add_step(record)

@@ -34,6 +34,7 @@ from core.analysis.text import Similarity
 from core.rubric import DEFAULT_RUBRIC, Rubric, check_annotator, rubric_from_toml, rubric_to_toml
 from core.types import Decision, DecisionKind, ErrorCase, Prompt, Proposal
 from sessions.decisions import current, decision_log, standing
+from sessions.fork import copy_steps
 from sessions.store import SessionStore
 
 
@@ -96,21 +97,10 @@ def assign(source: str | Path, annotators: list[str], folder: str | Path,
 
 def _write_packet(src: SessionStore, target: Path, info: dict, proposals: list[Proposal], last: int) -> None:
     with SessionStore.create(target, {**src.config, "packet": info}, parent=info["source"]) as dst:
-        _copy_context(src, dst, last)
+        copy_steps(src, dst, last)
         for p in proposals:
             dst.add_proposal(p)
 
-
-def _copy_context(src: SessionStore, dst: SessionStore, last: int) -> None:
-    for p in src.prompts().values():
-        if p.step <= last:
-            dst.add_prompt(p)
-    for step, ev in src.evaluations():
-        if step <= last:
-            dst.add_evaluation(step, ev)
-    for record in src.steps():
-        if record.step <= last:
-            dst.add_step(record)
 
 
 # -------------------------------------------------------------------- review
@@ -272,7 +262,7 @@ def merge(packets: list[str | Path], out: str | Path) -> Path:
                             "packets": [str(p) for p in packets]}
         llm = [p for p in first.proposals() if p.author == "llm"]
         with SessionStore.create(out, config, parent=infos[0]["source"]) as dst:
-            _copy_context(first, dst, max(p.step for p in llm))
+            copy_steps(first, dst, max(p.step for p in llm))
             for p in llm:
                 dst.add_proposal(p)
             for store, name in zip(opened, who):
