@@ -322,8 +322,12 @@ class Loop:
         self.emit(StepDone(record, tuple(self.beam_prompts())))
         return record
 
+    def models(self) -> list:
+        """Each model the step calls, once (target and optimizer may be one model)."""
+        return list({id(m): m for m in (self.target, self.optimizer, self.judge) if m is not None}.values())
+
     def _usage(self) -> tuple[int, int, float]:
-        models = {id(m): m for m in (self.target, self.optimizer, self.judge) if m is not None}.values()
+        models = self.models()
         tokens = sum(m.prompt_tokens + m.completion_tokens for m in models)
         return tokens, sum(m.calls for m in models), sum(m.cost for m in models)
 

@@ -96,7 +96,6 @@ class Run:
     resumed: bool = False
     known_decisions: Mapping[str, Decision] = field(default_factory=dict)  # recorded before this sitting
     mid_step: bool = False  # the session was opened in the middle of a step
-    judge: object | None = None  # the judge model of a task file's judge metric
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -150,8 +149,7 @@ class Run:
 
     async def close(self) -> None:
         try:
-            models = (self.target, self.optimizer, *([self.judge] if self.judge else []))
-            for model in {id(m): m for m in models}.values():
+            for model in self.loop.models():
                 await model.aclose()
         finally:
             self.store.close()
@@ -255,7 +253,7 @@ def _start(config, reviewer, path: Path, listeners, injected) -> Run:
     loop = _loop(config, task, target, optimizer, reviewer, recorder, listeners, judge=judge)
     path.parent.mkdir(parents=True, exist_ok=True)
     recorder.store = SessionStore.create(path, config.to_dict())
-    return Run(config, recorder.store, loop, judge=judge)
+    return Run(config, recorder.store, loop)
 
 
 def _resume(path: Path, reviewer, overrides: dict, listeners, injected) -> Run:
@@ -276,7 +274,7 @@ def _resume(path: Path, reviewer, overrides: dict, listeners, injected) -> Run:
         loop = _loop(config, task, target, optimizer, replay, recorder, listeners, state, judge=judge)
         phase = store.state() or {}
         mid = phase.get("phase") not in (None, "start") and phase.get("step") == loop.next_step
-        return Run(config, store, loop, resumed=True, known_decisions=replay.decisions, mid_step=mid, judge=judge)
+        return Run(config, store, loop, resumed=True, known_decisions=replay.decisions, mid_step=mid)
     except Exception:
         store.close()
         raise
