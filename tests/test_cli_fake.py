@@ -1,5 +1,5 @@
 """The ``reflectloop`` command line against the fake OpenAI-compatible
-endpoint (real HTTP, real SDK, real sessions; answers that depend only on
+endpoint (real HTTP, real sessions; answers that depend only on
 the request): what the README promises of ``run``, ``--method``,
 ``--repeats``, the budget, the settings' precedence and the subcommands.
 

@@ -1,5 +1,5 @@
 """GEPA from the command line against the fake OpenAI-compatible endpoint
-(real HTTP, real SDK, real sessions): ``--method apo,gepa`` writes GEPA's
+(real HTTP, real sessions): ``--method apo,gepa`` writes GEPA's
 rows in steps.csv, and one ``audit`` command compares the two methods'
 feedback (repetitiveness, grounding) over the same task."""
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The OpenAI and Anthropic providers through their real SDKs against a
-scripted HTTP server: request mapping, response parsing and the
+"""The OpenAI provider (plain JSON over aiohttp) and the Anthropic one (its
+SDK) against a scripted HTTP server: request mapping, response parsing and the
 classification of every kind of failure."""
 from __future__ import annotations
 
@@ -249,7 +249,7 @@ async def test_openai_official_api_gets_max_completion_tokens(server):
 
 
 @pytest.mark.asyncio
-async def test_llm_retries_a_rate_limit_through_the_sdk(server):
+async def test_llm_retries_a_rate_limit_over_http(server):
     server.replies += [
         Reply(429, openai_error("Rate limit reached"), {"retry-after": "0.2"}),
         Reply(body=chat_completion("Paris", {"prompt_tokens": 9, "completion_tokens": 1})),

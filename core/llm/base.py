@@ -2,7 +2,7 @@
 
 A provider makes one raw attempt at a completion.  Caching, retries,
 concurrency limits, budgets and call records live in ``client.LLM``, so each
-backend only has to translate its SDK's request and its SDK's failures.
+backend only has to translate its request and its failures.
 """
 from __future__ import annotations
 
@@ -166,8 +166,8 @@ def redact(text: str, *secrets: str | None) -> str:
 
 
 def sdk_error(exc: Exception, sdk, *, spec: str, where: str, timeout: float, key: str | None, key_variable: str) -> ProviderError:
-    """Classify an exception of the ``openai`` or ``anthropic`` SDK (they share
-    the exception names).  The key is redacted from every message."""
+    """Classify an exception of the ``anthropic`` SDK (the ``openai`` SDK's
+    share its names).  The key is redacted from every message."""
     if isinstance(exc, sdk.APITimeoutError):
         return ProviderError(f"{spec}: no answer from {where} within {timeout:g}s", retryable=True)
     if isinstance(exc, sdk.APIConnectionError):

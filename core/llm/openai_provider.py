@@ -1,37 +1,25 @@
 """``openai:MODEL``: OpenAI's API, or any OpenAI-compatible server (vLLM,
-SGLang, Ollama, the llama.cpp server) through ``base_url``."""
+SGLang, Ollama, the llama.cpp server) through ``base_url``.  The requests go
+out as plain JSON through ``core.llm.http`` (why not the SDK: see there)."""
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from core.llm.base import (
-    Embeddings,
-    MissingKeyError,
-    MissingPackageError,
-    ProviderError,
-    embeddable,
-    finish_reason,
-    sdk_error,
-    sample_seed,
-)
+from core.llm.base import Embeddings, LLMError, MissingKeyError, ProviderError, embeddable, finish_reason, sample_seed
+from core.llm.http import JSONClient
 from core.llm.tokens import count_tokens, estimate_usage
 from core.types import Completion, Message, Params, Usage
-
-try:
-    import openai
-except ImportError:  # reported when an openai: model is asked for
-    openai = None
 
 KEY_VARIABLE = "OPENAI_API_KEY"
 BASE_URL_VARIABLE = "OPENAI_BASE_URL"
 OPENAI_HOST = "api.openai.com"
-# Servers other than OpenAI's rarely check the key, but the SDK insists on one.
-PLACEHOLDER_KEY = "no-key-needed"
+OPENAI_URL = f"https://{OPENAI_HOST}/v1"
+# Sent as the official SDK sends them, when set.
+_ACCOUNT_HEADERS = (("OPENAI_ORG_ID", "OpenAI-Organization"), ("OPENAI_PROJECT_ID", "OpenAI-Project"))
 # Reasoning models accept only their default sampling; sending temperature fails.
 _FIXED_SAMPLING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 
@@ -41,37 +29,31 @@ class OpenAIProvider:
     embed_batch = 64  # texts per embeddings request; OpenAI takes up to 2048
 
     def __init__(self, model: str, *, base_url: str | None = None, timeout: float = 120.0) -> None:
-        if openai is None:
-            raise MissingPackageError("openai", f"openai:{model}")
         self.model = model
         self.spec = f"openai:{model}"
         self.base_url = base_url or os.environ.get(BASE_URL_VARIABLE) or None
+        if self.base_url is not None:
+            _check_url(self.spec, self.base_url)
         self.timeout = timeout
         self._official = _is_official(self.base_url)
         key = os.environ.get(KEY_VARIABLE)
         if not key and self._official:
             raise MissingKeyError(KEY_VARIABLE)
-        # Kept only to scrub it from error text; never shown.
-        self._key = key or None
-        self._client = openai.AsyncOpenAI(
-            api_key=key or PLACEHOLDER_KEY,
-            base_url=self.base_url,
-            max_retries=0,  # LLM retries, and records every attempt
-            timeout=timeout,
-        )
+        headers = {"user-agent": "reflectloop"}
+        if key:  # servers other than OpenAI's rarely check it; none is sent when there is none
+            headers["authorization"] = f"Bearer {key}"
+        headers.update((header, os.environ[variable]) for variable, header in _ACCOUNT_HEADERS if os.environ.get(variable))
+        self._client = JSONClient(
+            self.base_url or OPENAI_URL, headers=headers, timeout=timeout, spec=self.spec,
+            secret=key or None, hint=f"check {KEY_VARIABLE}",
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         return f"OpenAIProvider({self.spec!r}, base_url={self.base_url!r})"
 
     async def complete(self, messages: Sequence[Message], params: Params) -> Completion:
         started = time.perf_counter()
-        # ``post`` is the SDK's documented way to send a request as is.
-        # ``chat.completions.create`` would run its TypedDict transform over
-        # the body and build pydantic objects from the answer: about 1 ms of
-        # CPU a call, the larger part of the client's cost at high
-        # concurrency, for the same JSON out (every field sent here is a
-        # plain value) and a few fields read back.
-        data = await self._post("/chat/completions", self._request(messages, params))
+        data = await self._client.post("/chat/completions", self._request(messages, params))
         latency = time.perf_counter() - started
         choice = self._choice(data)
         message = choice.get("message")
@@ -91,7 +73,7 @@ class OpenAIProvider:
     async def embed(self, texts: Sequence[str]) -> Embeddings:
         started = time.perf_counter()
         sent = embeddable(texts)
-        data = await self._post("/embeddings", {"model": self.model, "input": sent, "encoding_format": "float"})
+        data = await self._client.post("/embeddings", {"model": self.model, "input": sent, "encoding_format": "float"})
         latency = time.perf_counter() - started
         vectors = self._vectors(data, len(sent))
         usage = data.get("usage")
@@ -99,20 +81,6 @@ class OpenAIProvider:
         if isinstance(tokens, int):
             return Embeddings(vectors, Usage(tokens, 0), latency)
         return Embeddings(vectors, Usage(sum(count_tokens(t) for t in sent), 0, estimated=True), latency)
-
-    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """The decoded JSON object of one request (``cast_to=object``); failed
-        statuses raise as classified ``ProviderError``s."""
-        try:
-            data = await self._client.post(path, body=body, cast_to=object)
-        except openai.OpenAIError as exc:
-            raise self._error(exc) from None  # the SDK's text is in ours, scrubbed
-        except json.JSONDecodeError as exc:
-            # A cut or garbled body from an overloaded server or a proxy.
-            raise ProviderError(f"{self.spec}: the response is not valid JSON: {exc}", retryable=True) from None
-        if not isinstance(data, dict):
-            raise ProviderError(f"{self.spec}: the response is not a JSON object", retryable=True)
-        return data
 
     def _choice(self, data: dict[str, Any]) -> dict[str, Any]:
         """The first choice; a malformed body is a retryable failure."""
@@ -138,7 +106,7 @@ class OpenAIProvider:
         return vectors
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._client.aclose()
 
     def _request(self, messages: Sequence[Message], params: Params) -> dict[str, Any]:
         request: dict[str, Any] = {
@@ -163,9 +131,16 @@ class OpenAIProvider:
             request["seed"] = seed
         return request
 
-    def _error(self, exc: Exception) -> ProviderError:
-        where = self.base_url or f"https://{OPENAI_HOST}"
-        return sdk_error(exc, openai, spec=self.spec, where=where, timeout=self.timeout, key=self._key, key_variable=KEY_VARIABLE)
+
+def _check_url(spec: str, url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        ok = False
+    if not ok:
+        raise LLMError(f"{spec}: the base URL {url!r} is not an http(s) URL such as http://127.0.0.1:8080/v1")
+
 
 def _is_official(base_url: str | None) -> bool:
     return base_url is None or urlsplit(base_url).hostname == OPENAI_HOST

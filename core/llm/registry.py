@@ -1,7 +1,7 @@
 """From a spec string (``provider:model``) to a ready ``LLM``.
 
 Providers are imported only when asked for, so a run on the embedded model
-never pays for importing the hosted SDKs.
+never pays for importing the HTTP client or the Anthropic SDK.
 """
 from __future__ import annotations
 
