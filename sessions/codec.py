@@ -19,18 +19,31 @@ T = TypeVar("T")
 Converter = Callable[[Any], Any]
 
 
+# Most values are these; they pass through before any other check (a call
+# record is encoded for every call a run makes).
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def encode(obj: Any) -> dict:
     """A dataclass instance as a fresh JSON-able dict."""
-    return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    return {name: _plain(getattr(obj, name)) for name in _field_names(type(obj))}
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return encode(value)
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
     if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(kind):
+        return encode(value)
     return value
 
 

@@ -206,7 +206,8 @@ class SessionStore:
         now = time.monotonic()
         if not self._pending_calls:
             self._oldest_pending = now
-        self._pending_calls.append(scrub(codec.encode(call), env_secrets()))
+        # Scrubbed when written (``_scrubbed_calls``): one look at the environment per batch.
+        self._pending_calls.append(codec.encode(call))
         if len(self._pending_calls) >= CALL_BATCH or now - self._oldest_pending >= CALL_MAX_AGE:
             self._flush_calls()
 
@@ -262,7 +263,7 @@ class SessionStore:
     @_locked
     def calls(self) -> list[CallRecord]:
         """Every recorded call, buffered ones included."""
-        docs = self._docs(CALLS) + self._pending_calls
+        docs = self._docs(CALLS) + self._scrubbed_calls(env_secrets())
         return [codec.decode(CallRecord, d) for d in docs]
 
     @_locked
@@ -302,13 +303,17 @@ class SessionStore:
         self._check_writable()
         # Pending calls (those that led to this record) ride along in the same
         # line: one fsync, and never a record without the calls before it.
-        self._db.insert_together({CALLS: self._pending_calls, table: [scrub(doc, env_secrets())]})
+        secrets = env_secrets()
+        self._db.insert_together({CALLS: self._scrubbed_calls(secrets), table: [scrub(doc, secrets)]})
         self._pending_calls = []
 
     def _flush_calls(self) -> None:
         if self._pending_calls:
-            self._db.table(CALLS).insert_multiple(self._pending_calls)
+            self._db.table(CALLS).insert_multiple(self._scrubbed_calls(env_secrets()))
             self._pending_calls = []  # only after the write succeeded
+
+    def _scrubbed_calls(self, secrets: list[str]) -> list[dict]:
+        return [scrub(doc, secrets) for doc in self._pending_calls]
 
     @_locked
     def _docs(self, table: str) -> list[dict]:
