@@ -42,9 +42,14 @@ def cache_key(spec: str, messages: Sequence[Message], params: Params) -> str:
         {
             "model": spec,
             "messages": [[m.role, m.content] for m in messages],
-            "params": dataclasses.asdict(params),
+            "params": {name: getattr(params, name) for name in _PARAM_FIELDS},
         }
     )
+
+
+# ``dataclasses.asdict`` would give the same dict (and so the same keys as
+# every cache written so far) at twice the cost; a key is computed per call.
+_PARAM_FIELDS = tuple(f.name for f in dataclasses.fields(Params))
 
 
 def embedding_key(spec: str, text: str) -> str:
