@@ -4,6 +4,7 @@ error bodies, and the request handler that hands each request to
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
@@ -62,18 +63,20 @@ def error_body(api: str, kind: str, message: str) -> dict:
 class Handler(BaseHTTPRequestHandler):
     server: FakeServer  # its serve() and stats() answer
     protocol_version = "HTTP/1.1"  # keep-alive: clients pool their connections
-    # Headers and body go out in separate writes; with Nagle's algorithm the
-    # body would wait for the client's delayed ACK (~40 ms) on a kept-alive
-    # connection.  Real endpoints do not pay that, so neither may this one.
+    # Answers go out in one write (``_head``); should a reply ever take two,
+    # Nagle's algorithm would hold the second for the client's delayed ACK
+    # (~40 ms) on a kept-alive connection.  Real endpoints do not pay that.
     disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
+        path, _, query = self.path.partition("?")
+        path = path.rstrip("/")
         if path in ("/v1/models", "/models"):
             self.send_json(200, {"object": "list", "data": [
                 {"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "reflectloop-fake"}]})
         elif path == "/stats":
-            self.send_json(200, self.server.stats())
+            since = urllib.parse.parse_qs(query).get("since", ["0"])[0]
+            self.send_json(200, self.server.stats(since=int(since)))
         else:
             self.send_json(404, error_body("openai", "not_found", f"no route {path}"))
 
@@ -95,24 +98,26 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_raw(self, status: int, data: bytes | str, headers: Mapping[str, str] | None = None) -> None:
         data = data.encode() if isinstance(data, str) else data
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        self.wfile.write(self._head(status, len(data), headers) + data)
 
     def send_truncated(self, payload: object) -> None:
         """Announce the whole body, send half of it, hang up."""
         data = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data[: len(data) // 2])
+        self.wfile.write(self._head(200, len(data)) + data[: len(data) // 2])
         self.wfile.flush()
         self.close_connection = True
+
+    def _head(self, status: int, length: int, headers: Mapping[str, str] | None = None) -> bytes:
+        """Status line and headers, sent in the same write as the body: one
+        segment per answer, as a real server's buffered writer sends it (two
+        writes cost both ends a wake-up each, at hundreds of answers a second)."""
+        lines = [
+            f"{self.protocol_version} {status} {self.responses.get(status, ('',))[0]}",
+            "content-type: application/json",
+            f"content-length: {length}",
+            *(f"{name}: {value}" for name, value in (headers or {}).items()),
+        ]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def log_message(self, *args: object) -> None:
         pass
