@@ -169,20 +169,33 @@ def sdk_error(exc: Exception, sdk, *, spec: str, where: str, timeout: float, key
     """Classify an exception of the ``anthropic`` SDK (the ``openai`` SDK's
     share its names).  The key is redacted from every message."""
     if isinstance(exc, sdk.APITimeoutError):
-        return ProviderError(f"{spec}: no answer from {where} within {timeout:g}s", retryable=True)
+        return timeout_error(spec, where, timeout)
     if isinstance(exc, sdk.APIConnectionError):
-        cause = redact(str(exc.__cause__ or exc), key)
-        return ProviderError(f"{spec}: cannot reach {where}: {cause}", retryable=True)
+        return unreachable_error(spec, where, redact(str(exc.__cause__ or exc), key))
     text = redact(str(exc), key)
     if isinstance(exc, sdk.APIStatusError):
         # Rate-limit, server and overload errors are subclasses; the status
         # and the server's headers decide.
-        status, headers = exc.status_code, exc.response.headers
-        hint = f" (check {key_variable})" if status in (401, 403) else ""
-        return ProviderError(
-            f"{spec}: HTTP {status}: {text}{hint}",
-            retryable=should_retry(status, headers),
-            retry_after=parse_retry_after(headers),
-            status=status,
-        )
+        return status_error(spec, exc.status_code, exc.response.headers, text, key_variable)
     return ProviderError(f"{spec}: {text}", retryable=False)
+
+
+# Every provider's failures in the same words, whatever its client raised.
+def timeout_error(spec: str, where: str, timeout: float) -> ProviderError:
+    return ProviderError(f"{spec}: no answer from {where} within {timeout:g}s", retryable=True)
+
+
+def unreachable_error(spec: str, where: str, cause: str) -> ProviderError:
+    return ProviderError(f"{spec}: cannot reach {where}: {cause}", retryable=True)
+
+
+def status_error(spec: str, status: int, headers: Mapping[str, str], text: str, key_variable: str) -> ProviderError:
+    """A failed status: the status and the server's headers decide whether
+    to retry and when; a 401/403 names the key's variable."""
+    hint = f" (check {key_variable})" if status in (401, 403) else ""
+    return ProviderError(
+        f"{spec}: HTTP {status}: {text}{hint}",
+        retryable=should_retry(status, headers),
+        retry_after=parse_retry_after(headers),
+        status=status,
+    )

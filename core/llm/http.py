@@ -24,16 +24,16 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from core.llm.base import ProviderError, parse_retry_after, redact, should_retry
+from core.llm.base import ProviderError, redact, status_error, timeout_error, unreachable_error
 
 # An error body is quoted in the message, up to this many characters.
 _QUOTED = 500
 
 
 class JSONClient:
-    """POSTs JSON to ``base_url`` + path.  ``spec`` and ``where`` name the
-    model and the server in messages; ``secret`` is scrubbed from them;
-    ``hint`` is appended to a 401/403's message."""
+    """POSTs JSON to ``base_url`` + path.  ``spec`` names the model in
+    messages, ``base_url`` the server; ``secret`` is scrubbed from them;
+    ``key_variable`` is named by a 401/403's message."""
 
     def __init__(
         self,
@@ -43,14 +43,14 @@ class JSONClient:
         timeout: float,
         spec: str,
         secret: str | None = None,
-        hint: str = "",
+        key_variable: str = "",
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.headers = {"content-type": "application/json", **headers}
         self.timeout = timeout
         self.spec = spec
         self.secret = secret
-        self.hint = hint
+        self.key_variable = key_variable
         self.proxy = env_proxy(self.base_url)
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
 
@@ -63,15 +63,17 @@ class JSONClient:
                 raw = await response.read()
                 status, headers = response.status, response.headers
         except TimeoutError:
-            raise ProviderError(f"{self.spec}: no answer from {self.base_url} within {self.timeout:g}s", retryable=True) from None
+            raise timeout_error(self.spec, self.base_url, self.timeout) from None
         except aiohttp.ClientPayloadError:
-            raise self._failure("the connection closed before the whole answer arrived") from None
+            raise ProviderError(f"{self.spec}: the connection closed before the whole answer arrived",
+                                retryable=True) from None
         except aiohttp.InvalidURL as exc:
             raise ProviderError(f"{self.spec}: {self.base_url} is not a URL: {exc}", retryable=False) from None
         except aiohttp.ClientError as exc:
-            raise self._failure(f"cannot reach {self.base_url}: {exc}") from None
+            raise unreachable_error(self.spec, self.base_url, redact(str(exc), self.secret)) from None
         if status >= 400:
-            raise self._status_error(status, headers, raw)
+            text = redact(_error_text(raw), self.secret)
+            raise status_error(self.spec, status, headers, text, self.key_variable)
         try:
             data = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -102,18 +104,6 @@ class JSONClient:
             timeout = aiohttp.ClientTimeout(total=self.timeout)
             session = self._sessions[loop] = aiohttp.ClientSession(connector=connector, timeout=timeout)
         return session
-
-    def _failure(self, what: str) -> ProviderError:
-        return ProviderError(f"{self.spec}: {redact(what, self.secret)}", retryable=True)
-
-    def _status_error(self, status: int, headers: Mapping[str, str], raw: bytes) -> ProviderError:
-        hint = f" ({self.hint})" if self.hint and status in (401, 403) else ""
-        return ProviderError(
-            f"{self.spec}: HTTP {status}: {redact(_error_text(raw), self.secret)}{hint}",
-            retryable=should_retry(status, headers),
-            retry_after=parse_retry_after(headers),
-            status=status,
-        )
 
 
 def env_proxy(url: str) -> str | None:

@@ -45,7 +45,7 @@ class OpenAIProvider:
         headers.update((header, os.environ[variable]) for variable, header in _ACCOUNT_HEADERS if os.environ.get(variable))
         self._client = JSONClient(
             self.base_url or OPENAI_URL, headers=headers, timeout=timeout, spec=self.spec,
-            secret=key or None, hint=f"check {KEY_VARIABLE}",
+            secret=key or None, key_variable=KEY_VARIABLE,
         )  # fmt: skip
 
     def __repr__(self) -> str:
