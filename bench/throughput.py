@@ -85,10 +85,11 @@ class ProgressLine:
         sys.stderr.flush()
 
 
-def requests_so_far(server) -> int:
-    # Asked for no log entry: a full log of thousands costs the endpoint (a
-    # Python process on the same two cores) enough to delay the step's first calls.
-    return server.stats(since=1 << 62)["requests"]
+def counts(server) -> dict:
+    """The endpoint's counts and peaks, asked for without its log: a full log
+    of thousands costs the endpoint (a Python process on the same two cores)
+    enough to delay the step's first calls."""
+    return server.stats(since=1 << 62)
 
 
 def served(server, first: int) -> tuple[float, float]:
@@ -131,12 +132,12 @@ async def run_steps(config: RunConfig, session: Path, server, label: str) -> lis
     timings = []
     try:
         while not run.done:
-            before = requests_so_far(server)
+            before = counts(server)["requests"]
             started = time.perf_counter()
             record = await run.step()
             wall = time.perf_counter() - started
             latency, busy = served(server, before)
-            timings.append((record.step, wall, requests_so_far(server) - before, latency, busy))
+            timings.append((record.step, wall, counts(server)["requests"] - before, latency, busy))
     finally:
         await run.close()
     for note in progress.notes:
@@ -175,7 +176,7 @@ def main() -> int:
             for run in range(1, args.repeat + 1):
                 home = Path(root) / f"run{run}"
                 os.environ["REFLECTLOOP_HOME"] = str(home)  # a fresh response cache
-                server_peaks_from = server.stats(since=1 << 62)["max_active"]
+                server_peaks_from = counts(server)["max_active"]
                 fresh = asyncio.run(run_steps(config, home / "fresh.session", server, f"run {run}"))
                 for step, wall, calls, latency, busy in fresh:
                     ideal = calls * args.latency / args.concurrency
@@ -186,7 +187,7 @@ def main() -> int:
                     print(f"run {run}  {what:<26} {calls:>4} calls  wall {wall:5.2f} s  ideal {ideal:5.2f} s  "
                           f"ratio {ratio:.2f}  [endpoint {latency * 1000:.0f} ms/answer, "
                           f"slots busy {busy / (wall * args.concurrency):.0%}]")
-            max_active = max(server.stats(since=1 << 62)["max_active"], server_peaks_from)
+            max_active = max(counts(server)["max_active"], server_peaks_from)
             print(f"endpoint: at most {max_active} requests served at once (its limit: {args.concurrency})")
 
             # The last run again, as a new session on the same cache.
@@ -197,9 +198,9 @@ def main() -> int:
 
             step_calls = fresh[-1][2]
             bare = [asyncio.run(bare_client(url, step_calls, args.concurrency)) for _ in range(args.repeat)]
-            bare_ratio = statistics.median(bare) / (step_calls * args.latency / args.concurrency)
-            print(f"bare client, {step_calls} calls with nothing between them: median wall "
-                  f"{statistics.median(bare):.2f} s")
+            bare_wall = statistics.median(bare)
+            bare_ratio = bare_wall / (step_calls * args.latency / args.concurrency)
+            print(f"bare client, {step_calls} calls with nothing between them: median wall {bare_wall:.2f} s")
 
     median = statistics.median(ratios)
     verdict = "ok" if median <= 1.10 and cached_calls == 0 else "MISSED"
