@@ -54,6 +54,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
@@ -291,18 +292,23 @@ class FakeServer(ThreadingHTTPServer):
             self._closing.wait(self.hang)
             handler.close_connection = True  # no reply: the client gave up long ago
             return None
-        latency = next((t for needle, t in self.slow.items() if needle in prompt), self.latency)
-        self._closing.wait(latency)
+        # The answer is made within its latency, as a real endpoint's own work is
+        # part of the time it takes: the slot is held ``latency``, not more.
+        due = time.monotonic() + next((t for needle, t in self.slow.items() if needle in prompt), self.latency)
+        send = self._answer(handler, api, body, prompt, fault)
+        self._closing.wait(max(0.0, due - time.monotonic()))
+        return send()
+
+    def _answer(self, handler: Handler, api: str, body: dict, prompt: str, fault: str | None) -> Callable[[], None]:
+        """The reply to send, made ready."""
         if fault == "500":
-            return handler.send_json(500, error_body(api, "server_error", "Internal error (fake server)"))
+            return partial(handler.send_json, 500, error_body(api, "server_error", "Internal error (fake server)"))
         text = answer_text(prompt, body.get("seed"))
         payload = success_body(api, body, "" if fault == "empty" else text, empty=fault == "empty")
         if fault == "truncated":
-            return handler.send_truncated(payload)
-        if fault == "invalid":
-            data = json.dumps(payload).encode()
-            return handler.send_raw(200, data[: len(data) // 2])
-        return handler.send_json(200, payload)
+            return partial(handler.send_truncated, payload)
+        data = json.dumps(payload).encode()
+        return partial(handler.send_raw, 200, data[: len(data) // 2] if fault == "invalid" else data)
 
 
 # --------------------------------------------------------------- subprocess
