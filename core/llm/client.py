@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from core.llm.base import EmbeddingProvider, Embeddings, LLMError, Provider, ProviderError, Vector
 from core.llm.cache import Cache, NullCache, cache_key, embedding_key
-from core.llm.pricing import Budget, Price, cost, price
+from core.llm.pricing import Budget, Price, cost, metering, price
 from core.types import CallRecord, Completion, Message, Params, Usage
 
 # Exponential backoff stops growing here; a server's Retry-After may still ask for more.
@@ -74,17 +74,29 @@ class LLM:
         self, messages: Sequence[Message], params: Params, *, purpose: str = ""
     ) -> Completion:
         messages = tuple(messages)
-        key = cache_key(self.spec, messages, params)
-        hit = self.cache.get(key)
-        if hit is not None:
-            self.cache_hits += 1
-            self._emit(self._record(messages, params, purpose, 1, completion=hit))
-            return hit
+        # The slot comes first, then the cache: of hundreds of calls started
+        # at once (an evaluation), the first ones are looked up and sent at
+        # once, instead of after every one of them has been looked up.
+        limit = self._limit()
+        await limit.acquire()
+        held = True
+        try:
+            key = cache_key(self.spec, messages, params)
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.cache_hits += 1
+                self._emit(self._record(messages, params, purpose, 1, completion=hit))
+                return hit
 
-        def failed(attempt: int, latency: float, error: str) -> CallRecord:
-            return self._record(messages, params, purpose, attempt, latency=latency, error=error)
+            def failed(attempt: int, latency: float, error: str) -> CallRecord:
+                return self._record(messages, params, purpose, attempt, latency=latency, error=error)
 
-        completion, attempt = await self._retrying(lambda: self.provider.complete(messages, params), failed)
+            held = False  # the first attempt takes the slot over
+            call = lambda: self.provider.complete(messages, params)  # noqa: E731
+            completion, attempt = await self._retrying(call, failed, held=True)
+        finally:
+            if held:
+                limit.release()
         spent = self._account(completion.usage)
         self._emit(self._record(messages, params, purpose, attempt, completion=completion, cost=spent))
         self.cache.put(key, completion)
@@ -140,24 +152,31 @@ class LLM:
         return answer.vectors
 
     async def _retrying(
-        self, call: Callable[[], Awaitable[T]], failed: Callable[[int, float, str], CallRecord]
+        self, call: Callable[[], Awaitable[T]], failed: Callable[[int, float, str], CallRecord], held: bool = False
     ) -> tuple[T, int]:
         """``call``'s result and the attempt that gave it, retrying retryable
-        failures with backoff; ``failed`` builds the record of a failed attempt."""
+        failures with backoff; ``failed`` builds the record of a failed attempt.
+        ``held``: the caller holds a slot, which the first attempt uses (and frees)."""
         attempt = 1
         while True:
             try:
-                return await self._attempt(call, lambda latency, error: failed(attempt, latency, error)), attempt
+                record = lambda latency, error: failed(attempt, latency, error)  # noqa: E731
+                return await self._attempt(call, record, held=held and attempt == 1), attempt
             except ProviderError as exc:
                 if not exc.retryable or attempt > self.retries:
                     raise
                 await asyncio.sleep(self._delay(attempt, exc.retry_after))
                 attempt += 1
 
-    async def _attempt(self, call: Callable[[], Awaitable[T]], failed: Callable[[float, str], CallRecord]) -> T:
-        """One provider call within the concurrency limit; a failure is recorded
+    async def _attempt(self, call: Callable[[], Awaitable[T]], failed: Callable[[float, str], CallRecord],
+                       held: bool = False) -> T:
+        """One provider call within the concurrency limit (in the slot the
+        caller holds, when ``held``), which it frees; a failure is recorded
         here, with the time the attempt took."""
-        async with self._limit():
+        limit = self._limit()
+        if not held:
+            await limit.acquire()
+        try:
             # Checked after the wait for a slot, so queued calls see what the
             # calls ahead of them spent.
             if self.budget is not None:
@@ -172,6 +191,8 @@ class LLM:
                 raise
             finally:
                 self.busy -= 1
+        finally:
+            limit.release()
 
     def _account(self, usage: Usage) -> float:
         """Count one successful provider call; its cost."""
@@ -180,8 +201,12 @@ class LLM:
         self.prompt_tokens += usage.prompt_tokens
         self.completion_tokens += usage.completion_tokens
         self.cost += spent
+        tokens = usage.prompt_tokens + usage.completion_tokens
         if self.budget is not None:
-            self.budget.charge(spent, usage.prompt_tokens + usage.completion_tokens)
+            self.budget.charge(spent, tokens)
+        meter = metering.get()
+        if meter is not None:
+            meter.charge(spent, tokens)
         return spent
 
     def _limit(self) -> asyncio.Semaphore:
