@@ -33,6 +33,7 @@ from core.methods.base import Draft, Method, StepContext
 from core.methods.context import Contexts
 from core.methods.initial import load_initial_prompts
 from core.overlap import EarlyStarts, merged
+from core.readahead import ReadAhead
 from core.review import ReflectRequest, Reviewer
 from core.review_points import ReviewPoints
 from core.selection import Focus, StepOutcome
@@ -70,6 +71,8 @@ class Loop:
         self.evaluation, self.adaptive_z = config.evaluation, config.adaptive_z  # StepOps: how candidates are scored
         self._early = EarlyStarts(lambda prompt, example: evaluate_one(
             self.target, prompt, example, self._target_params(), self.config.protocol, self.task.taskfile))
+        self.steps = config.steps  # the steps the run is to have in total (step 0 included)
+        self._ahead: ReadAhead | None = None  # this step's first round, asked during the last one's test evaluation
         self.points = ReviewPoints(reviewer=reviewer, emit=self.emit, note=self.note, early=self._early,
                                    prompts=self.state.prompts, annotator=annotator)
         if self.state.records:  # a resumed run continues from the state its last step saved
@@ -94,7 +97,7 @@ class Loop:
 
     async def run(self, steps: int | None = None) -> list[StepRecord]:
         """Run until ``steps`` steps exist in total (step 0 included)."""
-        total = self.config.steps if steps is None else steps
+        total = self.steps = self.config.steps if steps is None else steps
         while self.next_step < total:
             await self.run_step()
         return self.state.records
@@ -142,7 +145,7 @@ class Loop:
         candidates: list[Prompt] = []
         for tag, feedback_ids, texts in groups:
             self.emit(PhaseStarted(step, "refine", parent.id))
-            drafts = await self.method.refine(ctx, texts)
+            drafts = await self._asked(ctx, (focus.tag + tag, "refine", texts), lambda: self.method.refine(ctx, texts))
             proposals = self.points.proposals(step, parent.id, "candidate", drafts, errors=ctx.errors,
                                               tag=focus.tag + tag)
             candidates += await self.points.candidates(
@@ -188,7 +191,7 @@ class Loop:
         step, parent = ctx.step, ctx.parent
         own = await self.reviewer.reflect_first(ReflectRequest(step, parent, ctx.errors))
         self.emit(PhaseStarted(step, "reflect", parent.id))
-        drafts = await self.method.reflect(ctx)
+        drafts = await self._asked(ctx, (round_tag, "reflect", ()), lambda: self.method.reflect(ctx))
         proposals = self.points.proposals(step, parent.id, "feedback", drafts, errors=ctx.errors, tag=round_tag)
         llm, human = await self.points.feedback(step, parent, ctx.errors, proposals, own, round_tag)
         groups = []
@@ -198,6 +201,29 @@ class Loop:
         if not groups:
             self.note(f"{parent.id}: every feedback was rejected: no refinement")
         return groups
+
+    async def _asked(self, ctx: StepContext, key, ask) -> list[Draft]:
+        """An optimizer call read ahead during the previous step's test evaluation, or asked now."""
+        drafts = await self._ahead.take(ctx, key) if self._ahead is not None else None
+        return drafts if drafts is not None else await ask()
+
+    def _read_ahead(self, step: int, outcome: StepOutcome) -> ReadAhead | None:
+        """The next step's first calls, started before this step's test evaluation (``core.readahead``)."""
+        plan = getattr(self.selection, "next_focuses", None)
+        if plan is None or step + 1 >= self.steps or not self.task.test or outcome.best in self.state.test:
+            return None
+        if getattr(self.reviewer, "asks_first", False):
+            return None  # blind mode: the person writes their reflection before the LLM's exists
+        contexts = []
+        for focus in plan(outcome):
+            dev = self.state.dev.get(focus.parent_id)
+            if dev is None or dev.partial:
+                continue  # the next step scores it again before it reflects: its context is not known yet
+            parent = self.state.prompts[focus.parent_id]
+            ctx = self._contexts.build(step + 1, parent, focus, self.state.prompts, self.state.dev)
+            if not self.method.reflects or ctx.errors or ctx.minibatch:  # else ``evolve`` asks nothing
+                contexts.append((ctx, focus.tag))
+        return ReadAhead.start(step + 1, contexts, self.method, self.points.foreseen_feedback)
 
     @property
     def starts_early(self) -> bool:
@@ -309,8 +335,22 @@ class Loop:
         self.emit(PhaseStarted(step, "select", f"{len(self._scored)} prompts scored this step"))
         self.state.beam = list(outcome.kept)
         best = self.state.prompts[outcome.best]
-        test = await self._evaluate_test(step, best)
-        tokens, calls, cost = (a - b for a, b in zip(self._usage(), usage_before))
+        # Asked first, the next step's reflections answer after the test's first
+        # round and its refinements fill the slots the test's last round leaves.
+        ahead = self._read_ahead(step, outcome)
+        try:
+            test = await self._evaluate_test(step, best)
+            if ahead is not None:
+                await ahead.settle()
+        except BaseException:
+            if ahead is not None:
+                ahead.cancel()
+            raise
+        # What the last step read ahead is this step's spending; what this one reads ahead, the next's.
+        carried, lent = (a.meter.totals() if a is not None else (0, 0, 0.0) for a in (self._ahead, ahead))
+        tokens, calls, cost = (now - before + got - gave
+                               for now, before, got, gave in zip(self._usage(), usage_before, carried, lent))
+        self._ahead = ahead
         dev_scores = {i: self.state.dev[i].score for i in dict.fromkeys([*self._scored, *outcome.kept])}
         record = StepRecord(
             step, outcome.kept, dev_scores, best.id, self.state.dev[best.id].score, test.score if test else None,

@@ -44,6 +44,12 @@ class ReflectRequest:
 
 
 class Reviewer(Protocol):
+    """A reviewer that may ask a person for their reflection before the LLM's
+    exists (blind mode) says so with a true ``asks_first`` attribute: the
+    loop then asks nothing of the LLM's reflection ahead (``core.readahead``).
+    One whose decisions follow from the proposals alone offers
+    ``foresee(request) -> ReviewResult``: the loop may act on them ahead."""
+
     async def reflect_first(self, request: ReflectRequest) -> tuple[str, ...]: ...
 
     async def review(self, request: ReviewRequest) -> ReviewResult: ...
@@ -66,6 +72,10 @@ class AutoReviewer:
         return bool(p.text.strip()) and not (self.strict and p.parse_error)
 
     async def review(self, request: ReviewRequest) -> ReviewResult:
+        return self.foresee(request)
+
+    def foresee(self, request: ReviewRequest) -> ReviewResult:
+        """The review's result, known without asking: it follows from the proposals alone."""
         decisions = {
             p.id: Decision(p.id, "accept" if self.accepts(p) else "reject", by=self.by)
             for p in request.proposals

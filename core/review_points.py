@@ -40,16 +40,24 @@ class ReviewPoints:
     def proposals(self, step: int, parent_id: str, kind: ProposalKind, drafts: Sequence[Draft], *,
                   errors: tuple[ErrorCase, ...] = (), tag: str = "", for_candidate: str | None = None,
                   ) -> list[Proposal]:
-        proposals = []
-        base = f"s{step}/{for_candidate or parent_id}/{kind}"
-        for k, d in enumerate(drafts):
-            p = Proposal(
-                f"{base}/{tag}{k}", step, kind, parent_id, d.text, errors, d.raw, d.parse_error,
-                for_candidate=for_candidate, truncated=d.truncated,
-            )
+        proposals = _proposals(step, parent_id, kind, drafts, errors, tag, for_candidate)
+        for p in proposals:
             self.emit(ProposalMade(p))
-            proposals.append(p)
         return proposals
+
+    def foreseen_feedback(self, step: int, parent: Prompt, errors: tuple[ErrorCase, ...], drafts: Sequence[Draft],
+                          tag: str) -> tuple[str, ...] | None:
+        """The feedback texts a review of these drafts will keep, when the
+        reviewer decides by the proposals alone (``foresee``); None: only the
+        review can tell.  Nothing is shown or recorded."""
+        foresee = getattr(self.reviewer, "foresee", None)
+        if foresee is None:
+            return None
+        proposals = _proposals(step, parent.id, "feedback", drafts, errors, tag, None)
+        result = foresee(ReviewRequest(step, "feedback", parent, errors, tuple(proposals), allow_add=True))
+        if result is None or result.added:
+            return None
+        return tuple(text for _, text in _kept(proposals, result.decisions))
 
     def record(self, decision: Decision) -> None:
         """The one way a decision reaches the session (``ReviewRequest.record``)."""
@@ -69,15 +77,9 @@ class ReviewPoints:
 
     def apply(self, proposals: Sequence[Proposal], decisions) -> Kept:
         """Record each decision; keep accepted texts and edits (edit text wins)."""
-        kept = []
         for p in proposals:
-            d = decisions.get(p.id) or Decision(p.id, "reject", by="auto")
-            self.record(d)
-            if d.kind == "accept":  # for unparsed output: the reviewer chose to use it as is
-                kept.append((p, p.text))
-            elif d.kind == "edit" and d.text and d.text.strip():
-                kept.append((p, d.text))
-        return kept
+            self.record(_decision(p, decisions))
+        return _kept(proposals, decisions)
 
     async def feedback(self, step: int, parent: Prompt, errors: tuple[ErrorCase, ...], proposals: list[Proposal],
                        own: Sequence[str], tag: str) -> tuple[Kept, Kept]:
@@ -137,6 +139,31 @@ class ReviewPoints:
             lambda prompt: normalized(prompt.instruction) in known,  # ``deduplicate`` would drop it
             normalized,
         )
+
+
+def _proposals(step, parent_id, kind, drafts, errors, tag, for_candidate) -> list[Proposal]:
+    base = f"s{step}/{for_candidate or parent_id}/{kind}"
+    return [
+        Proposal(f"{base}/{tag}{k}", step, kind, parent_id, d.text, errors, d.raw, d.parse_error,
+                 for_candidate=for_candidate, truncated=d.truncated)
+        for k, d in enumerate(drafts)
+    ]
+
+
+def _decision(p: Proposal, decisions) -> Decision:
+    return decisions.get(p.id) or Decision(p.id, "reject", by="auto")
+
+
+def _kept(proposals: Sequence[Proposal], decisions) -> Kept:
+    """Accepted texts and edits (an edit's text wins)."""
+    kept = []
+    for p in proposals:
+        d = _decision(p, decisions)
+        if d.kind == "accept":  # for unparsed output: the reviewer chose to use it as is
+            kept.append((p, p.text))
+        elif d.kind == "edit" and d.text and d.text.strip():
+            kept.append((p, d.text))
+    return kept
 
 
 def _prompt(pid, text, parent, step, origin, feedback_ids) -> Prompt:

@@ -149,6 +149,11 @@ class BeamSelection:
         ops.record({i: tuple(rs.values()) for i, rs in gathered.items()})
         return StepOutcome(result.beam, result.beam[0], evaluation="adaptive", calls_saved=result.saved)
 
+    def next_focuses(self, outcome: StepOutcome) -> list[Focus]:
+        """What the next step evolves: every member of the beam kept now (the
+        loop asks their first round ahead, ``core.readahead``)."""
+        return [Focus(i) for i in outcome.kept]
+
     def first_examples(self, step: int, dev_ids: Sequence[str], evaluation: str) -> list[str]:
         """The dev examples a candidate accepted in this step is scored on
         first, so the loop can start them at its acceptance: the whole dev set,

@@ -21,6 +21,7 @@ from pathlib import Path
 import openai
 import pytest
 
+from tests.scripted import ScriptedReviewer
 from tests.support.fake_answers import is_evaluation
 from tests.support.fake_server import FAULT_KINDS, FakeServer, solve, spawn_fake_server
 from tests.support.processes import read_line
@@ -31,7 +32,6 @@ from core.llm.openai_provider import OpenAIProvider
 from core.loop import Loop
 from core.methods import make_method
 from core.prompting import target_messages
-from core.review import AutoReviewer
 from core.scoring import score_output
 from core.tasks import load_task
 from core.types import Example, Message, Params, Prompt
@@ -219,7 +219,9 @@ def apo_loop(server: FakeServer, cache=None) -> Loop:
     )
     return Loop(
         task=TASK, config=config, method=make_method("apo", optimizer, TASK, config),
-        target=target, optimizer=optimizer, reviewer=AutoReviewer(),
+        # Asked card by card, as a person is (no ``foresee``): a step's refinements are
+        # asked in the step, not read ahead during the one before (``core.readahead``).
+        target=target, optimizer=optimizer, reviewer=ScriptedReviewer(),
     )  # fmt: skip
 
 

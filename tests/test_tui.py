@@ -194,10 +194,12 @@ async def test_blind_mode_asks_before_any_feedback_exists(tmp_path):
                 [m for m in hook.messages if isinstance(m, ProposalArrived) and m.proposal.kind == "feedback"],
             )
 
-    app = ReflectLoopApp(config=tui_config(), session=tmp_path / "blind.session", injected=injector, autostart=True)
+    # Blind from the start: a run switched to blind only after a step's end may have asked the
+    # LLM's next reflection already (read ahead during that step's test evaluation, unseen).
+    app = ReflectLoopApp(config=tui_config(), session=tmp_path / "blind.session", injected=injector, autostart=True,
+                         blind=True)
     async with app.run_test(size=SIZE, message_hook=watch) as pilot:
         await finish_step0(pilot, hook)
-        await submit(pilot, "/blind on")
         assert loop_screen(app).reviewer.blind
         await submit(pilot, "/next")
         await wait_for(pilot, lambda: hook.of(ReflectRequested), what="the request for your reflection")

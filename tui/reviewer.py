@@ -31,6 +31,11 @@ class TuiReviewer:
         self.queued: list[str] = []  # reflections typed while no review was open
         self._auto = AutoReviewer()
 
+    @property
+    def asks_first(self) -> bool:
+        """Blind mode: the person is asked for their reflection before the LLM's exists."""
+        return self.blind and not self.auto
+
     async def reflect_first(self, request: ReflectRequest) -> tuple[str, ...]:
         if self.queued:
             texts, self.queued = tuple(self.queued), []

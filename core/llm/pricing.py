@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from core.llm.base import BudgetExceeded
@@ -129,3 +130,27 @@ class Budget:
         if self.max_tokens is not None and self.spent_tokens >= self.max_tokens:
             return f"budget spent: {self.spent_tokens} of {self.max_tokens} tokens"
         return None
+
+
+@dataclass
+class Meter:
+    """What the calls made within one context spent (``metering``): the loop
+    meters the next step's read-ahead apart from the step it runs in."""
+
+    calls: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+
+    def charge(self, cost: float, tokens: int) -> None:
+        self.calls += 1
+        self.tokens += tokens
+        self.cost += cost
+
+    def totals(self) -> tuple[int, int, float]:
+        """(tokens, calls, cost), the order of a step's usage."""
+        return self.tokens, self.calls, self.cost
+
+
+# The meter of the running context; a task started in a context that set one
+# charges it too (``asyncio`` copies the context into every task it starts).
+metering: ContextVar[Meter | None] = ContextVar("reflectloop_meter", default=None)
