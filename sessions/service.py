@@ -14,6 +14,7 @@ written by the :class:`~sessions.recorder.Recorder`.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,7 +131,13 @@ class Run:
 
     async def step(self) -> StepRecord:
         """Run one step.  Raises ``BudgetExceeded`` when the budget stops it."""
-        return await self.loop.run_step()
+        record = await self.loop.run_step()
+        # What a run holds (its prompts, evaluations, records) lives until it
+        # closes.  Unfrozen, the cyclic collector walks it all again in a full
+        # collection (tens of ms) that falls at the next step's start, while
+        # the step's first requests wait; ``close`` hands it back.
+        gc.freeze()
+        return record
 
     async def drive(self, steps: int | None = None, on_record: Callable[[StepRecord], None] | None = None) -> Drive:
         """Run ``steps`` more steps (default: up to the configured number),
@@ -153,6 +160,7 @@ class Run:
                 await model.aclose()
         finally:
             self.store.close()
+            gc.unfreeze()  # what the run held is collected once it is garbage
 
 
 def _models(config: RunConfig, on_call: Callable[[CallRecord], None], task: Task):

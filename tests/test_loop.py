@@ -151,6 +151,21 @@ async def test_own_texts_are_stored_with_the_runs_annotator(tmp_path):
     assert {d.annotator for d in log if d.kind != "add"} == {""}
 
 
+async def test_a_run_freezes_what_it_holds_after_each_step_and_hands_it_back(tmp_path):
+    import gc
+
+    target, _, optimizer, _ = scripted_models()
+    run = open_run(loop_config(beam=1), AutoReviewer(), session=tmp_path / "s.session",
+                   injected=(toy_task(), target, optimizer))
+    try:
+        await run.step()
+        # Left to the collector, a full collection would walk it all again at the next step's start.
+        assert gc.get_freeze_count() > 0
+    finally:
+        await run.close()
+    assert gc.get_freeze_count() == 0
+
+
 async def test_reviewer_adds_own_candidate():
     add = lambda r: ("My own GOOD prompt",) if r.kind == "candidate" and r.step == 1 else ()
     loop, events, tp, op = make_loop(reviewer=ScriptedReviewer(add=add), beam=1)
