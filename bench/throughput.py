@@ -2,14 +2,14 @@
 
     python bench/throughput.py [--latency 0.1] [--concurrency 16] [--beam 4] [--dev 50] [--repeat 3]
 
-One APO step (step 1, after step 0 wrote and scored the initial prompts)
-runs headless (the auto-reviewer, as ``reflectloop run``) against the fake
+One APO step (step 1 of three: after step 0 wrote and scored the initial
+prompts, before step 2) runs headless (the auto-reviewer, as ``reflectloop run``) against the fake
 endpoint (``tests/support/fake_server.py``, in a child process) with ``openai:fake``
 for both roles, at ``--latency`` seconds per answer and a limit of
 ``--concurrency`` requests served at once -- the same number reflectloop is
 given as ``--concurrency``.  It is the same as
 
-    reflectloop run --task gen:navigate --method apo --steps 2 --beam 4 --dev-size 50 \\
+    reflectloop run --task gen:navigate --method apo --steps 3 --beam 4 --dev-size 50 \\
         --target openai:fake --target-base-url URL/v1 \\
         --optimizer openai:fake --optimizer-base-url URL/v1 --concurrency 16
 
@@ -21,11 +21,19 @@ also shows the endpoint's own time per answer and how busy its slots were.
 Then the last run is repeated as a new session on its response cache: the
 endpoint must see no call at all.
 
-No client reaches 1.00: the step's own shape keeps slots idle (APO's
-reflection and refinement are two rounds of one call per parent, 4 calls
-for 16 slots; the last round of 200 test calls is half full), about 1.05
-at these sizes, and the endpoint answers in waves that even a bare client
-cannot refill at once.  The baseline measured in the same run, ``bare
+A step followed by another is the study's usual one (nine of its ten).
+The auto-reviewer decides by the proposals alone, so while a step's test
+evaluation runs, the next step's reflections and then the refinements from
+the feedback it will keep are asked (``core.readahead``): step 1's were
+asked during step 0's, and step 1 asks step 2's during its own.  A step
+then opens with its candidates' evaluations, and the slots the test leaves
+idle are filled.  (With a person reviewing, only the reflections are asked
+ahead; the refinement waits for their decisions.)  Step 2, the last, reads
+nothing ahead; its ratio is shown too (``last step ratio``).
+
+No client reaches 1.00: the step's last round of test calls is part full,
+and the endpoint answers in waves that even a bare client cannot refill at
+once.  The baseline measured in the same run, ``bare
 client ratio``, is the same number of calls sent by aiohttp alone with
 nothing between them.
 
@@ -162,7 +170,7 @@ def main() -> int:
         with spawn_fake_server(latency=args.latency, concurrency=args.concurrency, idle_timeout=120) as server:
             url = server.openai_url
             config = RunConfig(
-                task="gen:navigate", method="apo", steps=2, seed=0,
+                task="gen:navigate", method="apo", steps=3, seed=0,
                 beam=args.beam, dev_size=args.dev, test_size=args.test, init_prompts=args.init,
                 target="openai:fake", target_base_url=url, optimizer="openai:fake", optimizer_base_url=url,
                 concurrency=args.concurrency,
@@ -172,7 +180,7 @@ def main() -> int:
             print(f"APO, gen:navigate, beam {args.beam}, dev {args.dev}, test {args.test}, "
                   f"{args.init} initial prompts; {args.repeat} fresh run(s), each with an empty cache")
 
-            ratios = []
+            ratios, last = [], []
             for run in range(1, args.repeat + 1):
                 home = Path(root) / f"run{run}"
                 os.environ["REFLECTLOOP_HOME"] = str(home)  # a fresh response cache
@@ -181,9 +189,8 @@ def main() -> int:
                 for step, wall, calls, latency, busy in fresh:
                     ideal = calls * args.latency / args.concurrency
                     ratio = wall / ideal if ideal else float("inf")
-                    if step == 1:
-                        ratios.append(ratio)
-                    what = "step 0 (initial prompts)" if step == 0 else f"step {step} (the APO step)"
+                    (ratios if step == 1 else last if step == 2 else []).append(ratio)
+                    what = {0: "step 0 (initial prompts)", 1: "step 1 (the APO step)"}.get(step, f"step {step} (the last)")
                     print(f"run {run}  {what:<26} {calls:>4} calls  wall {wall:5.2f} s  ideal {ideal:5.2f} s  "
                           f"ratio {ratio:.2f}  [endpoint {latency * 1000:.0f} ms/answer, "
                           f"slots busy {busy / (wall * args.concurrency):.0%}]")
@@ -196,7 +203,7 @@ def main() -> int:
                 print(f"re-run from the cache, step {step}: {calls} calls, wall {wall:.2f} s")
             cached_calls = sum(calls for _, _, calls, _, _ in again)
 
-            step_calls = fresh[-1][2]
+            step_calls = fresh[1][2]
             bare = [asyncio.run(bare_client(url, step_calls, args.concurrency)) for _ in range(args.repeat)]
             bare_wall = statistics.median(bare)
             bare_ratio = bare_wall / (step_calls * args.latency / args.concurrency)
@@ -206,6 +213,7 @@ def main() -> int:
     verdict = "ok" if median <= 1.10 and cached_calls == 0 else "MISSED"
     print(f"APO step: median of {', '.join(f'{r:.2f}' for r in ratios)}; goal <= 1.10, re-run 0 calls: {verdict}")
     print(f"ratio to ideal: {median:.2f}")
+    print(f"last step ratio: {statistics.median(last):.2f}")
     print(f"bare client ratio: {bare_ratio:.3f}")
     print(f"re-run calls: {cached_calls}")
     return 0 if verdict == "ok" else 1
