@@ -131,3 +131,15 @@ async def test_a_cancelled_read_ahead_gives_nothing():
     ahead.ask(context(1), ("", "reflect", ()), never)
     ahead.cancel()
     assert len(ahead) == 0 and await ahead.take(context(1), ("", "reflect", ())) is None
+
+
+async def test_blind_mode_reads_nothing_ahead():
+    class Blind(ScriptedReviewer):
+        asks_first = True  # the person writes their reflection before the LLM's exists
+
+    reviewer = Blind(own_reflection=("count the number",))
+    loop, events, tp, op = make_loop(rules=RULES, reviewer=reviewer, cache=NullCache(), steps=2)
+    await loop.run_step()
+    assert (asked(op, REFLECT), asked(op, REFINE)) == (0, 0)
+    await loop.run_step()
+    assert asked(op, REFLECT) == len(reviewer.reflections) == 2  # each asked after the person's own
