@@ -189,8 +189,12 @@ def main() -> int:
                 for step, wall, calls, latency, busy in fresh:
                     ideal = calls * args.latency / args.concurrency
                     ratio = wall / ideal if ideal else float("inf")
-                    (ratios if step == 1 else last if step == 2 else []).append(ratio)
-                    what = {0: "step 0 (initial prompts)", 1: "step 1 (the APO step)"}.get(step, f"step {step} (the last)")
+                    if step == 1:
+                        ratios.append(ratio)
+                    elif step == 2:
+                        last.append(ratio)
+                    names = {0: "step 0 (initial prompts)", 1: "step 1 (the APO step)"}
+                    what = names.get(step, f"step {step} (the last)")
                     print(f"run {run}  {what:<26} {calls:>4} calls  wall {wall:5.2f} s  ideal {ideal:5.2f} s  "
                           f"ratio {ratio:.2f}  [endpoint {latency * 1000:.0f} ms/answer, "
                           f"slots busy {busy / (wall * args.concurrency):.0%}]")

@@ -138,7 +138,7 @@ class Loop:
         """One parent's REFLECT → REFINE (→ DEMONSTRATE): its kept candidates, not yet evaluated."""
         step, parent = self._step, self.state.prompts[focus.parent_id]
         ctx = self._contexts.build(step, parent, focus, self.state.prompts, self.state.dev)
-        if self.method.reflects and not (ctx.errors or ctx.minibatch):
+        if not self._asks_on(ctx):
             self.note(f"{parent.id}: no errors on the dev set, nothing to reflect on")
             return []
         groups = await self._reflect(ctx, focus.tag) if self.method.reflects else [("", (), ())]
@@ -207,6 +207,10 @@ class Loop:
         drafts = await self._ahead.take(ctx, key) if self._ahead is not None else None
         return drafts if drafts is not None else await ask()
 
+    def _asks_on(self, ctx: StepContext) -> bool:
+        """Whether ``evolve`` asks the optimizer for ``ctx``: a method that reflects needs errors to reflect on."""
+        return not self.method.reflects or bool(ctx.errors or ctx.minibatch)
+
     def _read_ahead(self, step: int, outcome: StepOutcome) -> ReadAhead | None:
         """The next step's first calls, started before this step's test evaluation (``core.readahead``)."""
         plan = getattr(self.selection, "next_focuses", None)
@@ -221,9 +225,9 @@ class Loop:
                 continue  # the next step scores it again before it reflects: its context is not known yet
             parent = self.state.prompts[focus.parent_id]
             ctx = self._contexts.build(step + 1, parent, focus, self.state.prompts, self.state.dev)
-            if not self.method.reflects or ctx.errors or ctx.minibatch:  # else ``evolve`` asks nothing
+            if self._asks_on(ctx):
                 contexts.append((ctx, focus.tag))
-        return ReadAhead.start(step + 1, contexts, self.method, self.points.foreseen_feedback)
+        return ReadAhead.start(contexts, self.method, self.points.foreseen_feedback)
 
     @property
     def starts_early(self) -> bool:

@@ -39,8 +39,7 @@ Key = tuple[str, str, tuple[str, ...]]
 class ReadAhead:
     """The answers asked ahead for one step, per parent and ``Key``."""
 
-    def __init__(self, step: int) -> None:
-        self.step = step
+    def __init__(self) -> None:
         self.meter = Meter()  # what the calls asked here spent, on the next step's behalf
         self._asked: dict[tuple[str, Key], tuple[StepContext, asyncio.Task]] = {}
 
@@ -48,13 +47,13 @@ class ReadAhead:
         return len(self._asked)
 
     @classmethod
-    def start(cls, step: int, contexts: Sequence[tuple[StepContext, str]], method,
+    def start(cls, contexts: Sequence[tuple[StepContext, str]], method,
               foresee: Callable[..., tuple[str, ...] | None]) -> ReadAhead | None:
         """Ask each (context, focus tag)'s first call: the reflection, then the
         refinement from the feedback ``foresee`` says the review will keep
         (``ReviewPoints.foreseen_feedback``); for a method that writes no
         feedback, the refinement.  None: nothing to ask."""
-        ahead = cls(step)
+        ahead = cls()
 
         async def reflect_then_refine(ctx: StepContext, tag: str) -> list[Draft]:
             drafts = await method.reflect(ctx)
@@ -94,7 +93,7 @@ class ReadAhead:
     async def take(self, ctx: StepContext, key: Key) -> list[Draft] | None:
         """The answer asked for this very context and key, once; None: ask now."""
         asked = self._asked.get((ctx.parent.id, key))
-        if asked is None or ctx.step != self.step or asked[0] != ctx:
+        if asked is None or asked[0] != ctx:  # a context holds its step
             return None
         task = self._asked.pop((ctx.parent.id, key))[1]
         if task.cancelled():

@@ -55,7 +55,7 @@ class ReviewPoints:
             return None
         proposals = _proposals(step, parent.id, "feedback", drafts, errors, tag, None)
         result = foresee(ReviewRequest(step, "feedback", parent, errors, tuple(proposals), allow_add=True))
-        if result is None or result.added:
+        if result.added:
             return None
         return tuple(text for _, text in _kept(proposals, result.decisions))
 

@@ -105,7 +105,7 @@ def context(step: int, errors=()) -> StepContext:
 
 
 async def test_an_answer_is_taken_once_and_only_for_the_very_context():
-    ahead = ReadAhead(step=1)
+    ahead = ReadAhead()
 
     async def answer():
         return [Draft("reason", "<START>reason<END>")]
@@ -121,7 +121,7 @@ async def test_an_answer_is_taken_once_and_only_for_the_very_context():
 
 
 async def test_a_cancelled_read_ahead_gives_nothing():
-    ahead = ReadAhead(step=1)
+    ahead = ReadAhead()
 
     async def never():
         import asyncio

@@ -41,7 +41,7 @@ class TuiReviewer:
             texts, self.queued = tuple(self.queued), []
             self.post(QueuedReflectionUsed(request.step, request.parent.id, texts))
             return texts
-        if self.auto or not self.blind:
+        if not self.asks_first:
             return ()
         future: asyncio.Future[tuple[str, ...]] = asyncio.get_running_loop().create_future()
         self.post(ReflectRequested(request, future))
