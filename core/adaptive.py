@@ -68,9 +68,10 @@ class RaceResult:
     def saved(self) -> int:
         return self.full_calls - self.calls
 
-    def mean(self, candidate: str) -> float:
+    def mean(self, candidate: str) -> float | None:
+        """Its mean over the examples scored; None: none was."""
         values = self.scores[candidate].values()
-        return sum(values) / len(values) if values else 0.0
+        return sum(values) / len(values) if values else None
 
 
 @dataclass
@@ -159,9 +160,10 @@ async def race(
         if len(alive) <= k:
             break
     calls += await _score_round(alive, order[seen:], arms, score)  # the beam's scores are full
-    ranked = sorted(alive, key=lambda c: (-arms[c].predicted()[0], keys[c]))
-    beam = tuple(ranked[:k])
-    dropped.update({c: seen for c in ranked[k:]})
+    # A candidate no example was scored for has no score: ranked last, never kept.
+    ranked = sorted(alive, key=lambda c: (not arms[c].scores, -arms[c].predicted()[0], keys[c]))
+    beam = tuple(c for c in ranked[:k] if arms[c].scores)
+    dropped.update({c: seen for c in ranked if c not in beam})
     return RaceResult(beam, {c: dict(a.scores) for c, a in arms.items()}, calls, full_calls, tuple(rounds), dropped)
 
 

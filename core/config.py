@@ -87,6 +87,9 @@ class RunConfig:
                                "dropped early; the beam's scores stay full)")
     adaptive_z: float = _setting(1.0, "adaptive evaluation drops a candidate when the beam's worth of others beat "
                                  "it by this many standard deviations (higher: safer, fewer calls saved)")
+    max_errored: float = _setting(0.1, "the fraction of an evaluation's examples that may error (a call or the "
+                                  "metric failing for good) before its step stops unfinished (exit 4; resume "
+                                  "with --session)")
     annotator: str | None = _setting(None, "your name on every decision you make (default: the login name)")
     rubric: str | None = _setting(None, "TOML file of the annotation rubric: the labels each card offers "
                                   "(default: the study's questions)")
@@ -183,6 +186,9 @@ def validate(config: RunConfig) -> None:
     _choice("evaluation", config.evaluation, EVALUATIONS)
     if config.adaptive_z < 0:
         raise ConfigError(f"setting 'adaptive_z' must not be negative, got {config.adaptive_z}")
+    if not 0.0 <= config.max_errored <= 1.0:
+        raise ConfigError(f"setting 'max_errored' is a fraction of an evaluation's examples: it must be in [0, 1], "
+                          f"got {config.max_errored}")
     optimizer_map(config.optimizers)
     for name in ("steps", "beam", "dev_size", "test_size", "init_prompts", "init_examples", "gepa_iterations"):
         if getattr(config, name) < (0 if name == "test_size" else 1):

@@ -6,6 +6,8 @@ graded score and the metric's feedback, ``correct`` means it reached the
 threshold, and a metric with a summary of its own (label macro-F1) sets the
 prompt's score.  A judge whose verdict cannot be read errors its example,
 which is then left out of the score like a failed call, never scored 0.
+An errored example says where it failed (``ExampleResult.failed_in``): a
+call, which another attempt may get through, or the metric on the output.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ async def evaluate_one(
         completion = await llm.complete(messages, params, purpose="evaluate")
     except ProviderError as exc:
         # A call that failed for good is not a wrong answer: it is left out of the score.
-        return ExampleResult(example.id, "", None, False, False, errored=str(exc))
+        return ExampleResult(example.id, "", None, False, False, errored=str(exc), failed_in="call")
     if taskfile is not None:
         return await graded(taskfile, example, completion)
     answer, correct, followed = score_output(
@@ -51,7 +53,8 @@ async def graded(taskfile: Any, example: Example, completion: Completion) -> Exa
     if result.error is not None:
         # The judge's unreadable reply is kept as the feedback, for the person to see.
         return ExampleResult(example.id, completion.text, result.answer, False, result.followed,
-                             errored=result.error, feedback=result.raw)
+                             errored=result.error, failed_in="call" if result.call_failed else "metric",
+                             feedback=result.raw)
     return ExampleResult(example.id, completion.text, result.answer, not scorer.is_error(result), result.followed,
                          score=result.score, feedback=result.feedback)
 
@@ -72,7 +75,7 @@ def metric_result(result: ExampleResult) -> MetricResult:
     """A recorded result as the metric returned it, so a prompt's summary can
     be computed again from a session."""
     if result.errored is not None:
-        return MetricResult.errored(result.errored, answer=result.answer)
+        return MetricResult.errored(result.errored, answer=result.answer, call_failed=result.failed_in == "call")
     return MetricResult(result.value, result.feedback, result.answer, result.followed_format)
 
 

@@ -29,6 +29,7 @@ from typing import Callable, Sequence
 from core.config import RunConfig
 from core.evaluate import evaluate, evaluate_one
 from core.events import Emit, EvaluationDone, Note, PhaseStarted, Progress, PromptAdded, StepDone
+from core.failures import check, settled, unscored
 from core.methods.base import Draft, Method, StepContext
 from core.methods.context import Contexts
 from core.methods.initial import load_initial_prompts
@@ -107,12 +108,16 @@ class Loop:
         usage_before = self._usage()
         self._notes: list[str] = []
         self._scored: list[str] = []  # every prompt scored on dev in this step, for its record
-        if step == 0:
-            outcome = await self._initialize()
-        else:
-            self.emit(PhaseStarted(step, "evaluate", f"{len(self.state.beam)} prompts kept from step {step - 1}"))
-            outcome = await self.selection.run_step(step, self)
-        return await self._finish(step, outcome, usage_before)
+        try:
+            if step == 0:
+                outcome = await self._initialize()
+            else:
+                self.emit(PhaseStarted(step, "evaluate", f"{len(self.state.beam)} prompts kept from step {step - 1}"))
+                outcome = await self.selection.run_step(step, self)
+            return await self._finish(step, outcome, usage_before)
+        except BaseException:
+            self._early.clear()  # a step that stopped leaves no scoring running behind it
+            raise
 
     # ------------------------------------------------------- step 0: init
     async def _initialize(self) -> StepOutcome:
@@ -166,7 +171,7 @@ class Loop:
             self._add(p)
         self.emit(PhaseStarted(self._step, "evaluate", f"{len(prompts)} prompts on {len(chosen)} minibatch examples"))
         tick = self._ticker("minibatch", len(prompts) * len(chosen))
-        evs = await asyncio.gather(*(self._evaluate(p, chosen, "dev", tick) for p in prompts))
+        evs = await settled(self._evaluate(p, chosen, "dev", tick) for p in prompts)
         return {ev.prompt_id: ev for ev in evs}
 
     def record(self, results) -> dict[str, Evaluation]:
@@ -281,7 +286,10 @@ class Loop:
         rest = [e for e in examples if e.id not in early]
         ev = await evaluate(self.target, prompt, rest, split=split, params=self._target_params(), on_result=tick,
                             protocol=self.config.protocol, taskfile=self.task.taskfile)
-        return merged(ev, early, examples, self.task.taskfile) if early else ev
+        ev = merged(ev, early, examples, self.task.taskfile) if early else ev
+        # An evaluation that failed is never taken as a result (``core.failures``).
+        check(ev, self._step, self.config.max_errored, self.task)
+        return ev
 
     def _add(self, prompt: Prompt) -> None:
         if prompt.id not in self.state.prompts:
@@ -307,7 +315,7 @@ class Loop:
             return
         self.emit(PhaseStarted(step, "evaluate", f"{len(todo)} prompts on {len(self.task.dev)} dev examples"))
         tick = self._ticker("dev", len(todo) * len(self.task.dev))
-        for ev in await asyncio.gather(*(self._evaluate(p, self.task.dev, "dev", tick) for p in todo)):
+        for ev in await settled(self._evaluate(p, self.task.dev, "dev", tick) for p in todo):
             self.state.dev[ev.prompt_id] = ev
             self.emit(EvaluationDone(step, ev))
             self._note_errored(ev)
@@ -337,6 +345,9 @@ class Loop:
 
     async def _finish(self, step: int, outcome: StepOutcome, usage_before: tuple[int, int, float]) -> StepRecord:
         self.emit(PhaseStarted(step, "select", f"{len(self._scored)} prompts scored this step"))
+        unrated = [i for i in outcome.kept if self.state.dev[i].score is None]
+        if unrated:  # a selection keeps only what was measured; this guards the record, whatever the selection
+            raise unscored(step, unrated)
         self.state.beam = list(outcome.kept)
         best = self.state.prompts[outcome.best]
         # Asked first, the next step's reflections answer after the test's first
@@ -357,7 +368,7 @@ class Loop:
         self._ahead = ahead
         dev_scores = {i: self.state.dev[i].score for i in dict.fromkeys([*self._scored, *outcome.kept])}
         record = StepRecord(
-            step, outcome.kept, dev_scores, best.id, self.state.dev[best.id].score, test.score if test else None,
+            step, outcome.kept, dev_scores, best.id, dev_scores[best.id], test.score if test else None,
             int(tokens), int(calls), float(cost), tuple(self._notes), outcome.picks, outcome.gates,
             dict(outcome.front), self.selection.to_dict(), outcome.evaluation, outcome.calls_saved,
         )

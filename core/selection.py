@@ -13,6 +13,9 @@ knows which one it drives.
 Under adaptive evaluation the beam races its candidates (``core.adaptive``)
 instead of scoring each on the whole dev set; the members it keeps end with
 full scores, the ones it drops keep partial ones, marked so.
+
+A prompt with no score (every example it was asked errored) is never kept,
+selected or tested: a selection ranks only what was measured.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from typing import Any, Mapping, Protocol, Sequence
 
 from core.adaptive import FIRST_BATCH, example_order, race
 from core.events import Event
+from core.failures import unscored
 from core.types import Evaluation, ExampleResult, Gate, Pick, Prompt
 
 
@@ -125,6 +129,9 @@ class BeamSelection:
         if not children:
             ops.note("no child survived review: the parents are kept")
             return self._outcome(step, scores)
+        if all(scores[c].score is None for c in children):
+            ops.note("no child has a score (every example errored): the parents are kept")
+            return self._outcome(step, scores, [p.id for p in parents])
         return self._outcome(step, scores, children)
 
     async def _raced(self, step: int, ops: StepOps, parents: list[Prompt], scores: dict[str, Evaluation]) -> StepOutcome:
@@ -147,6 +154,8 @@ class BeamSelection:
         result = await race(list(pool), ops.dev_ids(), score, self.beam, seed=f"{self.seed}:select:{step}",
                             known=known, z=ops.adaptive_z)
         ops.record({i: tuple(rs.values()) for i, rs in gathered.items()})
+        if not result.beam:
+            raise unscored(step, list(pool))
         return StepOutcome(result.beam, result.beam[0], evaluation="adaptive", calls_saved=result.saved)
 
     def next_focuses(self, outcome: StepOutcome) -> list[Focus]:
@@ -163,13 +172,17 @@ class BeamSelection:
         return example_order(dev_ids, f"{self.seed}:select:{step}")[:FIRST_BATCH]
 
     def _outcome(self, step: int, scores: Mapping[str, Evaluation], pool: Sequence[str] | None = None) -> StepOutcome:
-        """Top ``beam`` of ``pool`` (default: every prompt scored); a smaller pool is kept whole."""
+        """Top ``beam`` of ``pool`` (default: every prompt scored) among those
+        with a score; a smaller pool is kept whole."""
         rng = random.Random(f"{self.seed}:select:{step}")
         unique = list(dict.fromkeys(scores if pool is None else pool))
-        keys = {i: rng.random() for i in unique}
-        ranked = sorted(unique, key=lambda i: (-scores[i].score, keys[i]))[: self.beam]
-        if not ranked:
+        keys = {i: rng.random() for i in unique}  # drawn for every member, so the ties fall as they always did
+        if not unique:
             raise RuntimeError("no prompt survived review: accept or add at least one initial prompt")
+        rated = [i for i in unique if scores[i].score is not None]
+        if not rated:
+            raise unscored(step, unique)
+        ranked = sorted(rated, key=lambda i: (-scores[i].score, keys[i]))[: self.beam]
         return StepOutcome(tuple(ranked), ranked[0])
 
     def to_dict(self) -> dict[str, Any]:

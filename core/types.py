@@ -130,6 +130,11 @@ class ExampleResult:
     correct: bool
     followed_format: bool
     errored: str | None = None  # cause, when the call (or a judge's verdict) failed for good (not "wrong")
+    # Where an errored example failed: "call" (the target's or the judge's call
+    # failed for good: another attempt may succeed) or "metric" (the metric or
+    # the judge's verdict could not score the output).  None when not errored
+    # and in sessions written before it was recorded.
+    failed_in: str | None = None
     # A task file's metric: the graded score in [0, 1] and its feedback text;
     # ``correct`` then means "not an error" (the score reached the threshold).
     # None for exact match, whose score is ``correct``.
@@ -159,11 +164,20 @@ class Evaluation:
         return tuple(r for r in self.results if r.errored is None)
 
     @property
-    def score(self) -> float:
+    def score(self) -> float | None:
+        """The prompt's score over its scored examples; None when no example
+        was scored (every one errored): what was not measured has no number."""
+        scored = self.scored
+        if not scored:
+            return None
         if self.aggregate is not None:
             return self.aggregate
-        scored = self.scored
-        return sum(r.value for r in scored) / len(scored) if scored else 0.0
+        return sum(r.value for r in scored) / len(scored)
+
+    @property
+    def errored(self) -> tuple[ExampleResult, ...]:
+        """The examples that could not be scored, each with its cause."""
+        return tuple(r for r in self.results if r.errored is not None)
 
     @property
     def errors(self) -> tuple[ExampleResult, ...]:
@@ -272,10 +286,11 @@ class Gate:
 class StepRecord:
     step: int
     beam: tuple[str, ...]  # prompt ids kept (GEPA: its Pareto front, best mean first)
-    dev_scores: dict[str, float]  # every prompt evaluated this step → dev score
+    # every prompt evaluated this step → dev score; None: no example was scored
+    dev_scores: dict[str, float | None]
     best_id: str
-    dev_best: float
-    test: float | None
+    dev_best: float | None  # the tested prompt's dev score; the loop never selects one without a score
+    test: float | None  # None: no test set, or no test example was scored
     tokens: int
     calls: int
     cost: float = 0.0

@@ -23,6 +23,7 @@ from typing import Callable, Iterable, Mapping
 from core import paths
 from core.config import RunConfig, from_dict
 from core.events import Event
+from core.failures import EvaluationFailed
 from core.llm import Budget, default_cache, make_llm
 from core.llm.base import BudgetExceeded
 from core.metrics import MetricError
@@ -86,7 +87,10 @@ class Drive:
     """What :meth:`Run.drive` did: the records of this go, and why it stopped early."""
 
     records: list[StepRecord] = field(default_factory=list)
-    stopped: str | None = None  # the budget's message when the budget stopped the run
+    stopped: str | None = None  # why the run stopped early: the budget's message, or the failed evaluation's
+    # What stopped it: "budget" (spent; exit 3) or "errored" (an evaluation errored on more than
+    # --max-errored of its examples, the step unfinished and unrecorded; exit 4); None when it did not stop.
+    kind: str | None = None
 
 
 @dataclass
@@ -141,7 +145,9 @@ class Run:
 
     async def drive(self, steps: int | None = None, on_record: Callable[[StepRecord], None] | None = None) -> Drive:
         """Run ``steps`` more steps (default: up to the configured number),
-        reporting each record; the budget ends it cleanly (``Drive.stopped``)."""
+        reporting each record; the budget, or an evaluation that failed
+        beyond ``--max-errored``, ends it cleanly (``Drive.stopped``, ``Drive.kind``):
+        the step under way is not recorded and a resume redoes it."""
         result = Drive()
         until = self.config.steps if steps is None else self.next_step + steps
         try:
@@ -151,7 +157,9 @@ class Run:
                 if on_record:
                     on_record(record)
         except BudgetExceeded as exc:
-            result.stopped = str(exc)
+            result.stopped, result.kind = str(exc), "budget"
+        except EvaluationFailed as exc:
+            result.stopped, result.kind = str(exc), "errored"
         return result
 
     async def close(self) -> None:

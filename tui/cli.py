@@ -21,8 +21,11 @@ Without a subcommand it starts the interactive assistant (as "reflectloop tui").
 
 RUN_DESCRIPTION = """Optimize a prompt headless: the auto-reviewer accepts every proposal with usable text.
 --method also takes all or a comma list (apo,opro): the methods run on the same task, seed and
-initial prompts, and steps.csv is written beside their sessions.  Exit codes: 0 done, 2 bad input,
-3 stopped by the budget (continue with --session)."""
+initial prompts, and steps.csv is written beside their sessions.  A score that was not measured
+(every example errored) is null in --json and "—" in the text.  Exit codes: 0 done, 2 bad input
+(a metric or judge that scores no example of step 0 included), 3 stopped by the budget, 4 stopped
+because an evaluation errored on more than --max-errored of its examples (the step is not recorded;
+fix the cause and continue with --session, which redoes it), 130 interrupted."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,16 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def shown_score(value: float | None) -> str:
+    """A score as the text output shows it: "—" when it was not measured, never 0."""
+    return "  —  " if value is None else f"{value:.3f}"
+
+
 def step_line(record: StepRecord, prompt_text: str) -> str:
-    test = "  -  " if record.test is None else f"{record.test:.3f}"
     short = " ".join(prompt_text.split())
     short = short[:70] + "…" if len(short) > 70 else short
-    return (f"step {record.step:>2}  dev best {record.dev_best:.3f}  test {test}  "
+    return (f"step {record.step:>2}  dev best {shown_score(record.dev_best)}  test {shown_score(record.test)}  "
             f"tokens {record.tokens:>7}  calls {record.calls:>4}  best: {short}")
 
 
 def step_fields(record: StepRecord, prompt_text: str) -> dict:
-    """What ``--json`` prints for a step."""
+    """What ``--json`` prints for a step; a score not measured is null."""
     return {
         "step": record.step, "dev_best": record.dev_best, "test": record.test,
         "prompt": prompt_text, "tokens": record.tokens, "calls": record.calls,
@@ -90,8 +97,9 @@ async def _run_one(args, config: RunConfig, session, values: dict, rows: list | 
     finally:
         await run.close()
     if drive.stopped:
-        print(f"\nstopped: {drive.stopped}; continue with --session {run.path}", file=sys.stderr)
-        return 3
+        fix = "fix the cause and " if drive.kind == "errored" else ""
+        print(f"\nstopped: {drive.stopped}; {fix}continue with --session {run.path}", file=sys.stderr)
+        return 4 if drive.kind == "errored" else 3
     return 0
 
 
@@ -110,7 +118,7 @@ async def _compare(args, values: dict, methods: list[str]) -> int:
     for method in methods:
         config = from_dict({**values, "method": method, **_shared_initial(folder, base)})
         code = await _run_one(args, config, folder / f"{method}.session", values, rows) or code
-        if code == 3:
+        if code in (3, 4):
             break
         if not (folder / "initial_prompts.json").exists():
             _save_initial(folder, method)
@@ -145,10 +153,10 @@ def _report(args, record: StepRecord, run, extra: dict, rows: list | None) -> No
     else:
         print((f"{extra['method']:<13}" if extra else "") + step_line(record, text), flush=True)
     if rows is not None:
-        beam = [state.dev[i].score for i in record.beam]
+        beam = [s for i in record.beam if (s := state.dev[i].score) is not None]  # unscored: absent, never 0
         rows.append({
             "method": extra["method"], "step": record.step, "dev_best": record.dev_best,
-            "dev_mean_beam": sum(beam) / len(beam), "test": record.test,
+            "dev_mean_beam": sum(beam) / len(beam) if beam else None, "test": record.test,
             "tokens": record.tokens, "calls": record.calls,
         })
 

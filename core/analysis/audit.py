@@ -59,7 +59,8 @@ class SessionAudit:
 def curve(data: AuditData) -> list[dict]:
     rows = []
     for r in sorted(data.steps, key=lambda s: s.step):
-        beam = [data.dev[i].score for i in r.beam if i in data.dev]
+        # A member with no score (every example errored) is absent from the mean, never a 0 in it.
+        beam = [s for i in r.beam if i in data.dev and (s := data.dev[i].score) is not None]
         rows.append({
             "step": r.step, "dev_best": r.dev_best, "test": r.test,
             "dev_mean_beam": sum(beam) / len(beam) if beam else None,

@@ -213,7 +213,8 @@ async def run_control(
         parent = data.prompts[parent_id]
         result.originals[_label(key)] = "\n".join(f.text for f in feedback)
         built = error_sets_for(data, task, step, parent_id, feedback[0].errors, seed=seed)
-        history = tuple((data.prompts[i], ev.score) for i, ev in data.dev.items() if i in data.prompts)
+        history = tuple((data.prompts[i], ev.score) for i, ev in data.dev.items()
+                        if i in data.prompts and ev.score is not None)
         for condition in conditions:
             errors, why = built[condition]
             if errors is None:

@@ -76,7 +76,7 @@ class PromptFollowing:
     step: int
     origin: str
     n: int  # scored dev outputs
-    score: float
+    score: float | None  # None: no example was scored
     format_rate: float
     stepwise: bool
     steps: int  # numbered steps in the instruction (0: none)

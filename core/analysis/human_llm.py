@@ -89,7 +89,7 @@ def _finite(x: float) -> float | None:
 
 
 def _best(data: AuditData, candidates: list[Prompt]) -> Prompt | None:
-    scored = [p for p in candidates if p.id in data.dev]
+    scored = [p for p in candidates if p.id in data.dev and data.dev[p.id].score is not None]
     return max(scored, key=lambda p: data.dev[p.id].score) if scored else None  # max keeps the first of ties
 
 

@@ -43,7 +43,7 @@ def _led_to(p: Proposal, data: AuditData) -> list[float]:
         ids = [q.id for q in data.prompts.values() if p.id in q.feedback_ids]
     else:
         ids = [p.for_candidate] if p.for_candidate else []
-    return [data.dev[i].score for i in ids if i in data.dev]
+    return [s for i in ids if i in data.dev and (s := data.dev[i].score) is not None]  # unscored: absent
 
 
 def _mean(values: Sequence[float]) -> float:

@@ -81,7 +81,7 @@ class Contexts:
             picked = [by_id[i] for i in focus.examples if i in by_id]
         cases = tuple(self.error_case(r) for r in picked)
         examples = tuple(rng.sample(list(self.task.dev), min(2, len(self.task.dev))))
-        history = tuple((prompts[i], e.score) for i, e in dev.items() if i in prompts)
+        history = tuple((prompts[i], e.score) for i, e in dev.items() if i in prompts and e.score is not None)
         return StepContext(step, parent, cases, lineage(parent, prompts), history, examples, shown, focus.iteration)
 
     def error_case(self, result: ExampleResult) -> ErrorCase:

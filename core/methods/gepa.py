@@ -25,6 +25,7 @@ from core.methods.base import Draft, Method, Rollout, StepContext, draw_of, fill
 from core.methods.context import error_feedback, exact_match_feedback, rollouts, scores_of
 from core.methods.facts import MethodFacts
 from core.methods.pareto import Gate, GepaSearch, Pick
+from core.failures import unscored
 from core.selection import Focus, StepOutcome
 from core.types import Evaluation, Params, Prompt, Task
 
@@ -103,6 +104,8 @@ class ParetoSelection:
         """Step 0's prompts, with their dev scores, become the pool."""
         for ev in scored:
             self.search.seed_candidate(ev.prompt_id, scores_of(ev))
+        if not any(self.search.pool.scores.values()):  # nothing measured: no front to keep, no best to test
+            raise unscored(0, [ev.prompt_id for ev in scored])
         return self._outcome([ev.prompt_id for ev in scored], [], [])
 
     async def run_step(self, step: int, ops) -> StepOutcome:

@@ -16,8 +16,10 @@ from core.types import Example
 def scored_trajectory(ctx: StepContext, size: int) -> str:
     best = {}
     for prompt, score in ctx.history:  # one entry per distinct text, its best score
+        if score is None:
+            continue  # a prompt with no scored example has no score to show
         key = prompt.instruction.strip()
-        best[key] = max(score, best.get(key, 0.0))
+        best[key] = max(score, best.get(key, score))
     top = sorted(best.items(), key=lambda kv: kv[1])[-size:]
     return "\n\n".join(f"text:\n{text}\nscore:\n{round(score * 100)}" for text, score in top)
 

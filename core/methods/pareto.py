@@ -47,10 +47,12 @@ class Pool:
         return sum(got.values()) / len(got) if got else -math.inf
 
     def best(self) -> str:
-        """Highest mean; a tie goes to the one scored on more examples, then the earliest."""
-        if not self.ids:
-            raise ValueError("the pool is empty")
-        return max(self.ids, key=lambda c: (self.mean(c), len(self.scores[c]), -self.ids.index(c)))
+        """Highest mean; a tie goes to the one scored on more examples, then the earliest.
+        A candidate scored on no example has no mean and is never the best."""
+        rated = [c for c in self.ids if self.scores[c]]
+        if not rated:
+            raise ValueError("no candidate in the pool has a dev score" if self.ids else "the pool is empty")
+        return max(rated, key=lambda c: (self.mean(c), len(self.scores[c]), -self.ids.index(c)))
 
     def fronts(self) -> dict[str, list[str]]:
         """Per dev example (that anyone was scored on): the candidates with its best score."""

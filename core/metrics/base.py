@@ -60,21 +60,24 @@ class MetricResult:
     followed: bool = True  # the output kept to the output contract
     error: str | None = None
     raw: str = ""
+    # The error is a call that failed for good (a judge's endpoint), which
+    # another attempt may get through, not the metric failing on the output.
+    call_failed: bool = False
 
     @classmethod
-    def errored(cls, error: str, *, raw: str = "", answer: str | None = None) -> MetricResult:
-        return cls(None, error=error, raw=raw, answer=answer)
+    def errored(cls, error: str, *, raw: str = "", answer: str | None = None, call_failed: bool = False) -> MetricResult:
+        return cls(None, error=error, raw=raw, answer=answer, call_failed=call_failed)
 
 
 @dataclass(frozen=True)
 class Aggregate:
     """A prompt's score over its scored examples, with the metric's other
-    statistics (e.g. accuracy beside macro-F1)."""
+    statistics (e.g. accuracy beside macro-F1); None when no example was scored."""
 
-    score: float
+    score: float | None
     scored: int
     errored: int
-    stats: Mapping[str, float] = field(default_factory=dict)
+    stats: Mapping[str, float | None] = field(default_factory=dict)
 
 
 def check_score(value: float, who: str) -> float:
@@ -89,9 +92,24 @@ def check_score(value: float, who: str) -> float:
     return number
 
 
+def checked(result: MetricResult, who: str) -> MetricResult:
+    """``result`` if its score is a number in [0, 1] (or it is errored); else
+    the example errored with the cause: a score out of range, NaN or not a
+    number is never clipped, rounded or counted."""
+    if result.error is not None:
+        return result
+    if result.score is None:
+        return MetricResult.errored(f"{who} returned no score", raw=result.raw, answer=result.answer)
+    try:
+        return dataclasses.replace(result, score=check_score(result.score, who))
+    except MetricError as exc:
+        return MetricResult.errored(str(exc), raw=result.raw, answer=result.answer)
+
+
 def mean_aggregate(results: Sequence[MetricResult]) -> Aggregate:
+    """The mean over the scored examples; none scored: no score, never 0."""
     scores = [r.score for r in results if r.error is None and r.score is not None]
-    mean = sum(scores) / len(scores) if scores else 0.0
+    mean = sum(scores) / len(scores) if scores else None
     return Aggregate(mean, len(scores), len(results) - len(scores), {"mean": mean})
 
 

@@ -73,7 +73,7 @@ class Judge:
         try:
             completion = await self.llm.complete(self.messages(example, value), params, purpose="judge")
         except ProviderError as exc:
-            return MetricResult.errored(f"the judge call failed: {exc}")
+            return MetricResult.errored(f"the judge call failed: {exc}", call_failed=True)
         return verdict_result(completion.text, self.scale)
 
     def aggregate(self, pairs: Sequence[tuple[TaskExample, MetricResult]]) -> Aggregate:

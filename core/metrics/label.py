@@ -43,7 +43,7 @@ class LabelAccuracy(SyncMetric):
         per_label = label_f1(gold, predicted)
         macro = sum(per_label.values()) / len(per_label) if per_label else 0.0
         stats = {"accuracy": accuracy, "macro_f1": macro, **{f"f1[{k}]": v for k, v in per_label.items()}}
-        score = macro if self.average == "macro_f1" else accuracy
+        score = (macro if self.average == "macro_f1" else accuracy) if scored else None  # nothing scored: no score
         return Aggregate(score, len(scored), len(pairs) - len(scored), stats)
 
 

@@ -4,6 +4,8 @@ The contract reads the value out of the reply; a violation scores the
 contract's ``violation_score`` without calling the metric.  An example is an
 error when it scored under the threshold (default 1: anything not perfect);
 an errored example (``MetricResult.error``) is neither an error nor scored.
+Whatever the metric, a score that is not a number in [0, 1] (1.7, a string,
+NaN) errors its example with that cause: it is never clipped or counted.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from core.metrics.base import Aggregate, MetricError, MetricResult, TaskExample, as_text, build_options
+from core.metrics.base import Aggregate, MetricError, MetricResult, TaskExample, as_text, build_options, checked
 from core.metrics.contract import AnswerLine, JsonObject, LabelSet, RawText, RegexCapture
 from core.metrics.json_fields import JsonFields
 from core.metrics.judge import Judge
@@ -47,7 +49,7 @@ class Scorer:
         parsed = self.contract.parse(output, example, truncated)
         if parsed.violation is not None:
             return MetricResult(self.contract.violation_score, parsed.violation, followed=False)
-        result = await self.metric.score(example, parsed.value)
+        result = checked(await self.metric.score(example, parsed.value), f"metric {self.metric.kind}")
         answer = result.answer if result.answer is not None else as_text(parsed.value)
         return dataclasses.replace(result, answer=answer, followed=parsed.followed and result.followed)
 

@@ -1,4 +1,5 @@
-"""Dev-best and test score per step, as a plot beside the transcript."""
+"""Dev-best and test score per step, as a plot beside the transcript; a score
+that was not measured is "—" in the table and no point on the plot, never 0."""
 from __future__ import annotations
 
 from rich.text import Text
@@ -38,7 +39,9 @@ class ScoresPanel(Vertical):
         plt.ylim(0, 1)
         steps = sorted(self.records)
         if steps:
-            plt.plot(steps, [self.records[s].dev_best for s in steps], label="dev best", marker="braille")
+            rated = [s for s in steps if self.records[s].dev_best is not None]
+            if rated:
+                plt.plot(rated, [self.records[s].dev_best for s in rated], label="dev best", marker="braille")
             tested = [s for s in steps if self.records[s].test is not None]
             if tested:
                 plt.plot(tested, [self.records[s].test for s in tested], label="test", marker="braille")
@@ -48,6 +51,9 @@ class ScoresPanel(Vertical):
         table.append("step  dev    test\n", style="bold")
         for s in steps:
             r = self.records[s]
-            test = "  –  " if r.test is None else f"{r.test:.3f}"
-            table.append(f"{s:>4}  {r.dev_best:.3f}  {test}\n")
+            table.append(f"{s:>4}  {_shown(r.dev_best)}  {_shown(r.test)}\n")
         self.query_one(".scores-table", Static).update(table)
+
+
+def _shown(value: float | None) -> str:
+    return "  —  " if value is None else f"{value:.3f}"

@@ -49,7 +49,8 @@ class PhaseLine(Static):
 
 
 def _score(value: float | None) -> str:
-    return "  –  " if value is None else f"{value:.3f}"
+    """A score, or "—" when it was not measured (no test set, no example scored): never 0."""
+    return "  —  " if value is None else f"{value:.3f}"
 
 
 class StepSummary(Static):

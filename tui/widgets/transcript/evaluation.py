@@ -1,4 +1,5 @@
-"""One evaluation: the score, and on demand the table of its errors."""
+"""One evaluation: the score ("—" when no example was scored), and on demand
+the table of its errors and of the examples that errored."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -50,18 +51,23 @@ class EvaluationMessage(Vertical):
     def compose(self) -> ComposeResult:
         ev = self.evaluation
         scored = len(ev.scored)
+        score = ev.score
+        shown = "—" if score is None else f"{score:.3f}"  # not measured: absent, never 0
         text = Text()
         text.append(f"step {self.step} · {ev.split} · {ev.prompt_id}: ", style="bold")
         if ev.partial:
             # A race's score over a few examples: never to be read as a full one.
             whole = f"of {self.dev_size}" if self.dev_size else "dev examples"
-            text.append(f"{ev.score:.3f} on {len(ev.results)} {whole}", style="bold yellow")
+            text.append(f"{shown} on {len(ev.results)} {whole}", style="bold yellow")
             text.append(" · dropped by the race", style="yellow")
         else:
-            text.append(f"{ev.score:.3f}", style="bold cyan")
+            text.append(shown, style="bold cyan" if score is not None else "bold red")
         text.append(f"  ({len(ev.errors)} errors of {scored}")
         errored = len(ev.results) - scored
-        text.append(f", {errored} failed calls left out)" if errored else ")")
+        if not scored:
+            text.append(f"; no example scored: all {errored} errored)", style="red")
+        else:
+            text.append(f", {errored} errored examples left out)" if errored else ")")
         if self.prompt is not None:
             text.append("\n")
             text.append(one_line(self.prompt.instruction, 100), style="dim")
