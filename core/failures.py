@@ -12,12 +12,14 @@ cached).
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any, Awaitable, Iterable, Sequence
 
 from core.metrics.base import MetricError
 from core.types import Evaluation
 
 CAUSES_SHOWN = 3  # distinct causes a stop names
+_EXAMPLE = re.compile(r"\s*\(example '[^']*'\)")  # how a metric's cause names its example
 
 
 class EvaluationFailed(Exception):
@@ -35,8 +37,12 @@ class EvaluationFailed(Exception):
 
 
 def distinct_causes(evaluation: Evaluation, limit: int = CAUSES_SHOWN) -> list[str]:
-    """The first ``limit`` distinct causes of the evaluation's errored examples, in example order."""
-    return list(dict.fromkeys(r.errored for r in evaluation.errored if r.errored))[:limit]
+    """The first ``limit`` distinct causes of the evaluation's errored examples,
+    in example order; causes that differ only in the example they name count once."""
+    first: dict[str, str] = {}
+    for r in evaluation.errored:
+        first.setdefault(_EXAMPLE.sub("", r.errored or ""), r.errored or "")
+    return list(first.values())[:limit]
 
 
 def too_many_errored(evaluation: Evaluation, limit: float) -> bool:

@@ -71,8 +71,12 @@ class LLM:
         return price(self.spec)
 
     async def complete(
-        self, messages: Sequence[Message], params: Params, *, purpose: str = ""
+        self, messages: Sequence[Message], params: Params, *, purpose: str = "",
+        keep: Callable[[Completion], bool] | None = None,
     ) -> Completion:
+        """``keep``: whether an answer may be cached; one the caller cannot
+        use (a judge's reply with no verdict) is a failed result, asked again
+        by a resume instead of replayed."""
         messages = tuple(messages)
         # The slot comes first, then the cache: of hundreds of calls started
         # at once (an evaluation), the first ones are looked up and sent at
@@ -99,7 +103,8 @@ class LLM:
                 limit.release()
         spent = self._account(completion.usage)
         self._emit(self._record(messages, params, purpose, attempt, completion=completion, cost=spent))
-        self.cache.put(key, completion)
+        if keep is None or keep(completion):
+            self.cache.put(key, completion)
         return completion
 
     async def embed(self, texts: Sequence[str], *, purpose: str = "embed") -> list[Vector]:

@@ -71,7 +71,9 @@ class Judge:
             raise MetricError("the judge metric has no model: pass --judge SPEC or set model in [metric]")
         params = Params(temperature=0.0, max_tokens=self.max_tokens)
         try:
-            completion = await self.llm.complete(self.messages(example, value), params, purpose="judge")
+            # A reply with no verdict is a failed result: never cached, so a resume asks the judge again.
+            completion = await self.llm.complete(self.messages(example, value), params, purpose="judge",
+                                                 keep=lambda c: verdict_result(c.text, self.scale).error is None)
         except ProviderError as exc:
             return MetricResult.errored(f"the judge call failed: {exc}", call_failed=True)
         return verdict_result(completion.text, self.scale)

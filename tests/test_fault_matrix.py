@@ -1,0 +1,420 @@
+"""The fault matrix: ``reflectloop run`` (in-process, real HTTP, real
+sessions) against the fake OpenAI-compatible endpoint meeting one fault at a
+time, each case asserting the record's promise:
+
+* no session holds a score computed from failures (an evaluation beyond
+  ``--max-errored`` is never recorded, its step is not recorded, every
+  recorded score is the mean of scored examples only);
+* the exit code is the documented one (2: a metric or judge that scores no
+  example of step 0; 4: an evaluation errored beyond ``--max-errored``);
+* once the fault is gone, ``--session`` finishes with the same scores and
+  beam as a clean run of the same seed (a failed result was neither cached
+  nor recorded as final).
+
+The task adds two numbers (a task file with given prompts, so step 0 asks
+the optimizer nothing), scored by a Python metric whose faults a file beside
+it switches on and off, or by an LLM judge.  The target, the optimizer and
+the judge are separate fake endpoints, so a fault reaches one role only.
+"""
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import sessions.service as service
+from sessions.store import SessionStore
+from tests.support.fake_answers import unit
+from tests.support.fake_http import error_body, success_body
+from tests.support.fake_server import FakeServer
+from tui.cli import main
+
+TIMEOUT = 0.5  # seconds one attempt may take: a "timeout" fault hangs longer
+HANG = 3.0
+MAX_ERRORED = 0.1  # the default
+ROWS = [{"id": f"r{i}", "a": str(i), "b": str(i + 1), "sum": str(2 * i + 1)} for i in range(30)]
+SIZES = ["--method", "apo", "--steps", "2", "--beam", "1", "--dev-size", "6", "--test-size", "4", "--errors", "2",
+         "--seed", "3"]
+PYTHON_METRIC = """
+[metric]
+kind = "python"
+function = "grade.py:grade"
+threshold = 1.0
+"""
+JUDGE_METRIC = """
+[metric]
+kind = "judge"
+scale = "1-5"
+threshold = 0.75
+rubric = "5: the sum is right. 3: off by one. 1: anything else."
+"""
+TASK = """
+prompts = ["Add the two numbers.", "Give the sum of A and B."]
+
+[data]
+path = "rows.jsonl"
+inputs = ["a", "b"]
+target = "sum"
+id = "id"
+
+[messages]
+system = "{prompt}"
+user = "A={a} B={b}"
+
+[output]
+kind = "raw"
+"""
+# The fault is a file beside the metric, so the metric's source never changes.
+GRADE = '''
+import math
+from pathlib import Path
+
+FAULT = Path(__file__).with_name("fault.txt")
+
+
+def grade(example, output):
+    fault = FAULT.read_text().strip() if FAULT.exists() else ""
+    if fault == "raise":
+        raise RuntimeError("the grader broke")
+    if fault == "raise-odd" and int(example.fields["a"]) % 2:
+        raise RuntimeError("the grader broke on an odd row")
+    if fault in ("1.7", "nan", "string"):
+        return {"1.7": 1.7, "nan": math.nan, "string": "great"}[fault]
+    want = int(example.targets[0])
+    got = int(output) if output.strip().isdigit() else None
+    if got == want:
+        return 1.0
+    return (0.5, "off by one") if got is not None and abs(got - want) == 1 else (0.0, "not the sum")
+'''
+
+
+# ------------------------------------------------------------ the endpoint
+def request_text(body: dict) -> str:
+    return "\n".join(str(m.get("content", "")) for m in body.get("messages") or [])
+
+
+def target_answer(text: str) -> str | None:
+    """The sum, right or one too many by the prompt's skill: prompts score differently."""
+    found = re.search(r"A=(\d+) B=(\d+)", text)
+    if found is None or "## Response to judge" in text:
+        return None
+    a, b = (int(x) for x in found.groups())
+    instruction = text[: found.start()]
+    skill = 0.3 + 0.6 * unit("skill", instruction)
+    return str(a + b + (0 if unit("example", instruction, a) < skill else 1))
+
+
+def judge_answer(text: str, garbage: bool) -> str | None:
+    if "## Response to judge" not in text:
+        return None
+    if garbage:
+        return "What a lovely sum, I enjoyed reading it."
+    response = text.split("## Response to judge", 1)[1].split("##", 1)[0]
+    return f"Reason: judged.\nScore: {1 + int(unit('verdict', response.strip()) * 5)}"
+
+
+class MatrixServer(FakeServer):
+    """The fake endpoint answering the adding task and the judge, with one
+    fault the test switches on and off: ``fault`` ("401", or a FakeServer
+    kind such as "500" or "timeout") on the requests ``when`` picks;
+    ``garbage``: judge replies with no verdict; ``stop_when``: the endpoint
+    stops at the first request it picks (its port closed, kept-alive
+    connections dropped) until the test starts one again on the same port."""
+
+    def __init__(self, **options) -> None:
+        super().__init__(hang=HANG, **options)
+        self.fault: str | None = None
+        self.when: Callable[[str], bool] = lambda text: True
+        self.garbage = False
+        self.stop_when: Callable[[str], bool] | None = None
+        self.stopped = False
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def _decide(self, api: str, body: dict, prompt: str):
+        key, attempt, fault = super()._decide(api, body, prompt)
+        text = request_text(body)
+        if self.stop_when is not None and not self.stopped and self.stop_when(text):
+            self.stopped = True
+            # From a thread of its own: shutdown() waits for the serving loop.
+            import threading
+
+            threading.Thread(target=self._stop, daemon=True).start()
+        if self.stopped:
+            return key, attempt, "down"
+        if self.fault is not None and self.when(text):
+            return key, attempt, self.fault
+        return key, attempt, fault
+
+    def _stop(self) -> None:
+        self.shutdown()
+        self.socket.close()
+
+    def _reply(self, handler, api: str, body: dict, prompt: str, fault: str | None):
+        if fault == "down":
+            handler.close_connection = True  # no answer: the endpoint is gone
+            return None
+        if fault == "401":
+            return handler.send_json(401, error_body(api, "invalid_request_error", "Incorrect API key (fake server)"))
+        return super()._reply(handler, api, body, prompt, fault)
+
+    def _answer(self, handler, api: str, body: dict, prompt: str, fault: str | None):
+        text = request_text(body)
+        answer = judge_answer(text, self.garbage) or target_answer(text)
+        if answer is None or fault is not None:
+            return super()._answer(handler, api, body, prompt, fault)  # the optimizer's tagged answers
+        data = json.dumps(success_body(api, body, answer, empty=False)).encode()
+        return lambda: handler.send_raw(200, data)
+
+
+# --------------------------------------------------------------- fixtures
+@pytest.fixture(autouse=True)
+def quick_models(monkeypatch):
+    """Every model of a run with a short timeout and one retry: the matrix stays fast."""
+    real = service.make_llm
+    monkeypatch.setattr(service, "make_llm", lambda spec, **kw: real(
+        spec, **{"timeout": TIMEOUT, "retries": 1, "backoff": 0.01, **kw}))
+
+
+@pytest.fixture
+def servers(monkeypatch):
+    """Target, optimizer and judge endpoints (the judge through OPENAI_BASE_URL, as a user sets it)."""
+    made = {role: MatrixServer().start() for role in ("target", "optimizer", "judge")}
+    monkeypatch.setenv("OPENAI_BASE_URL", made["judge"].openai_url)
+    yield made
+    for server in made.values():
+        if not server.stopped:
+            server.close()
+
+
+def task_file(folder: Path, metric: str = PYTHON_METRIC) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    (folder / "grade.py").write_text(GRADE)
+    path = folder / "task.toml"
+    path.write_text(textwrap.dedent(TASK) + textwrap.dedent(metric))
+    return path
+
+
+def run_args(task: Path, servers: dict, session: Path, *extra) -> list[str]:
+    judge = ["--judge", "openai:fake"] if "judge" in task.read_text() else []
+    return ["run", "--task", f"file:{task}", *SIZES, "--target", "openai:fake", "--target-base-url",
+            servers["target"].openai_url, "--optimizer", "openai:fake", "--optimizer-base-url",
+            servers["optimizer"].openai_url, *judge, "--json", "--session", str(session), *extra]
+
+
+def cli(capsys, args: list[str]) -> tuple[int, list[dict], str]:
+    """The exit code, each step's scores and best prompt as ``--json`` printed
+    them (not what it cost: a resume replays from the cache), and stderr."""
+    code = main(args)
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.splitlines()]
+    return code, [{k: line[k] for k in ("step", "dev_best", "test", "prompt")} for line in lines], err
+
+
+def comparable(session: Path) -> list[tuple]:
+    with SessionStore.open(session, read_only=True) as store:
+        return [(s.step, s.beam, s.dev_scores, s.best_id, s.dev_best, s.test) for s in store.steps()]
+
+
+def assert_no_score_from_failures(session: Path, limit: float = MAX_ERRORED) -> list[int]:
+    """Every recorded evaluation errored on at most ``limit`` of its examples,
+    an errored example counts for nothing, and every recorded score is the
+    mean of a prompt's scored examples (None when there were none).  The
+    steps recorded, in order."""
+    with SessionStore.open(session, read_only=True) as store:
+        latest = {}
+        for _, ev in store.evaluations():
+            assert len(ev.errored) <= limit * len(ev.results), f"{ev.prompt_id}: a failed evaluation was recorded"
+            assert all(r.score is None and not r.correct for r in ev.errored)
+            scored = [r.value for r in ev.results if r.errored is None]
+            assert ev.score == (sum(scored) / len(scored) if scored else None)
+            if ev.split == "dev":
+                latest[ev.prompt_id] = ev
+        steps = store.steps()
+        for record in steps:
+            for prompt_id, score in record.dev_scores.items():
+                assert score == latest[prompt_id].score
+            assert record.dev_best is not None and record.dev_best == record.dev_scores[record.best_id]
+    return [r.step for r in steps]
+
+
+def requests(server: FakeServer) -> int:
+    return len(server.log)
+
+
+# ------------------------------------------------------------- reference
+@pytest.fixture
+def reference(tmp_path, capsys, servers, monkeypatch):
+    """A clean run of the same seed, in a home (and response cache) of its own."""
+
+    def run(metric: str = PYTHON_METRIC) -> tuple[list[dict], list[tuple]]:
+        home = tmp_path / f"clean-home-{len(metric)}"
+        monkeypatch.setenv("REFLECTLOOP_HOME", str(home))
+        session = tmp_path / f"clean-{len(metric)}.session"
+        code, lines, err = cli(capsys, run_args(task_file(tmp_path / "clean-task", metric), servers, session))
+        assert code == 0, err
+        monkeypatch.setenv("REFLECTLOOP_HOME", str(tmp_path / "home"))
+        for server in servers.values():
+            server.log.clear()
+        return lines, comparable(session)
+
+    return run
+
+
+# ----------------------------------------------------------------- cases
+TARGET_FAULTS = [
+    # (fault, which target requests meet it, the step it stops, words of the cause)
+    pytest.param("401", "all", 0, "HTTP 401", id="401"),
+    pytest.param("500", "candidates", 1, "HTTP 500", id="5xx-until-retries-are-spent"),
+    pytest.param("timeout", "all", 0, "no answer from", id="timeouts"),
+]
+
+
+@pytest.mark.parametrize("fault, scope, step, cause", TARGET_FAULTS)
+def test_a_target_fault_stops_with_exit_4_and_the_resume_finishes_as_a_clean_run(
+        tmp_path, capsys, servers, reference, fault, scope, step, cause):
+    clean_lines, clean = reference()
+    target = servers["target"]
+    target.fault = fault
+    # The step-1 candidates are the optimizer's ("Variant …"); step 0's prompts are the task file's.
+    target.when = (lambda text: "Variant" in text) if scope == "candidates" else (lambda text: True)
+    task, session = task_file(tmp_path / "task"), tmp_path / "run.session"
+
+    code, lines, err = cli(capsys, run_args(task, servers, session))
+    assert code == 4, err
+    assert f"stopped: step {step}: " in err and cause in err and "--max-errored 0.1" in err
+    assert f"fix the cause and continue with --session {session}" in err
+    assert [line["step"] for line in lines] == list(range(step))
+    assert assert_no_score_from_failures(session) == list(range(step))  # the failed step is not recorded
+
+    target.fault = None
+    code, lines, err = cli(capsys, run_args(task, servers, session))
+    assert code == 0, err
+    assert lines == clean_lines
+    assert comparable(session) == clean
+    assert assert_no_score_from_failures(session) == [0, 1]
+
+
+def test_the_endpoint_stopped_mid_step_and_started_again(tmp_path, capsys, servers, reference):
+    clean_lines, clean = reference()
+    target = servers["target"]
+    target.stop_when = lambda text: "Variant" in text  # the first evaluation of a step-1 candidate
+    task, session = task_file(tmp_path / "task"), tmp_path / "run.session"
+
+    code, lines, err = cli(capsys, run_args(task, servers, session))
+    assert code == 4, err
+    assert "stopped: step 1: " in err and "cannot reach" in err
+    assert [line["step"] for line in lines] == [0]
+    assert assert_no_score_from_failures(session) == [0]
+
+    port = target.port
+    target.server_close()
+    servers["target"] = MatrixServer(port=port).start()  # the same endpoint, up again
+    code, lines, err = cli(capsys, run_args(task, servers, session))
+    assert code == 0, err
+    assert lines == clean_lines  # step 0 reported from the session, step 1 redone
+    assert comparable(session) == clean
+    assert assert_no_score_from_failures(session) == [0, 1]
+
+
+METRIC_FAULTS = [
+    pytest.param("raise", "metric grade.py:grade raised RuntimeError: the grader broke", id="raises"),
+    pytest.param("1.7", "returned 1.7", id="returns-1.7"),
+    pytest.param("string", "returned 'great'", id="returns-a-string"),
+    pytest.param("nan", "returned nan", id="returns-nan"),
+]
+
+
+@pytest.mark.parametrize("fault, words", METRIC_FAULTS)
+def test_a_metric_that_fails_on_every_example_of_step_0_is_exit_2_before_any_optimizer_call(
+        tmp_path, capsys, servers, reference, fault, words):
+    clean_lines, clean = reference()
+    task, session = task_file(tmp_path / "task"), tmp_path / "run.session"
+    (task.parent / "fault.txt").write_text(fault)
+
+    code, lines, err = cli(capsys, run_args(task, servers, session))
+    assert code == 2, err
+    assert "the metric could not score any of the 6 dev examples" in err and words in err
+    assert lines == []
+    assert requests(servers["optimizer"]) == 0  # no reflection or refinement was asked on what was not measured
+    assert assert_no_score_from_failures(session) == []
+
+    (task.parent / "fault.txt").unlink()
+    code, lines, err = cli(capsys, run_args(task, servers, session))
+    assert code == 0, err
+    assert lines == clean_lines and comparable(session) == clean
+
+
+def test_a_metric_that_fails_on_some_examples_stops_with_exit_4(tmp_path, capsys, servers, reference):
+    clean_lines, clean = reference()
+    task, session = task_file(tmp_path / "task"), tmp_path / "run.session"
+    (task.parent / "fault.txt").write_text("raise-odd")
+
+    code, lines, err = cli(capsys, run_args(task, servers, session))
+    assert code == 4, err
+    assert "stopped: step 0: " in err and "the grader broke on an odd row" in err
+    assert requests(servers["optimizer"]) == 0
+    assert assert_no_score_from_failures(session) == []
+
+    (task.parent / "fault.txt").unlink()
+    code, lines, err = cli(capsys, run_args(task, servers, session))
+    assert code == 0, err
+    assert lines == clean_lines and comparable(session) == clean
+
+
+def test_a_judge_answering_garbage_is_exit_2_and_its_replies_are_not_cached(tmp_path, capsys, servers, reference):
+    clean_lines, clean = reference(JUDGE_METRIC)
+    servers["judge"].garbage = True
+    task, session = task_file(tmp_path / "task", JUDGE_METRIC), tmp_path / "run.session"
+
+    code, lines, err = cli(capsys, run_args(task, servers, session))
+    assert code == 2, err
+    assert "the judge's verdict could not be parsed" in err
+    assert requests(servers["optimizer"]) == 0
+    assert assert_no_score_from_failures(session) == []
+    asked = requests(servers["judge"])
+
+    servers["judge"].garbage = False
+    code, lines, err = cli(capsys, run_args(task, servers, session))
+    assert code == 0, err
+    assert requests(servers["judge"]) > asked  # asked again: a reply with no verdict was not replayed
+    assert lines == clean_lines and comparable(session) == clean
+
+
+# ------------------------------------------------------------ --max-errored
+def test_a_test_set_with_no_scored_example_is_null_never_0(tmp_path, capsys, servers):
+    """Allowed to error (``--max-errored 1``), a prompt scored on no example
+    has no score: null in --json, "—" in the text, never 0."""
+    from core.tasks import load_task
+
+    task = task_file(tmp_path / "task")
+    loaded = load_task(f"file:{task}", seed=3, dev_size=6, test_size=4)
+    tested = {f"A={e.fields['a']} B={e.fields['b']}" for e in loaded.test}
+    target = servers["target"]
+    target.fault, target.when = "500", lambda text: any(t in text for t in tested)
+    session = tmp_path / "run.session"
+
+    code, lines, err = cli(capsys, run_args(task, servers, session, "--max-errored", "1", "--steps", "1"))
+    assert code == 0, err
+    assert [(line["test"], line["dev_best"] is not None) for line in lines] == [(None, True)]
+    assert assert_no_score_from_failures(session, limit=1.0) == [0]
+
+    args = run_args(task, servers, tmp_path / "text.session", "--max-errored", "1", "--steps", "1")
+    code = main([a for a in args if a != "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert re.search(r"dev best \d\.\d{3}  test   —  ", out), out
+
+
+def test_max_errored_is_a_fraction(capsys, tmp_path):
+    code = main(["run", "--max-errored", "1.5", "--session", str(tmp_path / "x.session")])
+    _, err = capsys.readouterr()
+    assert code == 2 and "'max_errored'" in err and "[0, 1]" in err
+    assert not (tmp_path / "x.session").exists()
