@@ -157,7 +157,7 @@ class RunDriver:
                 self.pending -= 1
                 self.state, ran = RunState.STEPPING, True
                 outcome = await run.drive(1)
-                if outcome.stopped:
+                if outcome.stopped:  # the budget, or an evaluation errored beyond --max-errored: the step is not recorded
                     await self._discard()
                     self.host.post_message(RunFailed(outcome.stopped, stopped=True))
                     return
