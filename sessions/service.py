@@ -286,8 +286,8 @@ def _resume(path: Path, reviewer, overrides: dict, listeners, injected) -> Run:
         loop = _loop(config, task, target, optimizer, replay, recorder, listeners, state, judge=judge)
         phase = store.state() or {}
         mid = phase.get("phase") not in (None, "start") and phase.get("step") == loop.next_step
-        moved = tuple(f"{k} changed from {store.config.get(k) or '(none)'} to {overrides[k] or '(none)'}"
-                      for k in MOVABLE if k in overrides and overrides[k] != store.config.get(k))
+        moved = tuple(f"{k} changed from {store.config.get(k) or '(none)'} to {overrides[k] or '(none)'} "
+                      "for this sitting" for k in MOVABLE if k in overrides and overrides[k] != store.config.get(k))
         return Run(config, store, loop, resumed=True, known_decisions=replay.decisions, mid_step=mid, moved=moved)
     except Exception:
         store.close()
