@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.llm import make_llm  # noqa: E402
 from core.llm.base import sample_seed  # noqa: E402
-from core.llm.local import DEFAULT_SEED, N_CTX, smollm2_path  # noqa: E402
+from core.llm.local import DEFAULT_SEED, TRAINED, smollm2_path  # noqa: E402
 from core.prompting import target_messages  # noqa: E402
 from core.tasks import load_task  # noqa: E402
 from core.types import Message, Params, Prompt  # noqa: E402
@@ -66,7 +66,7 @@ def raw_model():
     from llama_cpp import Llama
 
     # The parameters LocalProvider loads with (core/llm/local.py).
-    return Llama(model_path=str(smollm2_path()), n_ctx=N_CTX, n_threads=os.cpu_count(), verbose=False)
+    return Llama(model_path=str(smollm2_path()), n_ctx=TRAINED, n_threads=os.cpu_count(), verbose=False)
 
 
 def raw_pass(model, batch, params: Params) -> tuple[float, int, list[str]]:
@@ -108,7 +108,7 @@ def interleaved(requests):
 def raw_evals_per_second(requests, params: Params, *, threads: int, n_batch: int, ram_cache: bool) -> float:
     from llama_cpp import Llama, LlamaRAMCache
 
-    model = Llama(model_path=str(smollm2_path()), n_ctx=N_CTX, n_threads=threads, n_batch=n_batch, verbose=False)
+    model = Llama(model_path=str(smollm2_path()), n_ctx=TRAINED, n_threads=threads, n_batch=n_batch, verbose=False)
     if ram_cache:
         model.set_cache(LlamaRAMCache(capacity_bytes=256 << 20))
     raw_pass(model, [m for _, m in requests[:1]], params)  # pages the model in

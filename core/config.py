@@ -193,10 +193,15 @@ def validate(config: RunConfig) -> None:
     for name in ("steps", "beam", "dev_size", "test_size", "init_prompts", "init_examples", "gepa_iterations"):
         if getattr(config, name) < (0 if name == "test_size" else 1):
             raise ConfigError(f"setting {name!r} must be positive, got {getattr(config, name)}")
-    for name in ("per_parent", "samples", "optimizer_max_tokens", "target_max_tokens", "gepa_max_metric_calls"):
+    for name in ("per_parent", "samples", "optimizer_max_tokens", "target_max_tokens", "gepa_max_metric_calls",
+                 "concurrency"):
         value = getattr(config, name)
         if value is not None and value < 1:
             raise ConfigError(f"setting {name!r} must be positive, got {value}")
+    for name in ("max_cost", "max_tokens"):  # a budget of 0 is no budget, as unset
+        value = getattr(config, name)
+        if value is not None and value < 0:
+            raise ConfigError(f"setting {name!r} (a budget) must not be negative, got {value}")
     if config.errors is not None:
         if config.errors < 0:
             raise ConfigError(f"setting 'errors' must not be negative, got {config.errors}")

@@ -145,7 +145,7 @@ def _proposals(step, parent_id, kind, drafts, errors, tag, for_candidate) -> lis
     base = f"s{step}/{for_candidate or parent_id}/{kind}"
     return [
         Proposal(f"{base}/{tag}{k}", step, kind, parent_id, d.text, errors, d.raw, d.parse_error,
-                 for_candidate=for_candidate, truncated=d.truncated)
+                 for_candidate=for_candidate, truncated=d.truncated, errors_left_out=d.errors_left_out)
         for k, d in enumerate(drafts)
     ]
 

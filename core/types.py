@@ -224,6 +224,7 @@ class Proposal:
     author: str = "llm"  # "llm" | "human"
     for_candidate: str | None = None  # demonstrations: the candidate prompt id
     truncated: bool = False  # the optimizer's output was cut by max_tokens (finish reason "length")
+    errors_left_out: int = 0  # the last N of ``errors`` were not shown, so that the request fit the optimizer's context
 
 
 @dataclass(frozen=True)

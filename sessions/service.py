@@ -44,8 +44,11 @@ Listener = Callable[[Event], None]
 # fourth item is the judge model of a task file's judge metric.
 Injected = tuple | Callable[[RunConfig], tuple] | None
 
-# Settings a continued session may change: how far to go and what it may spend.
-RESUMABLE = ("steps", "max_cost", "max_tokens", "concurrency", "annotator")
+# Settings a continued session may change: how far to go, what it may spend,
+# and where its models are served (a changed base URL is said on opening).
+RESUMABLE = ("steps", "max_cost", "max_tokens", "concurrency", "annotator", "target_base_url",
+             "optimizer_base_url")
+MOVABLE = ("target_base_url", "optimizer_base_url")
 
 
 def resumable(values: Mapping) -> dict:
@@ -101,13 +104,14 @@ class Run:
     resumed: bool = False
     known_decisions: Mapping[str, Decision] = field(default_factory=dict)  # recorded before this sitting
     mid_step: bool = False  # the session was opened in the middle of a step
+    moved: tuple[str, ...] = ()  # a base URL this sitting changed, said on opening
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        """What is worth saying on opening: the session's recovered damage and
-        the task file's findings (a field no template uses)."""
+        """What is worth saying on opening: the session's recovered damage,
+        the task file's findings (a field no template uses), a changed base URL."""
         taskfile = self.loop.task.taskfile
-        return (*self.store.warnings, *(taskfile.warnings if taskfile is not None else ()))
+        return (*self.store.warnings, *(taskfile.warnings if taskfile is not None else ()), *self.moved)
 
     @property
     def target(self):
@@ -290,7 +294,9 @@ def _resume(path: Path, reviewer, overrides: dict, listeners, injected) -> Run:
         loop = _loop(config, task, target, optimizer, replay, recorder, listeners, state, judge=judge)
         phase = store.state() or {}
         mid = phase.get("phase") not in (None, "start") and phase.get("step") == loop.next_step
-        return Run(config, store, loop, resumed=True, known_decisions=replay.decisions, mid_step=mid)
+        moved = tuple(f"{k} changed from {store.config.get(k) or '(none)'} to {overrides[k] or '(none)'} "
+                      "for this sitting" for k in MOVABLE if k in overrides and overrides[k] != store.config.get(k))
+        return Run(config, store, loop, resumed=True, known_decisions=replay.decisions, mid_step=mid, moved=moved)
     except Exception:
         store.close()
         raise

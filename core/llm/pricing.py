@@ -111,6 +111,12 @@ class Budget:
     spent_cost: float = 0.0
     spent_tokens: int = 0
 
+    def __post_init__(self) -> None:
+        for name in ("max_cost", "max_tokens"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"a budget's {name} must not be negative, got {value}")
+
     def charge(self, cost: float, tokens: int) -> None:
         self.spent_cost += cost
         self.spent_tokens += tokens

@@ -25,6 +25,8 @@ class ABO(PairedMethod):
     async def demonstrate(self, instruction: str, example: Example, draw: str) -> Draft | None:
         reply = await self.ask(fill("abo_demonstrate", prompt=instruction, input=example.input),
                                purpose="demonstrate", draw=draw)
+        if reply.failure is not None:
+            return reply.failed()
         text = reply.text.strip()
         if not text:
             return Draft("", reply.text, "the optimizer returned nothing", reply.truncated)

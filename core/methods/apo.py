@@ -21,15 +21,16 @@ class APO(Method):
     study_defaults = MethodFacts(errors=4, per_parent=4, samples=2)
 
     async def reflect(self, ctx: StepContext) -> list[Draft]:
-        text = fill("apo_reflect", prompt=ctx.parent.instruction, errors=format_errors(ctx.errors), num_reasons=NUM_REASONS)
-        return parse_at_most(await self.ask(text, purpose="reflect", draw=draw_of(ctx)), NUM_REASONS)
+        request = self.about_errors(ctx, lambda errors: fill(
+            "apo_reflect", prompt=ctx.parent.instruction, errors=format_errors(errors), num_reasons=NUM_REASONS))
+        return parse_at_most(await self.ask(request, purpose="reflect", draw=draw_of(ctx)), NUM_REASONS)
 
     async def refine(self, ctx: StepContext, feedback: Sequence[str]) -> list[Draft]:
-        text = fill(
+        request = self.about_errors(ctx, lambda errors: fill(
             "apo_refine",
             prompt=ctx.parent.instruction,
-            errors=format_errors(ctx.errors, with_output=False),
+            errors=format_errors(errors, with_output=False),
             feedback="\n".join(f"- {f}" for f in feedback),
             num_prompts=self.sampling()[1],
-        )
-        return await self.candidates(text, ctx)
+        ))
+        return await self.candidates(request, ctx)

@@ -1,5 +1,12 @@
 """What every optimization method shares: asking the optimizer through a
-template, parsing tagged output, writing the initial prompts."""
+template, parsing tagged output, writing the initial prompts.
+
+Every request is made to fit the optimizer's context before it is sent: a
+request about errors shows fewer of them (the drafts say how many were left
+out); one that cannot fit, or that the model's server refuses as over its
+context, is not an error of the run but a failed draft with its cause, which
+the step records and goes on from.  The fit is a function of the request, so
+a resumed step asks (and replays from the cache) the very same requests."""
 from __future__ import annotations
 
 import asyncio
@@ -7,11 +14,13 @@ import hashlib
 import random
 import re
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from importlib import resources
 from string import Template
 from typing import TYPE_CHECKING, Sequence
 
+from core.llm.base import ContextExceeded
 from core.methods.facts import MethodFacts, split
 from core.selection import BeamSelection, Selection
 from core.types import Completion, ErrorCase, Example, Message, Params, Prompt, Task
@@ -28,6 +37,40 @@ class Draft:
     raw: str
     parse_error: str | None = None
     truncated: bool = False  # the optimizer's output was cut by max_tokens
+    errors_left_out: int = 0  # the last errors of its context, not shown so the request fits
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request whose text shows the first ``n`` errors of its context:
+    ``build(n)``, for n from ``errors`` down to 0, so that it can be made to fit."""
+
+    build: Callable[[int], str]
+    errors: int = 0
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The optimizer's answer to a request as it was fitted, or why it was not answered."""
+
+    completion: Completion | None
+    errors_left_out: int = 0
+    failure: str | None = None  # set when the request could not fit the context
+
+    @property
+    def text(self) -> str:
+        return self.completion.text if self.completion is not None else ""
+
+    @property
+    def truncated(self) -> bool:
+        return self.completion is not None and self.completion.truncated
+
+    def failed(self) -> Draft:
+        """The draft standing for an unanswered request: no text, its cause."""
+        return Draft("", "", f"not answered: {self.failure}", errors_left_out=self.errors_left_out)
+
+    def marked(self, drafts: list[Draft]) -> list[Draft]:
+        return [replace(d, errors_left_out=self.errors_left_out) for d in drafts] if self.errors_left_out else drafts
 
 
 @dataclass(frozen=True)
@@ -92,26 +135,30 @@ def parse_tagged(raw: str, tag: str = "START", *, truncated: bool = False) -> li
     return [Draft(raw.strip(), raw, f"no {opener}…{closer} tags: the whole output was taken", truncated)]
 
 
-def parse_reply(reply: Completion, tag: str = "START") -> list[Draft]:
-    return parse_tagged(reply.text, tag, truncated=reply.truncated)
+def parse_reply(reply: Reply, tag: str = "START") -> list[Draft]:
+    if reply.failure is not None:
+        return [reply.failed()]
+    return reply.marked(parse_tagged(reply.text, tag, truncated=reply.truncated))
 
 
-def parse_at_most(reply: Completion, n: int, tag: str = "START") -> list[Draft]:
+def parse_at_most(reply: Reply, n: int, tag: str = "START") -> list[Draft]:
     """The first n tagged spans; untagged output stays one flagged draft."""
     drafts = parse_reply(reply, tag)
     return drafts if drafts[0].parse_error else drafts[:n]
 
 
-def whole(reply: Completion, wanted: str = "<START>") -> Draft:
+def whole(reply: Reply, wanted: str = "<START>") -> Draft:
     """The whole output, tags removed, as one draft (a reflection that is
     read as a whole); flagged when it lacks the ``wanted`` marker."""
+    if reply.failure is not None:
+        return reply.failed()
     text = untag(reply.text)
     error = None
     if not text:
         error = "the optimizer returned nothing"
     elif wanted not in reply.text:
         error = f"no {wanted} tag: the whole output was taken"
-    return Draft(text, reply.text, error, reply.truncated)
+    return Draft(text, reply.text, error, reply.truncated, reply.errors_left_out)
 
 
 def untag(raw: str) -> str:
@@ -219,15 +266,39 @@ class Method(ABC):
             seed=draw_seed(c.seed, draw),
         )
 
-    async def ask(self, text: str, *, purpose: str, draw: str, sample: int = 0) -> Completion:
-        """One optimizer sample.  ``draw`` names what it is drawn for (see :func:`draw_seed`)."""
-        text = where_it_sits(self.task) + text
-        return await self.optimizer.complete((Message("user", text),), self.params(sample, draw), purpose=purpose)
+    def about_errors(self, ctx: StepContext, build: Callable[[Sequence[ErrorCase]], str]) -> Request:
+        """A request showing ``ctx.errors``, which may show fewer of them (the first ones) to fit."""
+        return Request(lambda n: build(ctx.errors[:n]), len(ctx.errors))
 
-    async def ask_samples(self, text: str, *, purpose: str, draw: str, n: int) -> list[Completion]:
-        return list(await asyncio.gather(*(self.ask(text, purpose=purpose, draw=draw, sample=k) for k in range(n))))
+    async def ask(self, request: str | Request, *, purpose: str, draw: str, sample: int = 0) -> Reply:
+        """One optimizer sample of the request, fitted to the optimizer's
+        context.  ``draw`` names what it is drawn for (see :func:`draw_seed`)."""
+        if isinstance(request, str):
+            request = Request(lambda n, text=request: text)
+        params = self.params(sample, draw)
+        shown = request.errors
+        messages = self._messages(request, shown)
+        cause = await self.optimizer.overflow(messages, params)
+        while cause is not None and shown > 0:
+            shown -= 1
+            messages = self._messages(request, shown)
+            cause = await self.optimizer.overflow(messages, params)
+        left_out = request.errors - shown
+        if cause is not None:
+            return Reply(None, left_out, cause)
+        try:
+            completion = await self.optimizer.complete(messages, params, purpose=purpose)
+        except ContextExceeded as exc:  # a server that knows its context better than we do
+            return Reply(None, left_out, str(exc))
+        return Reply(completion, left_out)
 
-    async def candidates(self, text: str, ctx: StepContext, tag: str = "START") -> list[Draft]:
+    def _messages(self, request: Request, shown: int) -> tuple[Message, ...]:
+        return (Message("user", where_it_sits(self.task) + request.build(shown)),)
+
+    async def ask_samples(self, request: str | Request, *, purpose: str, draw: str, n: int) -> list[Reply]:
+        return list(await asyncio.gather(*(self.ask(request, purpose=purpose, draw=draw, sample=k) for k in range(n))))
+
+    async def candidates(self, text: str | Request, ctx: StepContext, tag: str = "START") -> list[Draft]:
         """The candidates of one refine request, drawn as :meth:`sampling` says:
         the first tagged span of each sample, or the first spans each sample
         was asked for, at most the run's candidates per parent."""

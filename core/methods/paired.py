@@ -8,8 +8,9 @@ import asyncio
 import re
 from typing import Sequence
 
-from core.methods.base import Draft, Method, StepContext, draw_of, fill, format_errors, parse_tagged, untag
-from core.types import Completion
+from core.methods.base import (
+    Draft, Method, Reply, StepContext, draw_of, fill, format_errors, parse_reply, parse_tagged, untag,
+)
 
 _ANALYSIS = re.compile(r"<ANALYSIS>(.*?)(?:</ANALYSIS>|<START>|$)", re.S)
 
@@ -37,13 +38,16 @@ class PairedMethod(Method):
         self._paired: dict[tuple[int, str, str], Draft] = {}
 
     async def reflect(self, ctx: StepContext) -> list[Draft]:
-        text = fill(self.combined, prompt=ctx.parent.instruction, errors=format_errors(ctx.errors))
+        request = self.about_errors(ctx, lambda errors: fill(
+            self.combined, prompt=ctx.parent.instruction, errors=format_errors(errors)))
         samples, _ = self.sampling()
-        replies = await self.ask_samples(text, purpose="reflect", draw=draw_of(ctx), n=samples)
+        replies = await self.ask_samples(request, purpose="reflect", draw=draw_of(ctx), n=samples)
         return [self._pair(ctx, reply) for reply in replies]
 
-    def _pair(self, ctx: StepContext, reply: Completion) -> Draft:
-        analysis, revision = split_output(reply.text, reply.truncated)
+    def _pair(self, ctx: StepContext, reply: Reply) -> Draft:
+        if reply.failure is not None:
+            return reply.failed()  # no analysis, so no revision to keep with it
+        analysis, revision = reply.marked(list(split_output(reply.text, reply.truncated)))
         self._paired[(ctx.step, ctx.parent.id, analysis.text)] = revision
         return analysis
 
@@ -54,6 +58,6 @@ class PairedMethod(Method):
         paired = self._paired.get((ctx.step, ctx.parent.id, analysis))
         if paired is not None:
             return paired
-        text = fill(self.revise, prompt=ctx.parent.instruction, errors=format_errors(ctx.errors), feedback=analysis)
-        reply = await self.ask(text, purpose="refine", draw=draw_of(ctx), sample=sample)
-        return parse_tagged(reply.text, truncated=reply.truncated)[0]
+        request = self.about_errors(ctx, lambda errors: fill(
+            self.revise, prompt=ctx.parent.instruction, errors=format_errors(errors), feedback=analysis))
+        return parse_reply(await self.ask(request, purpose="refine", draw=draw_of(ctx), sample=sample))[0]

@@ -7,6 +7,7 @@ from typing import Sequence
 
 from core.methods.base import Draft, Method, StepContext, draw_of, fill, format_errors, whole
 from core.methods.facts import MethodFacts
+from core.types import ErrorCase
 
 
 def trajectory(ctx: StepContext) -> str:
@@ -20,22 +21,23 @@ class PromptAgent(Method):
     defaults = MethodFacts(errors=4, per_parent=2, samples=1)
     study_defaults = MethodFacts(errors=4, per_parent=4, samples=2)
 
-    def _errors(self, ctx: StepContext) -> str:
+    def _errors(self, errors: Sequence[ErrorCase]) -> str:
         # Output and the answer read from it, as the study's error layout for this method.
-        return format_errors(ctx.errors, with_answer=True)
+        return format_errors(errors, with_answer=True)
 
     async def reflect(self, ctx: StepContext) -> list[Draft]:
-        text = fill("promptagent_feedback", prompt=ctx.parent.instruction, errors=self._errors(ctx))
+        request = self.about_errors(ctx, lambda errors: fill(
+            "promptagent_feedback", prompt=ctx.parent.instruction, errors=self._errors(errors)))
         # The whole analysis is the reflection: the per-error reasons are what
         # a reviewer needs to judge the summary.
-        return [whole(await self.ask(text, purpose="reflect", draw=draw_of(ctx)))]
+        return [whole(await self.ask(request, purpose="reflect", draw=draw_of(ctx)))]
 
     async def refine(self, ctx: StepContext, feedback: Sequence[str]) -> list[Draft]:
-        text = fill(
+        request = self.about_errors(ctx, lambda errors: fill(
             "promptagent_update",
             trajectory=trajectory(ctx),
-            errors=self._errors(ctx),
+            errors=self._errors(errors),
             feedback="\n\n".join(feedback),
             num_prompts=self.sampling()[1],
-        )
-        return await self.candidates(text, ctx)
+        ))
+        return await self.candidates(request, ctx)

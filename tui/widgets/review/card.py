@@ -132,6 +132,8 @@ class ProposalCard(Vertical, can_focus=True):
             warnings.append("⚠ the optimizer's output was cut off by its token limit (--optimizer-max-tokens)")
         if p.parse_error:
             warnings.append(f"⚠ could not parse the optimizer's output: {clean(p.parse_error)}")
+        if p.errors_left_out:
+            warnings.append(f"⚠ {p.errors_left_out} of its {len(p.errors)} errors were left out to fit the optimizer's context")
         return warnings
 
     def compose(self) -> ComposeResult:
