@@ -7,6 +7,7 @@ Real task files and sessions, the fake OpenAI-compatible endpoint, the
 command line in-process (``tui.cli.main``)."""
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import textwrap
@@ -282,3 +283,36 @@ def test_a_session_that_predates_stored_tasks_still_opens_with_a_warning(tmp_pat
     assert "predates stored tasks" in err
     with SessionStore.open(old, read_only=True) as store:
         assert [r.step for r in store.steps()] == [0, 1, 2]
+
+
+def test_the_tui_continues_a_changed_session_only_with_use_stored_task(tmp_path, finished):
+    """``tui --session`` opens its run through ``open_run`` with the overrides ``tui_app`` makes."""
+    from core.review import AutoReviewer
+    from core.tasks import TaskError
+    from sessions.service import open_run
+    from tui.cli import build_parser, tui_app
+
+    data = tmp_path / "orig" / "rows.jsonl"
+    data.write_text(data.read_text().replace('"b": "3"', '"b": "30"'))
+    refused = tui_app(build_parser().parse_args(["tui", "--session", str(finished)]))
+    with pytest.raises(TaskError, match="the data file .* has changed"):
+        open_run(refused.config, AutoReviewer(), session=refused.session, overrides=refused.overrides)
+    chosen = tui_app(build_parser().parse_args(["tui", "--session", str(finished), "--use-stored-task"]))
+    run = open_run(chosen.config, AutoReviewer(), session=chosen.session, overrides=chosen.overrides)
+    try:
+        assert run.resumed and any("rows.jsonl has changed" in w for w in run.warnings)
+        assert [e.fields for e in run.loop.task.dev] == [
+            {"a": r["a"], "b": r["b"]} for r in (ROWS[int(e.id) - 1] for e in run.loop.task.dev)]
+    finally:
+        asyncio.run(run.close())
+
+
+def test_a_fork_holds_its_parents_task(tmp_path, capsys, finished):
+    forked = tmp_path / "fork.session"
+    code, _, err = cli(capsys, "fork", finished, "--step", "0", "-o", forked)
+    assert code == 0, err
+    with SessionStore.open(forked, read_only=True) as store, SessionStore.open(finished, read_only=True) as parent:
+        assert store.task == parent.task is not None
+    shutil.rmtree(tmp_path / "orig")
+    code, _, err = cli(capsys, "run", "--session", forked)
+    assert code == 0 and "is gone" in err, err
