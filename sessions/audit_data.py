@@ -226,17 +226,27 @@ def session_paths(path: Path) -> list[Path]:
 
 
 def load(path: str | Path) -> list[AuditData]:
+    return [data for data, _ in load_located(path)]
+
+
+def load_located(path: str | Path) -> list[tuple[AuditData, Path | None]]:
+    """Each ``AuditData`` of ``path`` with the session it came from (None
+    for an export): what needs the session's stored task reads it there."""
     path = Path(path)
     if path.is_file() or (path / "data" / "train.jsonl").is_file():
-        return load_export(path)
+        return [(data, None) for data in load_export(path)]
     found = session_paths(path)
     if not found:
         raise FileNotFoundError(f"{path}: neither a session, a folder of sessions, nor an export (JSONL, CSV or an hf export folder)")
-    return [load_session(p) for p in found]
+    return [(load_session(p), p) for p in found]
 
 
 def load_all(paths: Iterable[str | Path]) -> list[AuditData]:
-    out: list[AuditData] = []
+    return [data for data, _ in load_all_located(paths)]
+
+
+def load_all_located(paths: Iterable[str | Path]) -> list[tuple[AuditData, Path | None]]:
+    out: list[tuple[AuditData, Path | None]] = []
     for p in paths:
-        out += load(p)
+        out += load_located(p)
     return out

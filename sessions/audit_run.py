@@ -56,10 +56,13 @@ def parse_conditions(value: str) -> list[str]:
     return names
 
 
-async def control_for(data, options: AuditOptions, backend):
-    """The control experiment for one session (None when it cannot run, with a note)."""
+async def control_for(data, options: AuditOptions, backend, session: Path | None = None):
+    """The control experiment for one session (None when it cannot run, with
+    a note); the task is the one the session stored (``session``: its folder)."""
     from core.analysis import control_method, run_control, session_task
     from core.config import ConfigError, from_dict
+    from sessions.store import SessionStore
+    from sessions.stored_task import session_task as stored_session_task
 
     if not data.config:
         data.notes.append("control: the export carries no run configuration; run it on the session instead")
@@ -69,7 +72,12 @@ async def control_for(data, options: AuditOptions, backend):
     except ConfigError as exc:
         data.notes.append(f"control: the session's configuration is not usable: {exc}")
         return None
-    task = session_task(config, options.data_dir)
+    if session is None:  # an export with its run's configuration: the task is read as the run read it
+        task = session_task(config, options.data_dir)
+    else:
+        with SessionStore.open(session, read_only=True) as store:
+            task, notes = stored_session_task(store, config, data_dir=options.data_dir)
+        data.notes += [f"control: {note}" for note in notes]
     method = control_method(config, task)
     try:
         if not method.reflects:
@@ -99,16 +107,17 @@ def audit_paths(paths, options: AuditOptions | None = None) -> AuditRun:
     (not from a running event loop) when ``options.control`` is set."""
     from core.analysis import audit, compare_methods, make_similarity
     from core.analysis.labels import label_rates
-    from sessions.audit_data import load_all
+    from sessions.audit_data import load_all_located
 
     options = options or AuditOptions()
     check_options(options)
     backend = make_similarity(options.embeddings, options.embeddings_base_url)
     try:  # an embeddings backend holds a client and its thread until closed
         out = AuditRun(backend_name=backend.name)
-        out.datas = load_all(paths)
-        for data in out.datas:
-            control = asyncio.run(control_for(data, options, backend)) if options.control else None
+        located = load_all_located(paths)
+        out.datas = [data for data, _ in located]
+        for data, session in located:
+            control = asyncio.run(control_for(data, options, backend, session)) if options.control else None
             out.audits.append(audit(data, backend=backend, resamples=options.resamples, seed=options.seed,
                                     control=control))
         out.methods = compare_methods(out.datas, resamples=options.resamples, seed=options.seed)

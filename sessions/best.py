@@ -4,21 +4,23 @@ Python.  ``reflectloop best`` and the TUI's ``/save`` both write it.
 
 The winner is the best prompt of the last recorded step (the beam keeps the
 best dev score; the step's record names it).  The template comes from the
-session's task: a task file's own messages, else the request of the
+session's task as the session stored it (what was scored, whatever the task
+file says now): a task file's own messages, else the request of the
 session's protocol (the reflectloop answer line or the study's).
 """
 from __future__ import annotations
 
 import json
 import keyword
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.prompting import render_prompt
 from core.tasks.base import TaskError
-from core.tasks.taskfile import QA_TEMPLATE, STUDY_TEMPLATE, load_task_file
+from core.tasks.taskfile import QA_TEMPLATE, STUDY_TEMPLATE
 from core.tasks.template import MessageTemplate
 from core.types import Message
+from sessions.stored_task import predates, session_template
 from sessions.store import SessionStore
 
 FORMATS = ("text", "json", "python")
@@ -34,6 +36,7 @@ class Best:
     dev: float
     test: float | None
     template: MessageTemplate
+    notes: tuple[str, ...] = field(default=(), compare=False)  # e.g. a session that predates stored tasks
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -44,14 +47,16 @@ class Best:
 
 
 def best_prompt(path: str | Path) -> Best:
-    """The session's best prompt; a session with no finished step, or whose
-    task file cannot be read any more, is a ValueError saying so."""
+    """The session's best prompt; a session with no finished step, or (one
+    that predates stored tasks) whose task file cannot be read any more, is a
+    ValueError saying so."""
     with SessionStore.open(path, read_only=True) as store:
-        config, steps, prompts = store.config, store.steps(), store.prompts()
+        config, steps, prompts, task = store.config, store.steps(), store.prompts(), store.task
     if not steps:
         raise ValueError(f"{Path(path).name}: no finished step yet, so no best prompt")
     record = steps[-1]
     protocol = config.get("protocol", "reflectloop")
+    template, notes = _template(task, config.get("task", ""), protocol, Path(path).name)
     return Best(
         session=str(path),
         task=config.get("task", ""),
@@ -60,18 +65,21 @@ def best_prompt(path: str | Path) -> Best:
         prompt=render_prompt(prompts[record.best_id], protocol),
         dev=record.dev_best,
         test=record.test,
-        template=_template(config.get("task", ""), protocol),
+        template=template,
+        notes=notes,
     )
 
 
-def _template(task: str, protocol: str) -> MessageTemplate:
-    prefix, _, rest = task.partition(":")
-    if prefix.strip().casefold() != "file":
-        return STUDY_TEMPLATE if protocol == "study" else QA_TEMPLATE
+def _template(stored: dict | None, task: str, protocol: str, name: str) -> tuple[MessageTemplate, tuple[str, ...]]:
+    """The session's message template, and a warning when it was read again
+    from a task file (a session that predates stored tasks)."""
     try:
-        return load_task_file(rest.strip()).template
+        template = session_template(stored, task)
     except TaskError as exc:
         raise ValueError(f"the session's task file cannot be read, so its messages are unknown: {exc}") from None
+    if template is None:
+        return (STUDY_TEMPLATE if protocol == "study" else QA_TEMPLATE), ()
+    return template, (() if stored is not None else (predates(name, task),))
 
 
 def write_best(best: Best, fmt: str = "text") -> str:

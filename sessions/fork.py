@@ -16,7 +16,7 @@ def fork(source: str | Path, step: int, target: str | Path) -> Path:
         if not any(r.step == step for r in steps):
             done = max((r.step for r in src.steps()), default=None)
             raise ValueError(f"{source.name} has no step {step} (last completed step: {done})")
-        with SessionStore.create(target, src.config, parent=str(source), parent_step=step) as dst:
+        with SessionStore.create(target, src.config, task=src.task, parent=str(source), parent_step=step) as dst:
             copy_steps(src, dst, step)
             decisions = src.decisions()
             for p in src.proposals():

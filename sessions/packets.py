@@ -96,7 +96,7 @@ def assign(source: str | Path, annotators: list[str], folder: str | Path,
 
 
 def _write_packet(src: SessionStore, target: Path, info: dict, proposals: list[Proposal], last: int) -> None:
-    with SessionStore.create(target, {**src.config, "packet": info}, parent=info["source"]) as dst:
+    with SessionStore.create(target, {**src.config, "packet": info}, task=src.task, parent=info["source"]) as dst:
         copy_steps(src, dst, last)
         for p in proposals:
             dst.add_proposal(p)
@@ -261,7 +261,7 @@ def merge(packets: list[str | Path], out: str | Path) -> Path:
         config["merged"] = {"source": infos[0]["source"], "annotators": who, "rubric": infos[0]["rubric"],
                             "packets": [str(p) for p in packets]}
         llm = [p for p in first.proposals() if p.author == "llm"]
-        with SessionStore.create(out, config, parent=infos[0]["source"]) as dst:
+        with SessionStore.create(out, config, task=first.task, parent=infos[0]["source"]) as dst:
             copy_steps(first, dst, max(p.step for p in llm))
             for p in llm:
                 dst.add_proposal(p)

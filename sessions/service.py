@@ -32,9 +32,11 @@ from core.methods import make_method
 from core.rubric import RubricError, resolve_annotator
 from core.review import ReplayReviewer, Reviewer
 from core.tasks import load_task
+from core.tasks import stored as stored_task
 from core.types import CallRecord, Decision, StepRecord, Task
 from sessions.recorder import Recorder
 from sessions.resume import load_state, replay_reviewer
+from sessions.stored_task import USE_STORED, resume_task
 from sessions.storage import LOG_NAME
 from sessions.store import SessionStore
 
@@ -105,13 +107,16 @@ class Run:
     known_decisions: Mapping[str, Decision] = field(default_factory=dict)  # recorded before this sitting
     mid_step: bool = False  # the session was opened in the middle of a step
     moved: tuple[str, ...] = ()  # a base URL this sitting changed, said on opening
+    task_notes: tuple[str, ...] = ()  # how the resumed task was found (a moved or changed file)
 
     @property
     def warnings(self) -> tuple[str, ...]:
         """What is worth saying on opening: the session's recovered damage,
-        the task file's findings (a field no template uses), a changed base URL."""
+        how its task was found, the task file's findings (a field no template
+        uses), a changed base URL."""
         taskfile = self.loop.task.taskfile
-        return (*self.store.warnings, *(taskfile.warnings if taskfile is not None else ()), *self.moved)
+        return (*self.store.warnings, *self.task_notes, *(taskfile.warnings if taskfile is not None else ()),
+                *self.moved)
 
     @property
     def target(self):
@@ -212,8 +217,9 @@ def with_judge(task: Task, judge) -> Task:
     return dataclasses.replace(task, taskfile=dataclasses.replace(task.taskfile, scorer=scorer))
 
 
-def _parts(config: RunConfig, recorder: Recorder, injected: Injected):
-    """The task and the models, from the config's specs unless injected."""
+def _parts(config: RunConfig, recorder: Recorder, injected: Injected, task: Task | None = None):
+    """The task (``task``: the one a resumed session stored) and the models,
+    from the config's specs unless injected."""
     made = injected(config) if callable(injected) else injected
     if made:
         task, target, optimizer, *judge = made
@@ -221,7 +227,7 @@ def _parts(config: RunConfig, recorder: Recorder, injected: Injected):
         for model in (target, optimizer, *([judge] if judge else [])):
             model.on_call = recorder.on_call
     else:
-        task = load_task(
+        task = task if task is not None else load_task(
             config.task, data_dir=config.data_dir, seed=config.seed, dev_size=config.dev_size,
             test_size=config.test_size,
         )
@@ -272,11 +278,12 @@ def _start(config, reviewer, path: Path, listeners, injected) -> Run:
     config = _given_prompts(config, task)
     loop = _loop(config, task, target, optimizer, reviewer, recorder, listeners, judge=judge)
     path.parent.mkdir(parents=True, exist_ok=True)
-    recorder.store = SessionStore.create(path, config.to_dict())
+    stored = stored_task.dump(task, data_dir=config.data_dir)  # the session holds its task as resolved
+    recorder.store = SessionStore.create(path, config.to_dict(), task=stored)
     return Run(config, recorder.store, loop)
 
 
-def _resume(path: Path, reviewer, overrides: dict, listeners, injected) -> Run:
+def _resume(path: Path, reviewer, overrides: dict, listeners, injected, use_stored: bool = False) -> Run:
     store = SessionStore.open(path)
     try:
         if "imported_from" in store.config:
@@ -289,14 +296,16 @@ def _resume(path: Path, reviewer, overrides: dict, listeners, injected) -> Run:
         config = from_dict({**store.config, **overrides})
         replay: ReplayReviewer = replay_reviewer(store, reviewer)
         recorder = Recorder(store, known=replay.decisions)
-        task, target, optimizer, judge = _parts(config, recorder, injected)
+        task, notes = (None, []) if injected else resume_task(store, config, use_stored=use_stored)
+        task, target, optimizer, judge = _parts(config, recorder, injected, task)
         state = load_state(store)
         loop = _loop(config, task, target, optimizer, replay, recorder, listeners, state, judge=judge)
         phase = store.state() or {}
         mid = phase.get("phase") not in (None, "start") and phase.get("step") == loop.next_step
         moved = tuple(f"{k} changed from {store.config.get(k) or '(none)'} to {overrides[k] or '(none)'} "
                       "for this sitting" for k in MOVABLE if k in overrides and overrides[k] != store.config.get(k))
-        return Run(config, store, loop, resumed=True, known_decisions=replay.decisions, mid_step=mid, moved=moved)
+        return Run(config, store, loop, resumed=True, known_decisions=replay.decisions, mid_step=mid, moved=moved,
+                   task_notes=tuple(notes))
     except Exception:
         store.close()
         raise
@@ -316,10 +325,13 @@ def open_run(
 
     A continued session keeps what it is (task, method, models, seed, sizes):
     ``config`` is not used for it (it may be None) and of ``overrides`` only
-    the :data:`RESUMABLE` settings apply.  A new session is ``config`` with
-    ``overrides`` applied."""
+    the :data:`RESUMABLE` settings apply, and :data:`USE_STORED` continues
+    it with its stored task when the task's files changed.  A new session is
+    ``config`` with ``overrides`` applied."""
+    overrides = dict(overrides or {})
+    use_stored = bool(overrides.pop(USE_STORED, False))
     if session and is_session(session):
-        return _resume(Path(session), reviewer, resumable(overrides or {}), tuple(listeners), injected)
+        return _resume(Path(session), reviewer, resumable(overrides), tuple(listeners), injected, use_stored)
     if config is None:
         raise ValueError(f"{session}: no such session" if session else "a new run needs its settings")
     if overrides:

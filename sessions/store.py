@@ -77,12 +77,17 @@ class SessionStore:
         path: str | Path,
         config: dict,
         *,
+        task: dict | None = None,
         parent: str | None = None,
         parent_step: int | None = None,
     ) -> SessionStore:
-        """A new session at ``path`` (a directory that must not hold anything else yet)."""
+        """A new session at ``path`` (a directory that must not hold anything else yet).
+
+        ``task``: the task as resolved (``core.tasks.stored.dump``), kept in
+        the meta record so that every reader works from the session alone."""
         check_config(config)
         config = _json_copy(config, "config")
+        task = None if task is None else _json_copy(task, "task")
         path = Path(path)
         _refuse_occupied(path)
         db = AppendDB(path)  # takes the lock
@@ -93,6 +98,7 @@ class SessionStore:
                 "format": FORMAT,
                 "created": time.time(),
                 "config": config,
+                "task": task,
                 "parent": parent,
                 "parent_step": parent_step,
             }
@@ -147,6 +153,13 @@ class SessionStore:
     @property
     def config(self) -> dict:
         return copy.deepcopy(self._meta_doc["config"])
+
+    @property
+    def task(self) -> dict | None:
+        """The task as the session stored it at creation (``core.tasks.stored``);
+        None for a session written before sessions stored their task."""
+        task = self._meta_doc.get("task")
+        return copy.deepcopy(task) if task is not None else None
 
     @property
     def damage(self) -> list[DamagedLine]:

@@ -13,7 +13,7 @@ from core.prompting import render_prompt
 from core.review import AutoReviewer
 from core.tasks import TaskError
 from core.types import StepRecord
-from tui.flags import add_settings, method_list, settings
+from tui.flags import add_settings, add_stored_task_flag, method_list, settings, stored_task_override
 
 DESCRIPTION = """reflectloop: LLM-based prompt optimization with a human in the loop.
 Without a subcommand it starts the interactive assistant (as "reflectloop tui")."""
@@ -35,12 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
                          description=RUN_DESCRIPTION)
     add_settings(run)
     run.add_argument("--session", type=Path, help="session to write, or to continue if it exists")
+    add_stored_task_flag(run)
     run.add_argument("--json", action="store_true", help="one JSON object per step on stdout, nothing else")
     run.add_argument("--repeats", type=int, metavar="K",
                      help="repeat the run with seeds seed..seed+K-1; report mean and spread per step")
     tui = sub.add_parser("tui", help="the interactive assistant (the default)")
     add_settings(tui)
     tui.add_argument("--session", type=Path, help="session to open and continue")
+    add_stored_task_flag(tui)
     from tui.commands import register_all
 
     register_all(sub)
@@ -84,7 +86,7 @@ async def _run_one(args, config: RunConfig, session, values: dict, rows: list | 
     from sessions.service import open_run, resumable
     from tui.progress import ProgressBar
 
-    run = open_run(config, AutoReviewer(), session=session, overrides=resumable(values),
+    run = open_run(config, AutoReviewer(), session=session, overrides=resumable(values) | stored_task_override(args),
                    listeners=(ProgressBar(method=config.method),))
     print(f"session: {run.path}", file=sys.stderr)
     for warning in run.warnings:  # a task file's unused field, a recovered damaged line, ...
@@ -169,7 +171,7 @@ def tui_app(args: argparse.Namespace):
 
     values = settings(args)  # bare "reflectloop" reads the user's config file too
     return ReflectLoopApp(config=from_dict(values), session=getattr(args, "session", None),
-                          overrides=resumable(values))
+                          overrides=resumable(values) | stored_task_override(args))
 
 
 def _tui(args: argparse.Namespace) -> int:

@@ -55,6 +55,23 @@ def add_settings(parser: argparse.ArgumentParser) -> None:
                             + "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values()))
 
 
+def add_stored_task_flag(parser: argparse.ArgumentParser) -> None:
+    """``--use-stored-task``: not a setting (a session never stores it), a choice for one resume."""
+    parser.add_argument(
+        "--use-stored-task", action="store_true",
+        help="continuing a --session whose task file, data file or Python metric changed since it started: "
+             "go on with the copy of the task the session stored (without it such a resume is refused, exit 2). "
+             "A session always holds its task as it started (templates, output contract, metric settings and "
+             "source, the examples) and is always scored with that copy; a file that is gone is only noted")
+
+
+def stored_task_override(args: argparse.Namespace) -> dict:
+    """The ``open_run`` override of ``--use-stored-task`` (none when not given)."""
+    from sessions.stored_task import USE_STORED
+
+    return {USE_STORED: True} if getattr(args, "use_stored_task", False) else {}
+
+
 def settings(args: argparse.Namespace) -> dict:
     """Defaults < the user's config file < --config FILE < --preset < flags."""
     values: dict = {}

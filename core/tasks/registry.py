@@ -45,9 +45,9 @@ def load_task(
         return _load_collection(prefix, rest, data_dir, sizes)
     if prefix == "file":
         del sizes["spec"]  # a task file's name is its path
-        return filetask.load(_data_file(rest, data_dir), data_dir=data_dir, **sizes)
+        return filetask.load(data_file(rest, data_dir), data_dir=data_dir, **sizes)
     if prefix in FILE_READERS:
-        path = _data_file(rest, data_dir)
+        path = data_file(rest, data_dir)
         return tabular.build(FILE_READERS[prefix](path), path, **sizes)
     raise TaskError(
         f"unknown task kind {prefix!r} in {spec!r}; use one of: {SPEC_FORMS}"
@@ -86,7 +86,7 @@ def _load_collection(prefix: str, name: str, data_dir: str | Path | None, sizes:
     return load(root, name, **sizes)
 
 
-def _data_file(path: str, data_dir: str | Path | None) -> Path:
+def data_file(path: str, data_dir: str | Path | None) -> Path:
     """A relative path is taken from the working directory, else from data_dir."""
     candidate = Path(path).expanduser()
     if not candidate.is_absolute() and not candidate.exists() and data_dir is not None:

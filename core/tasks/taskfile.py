@@ -19,8 +19,9 @@ scored by exact match, so today's tasks are task files too.
 """
 from __future__ import annotations
 
+import dataclasses
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -66,6 +67,13 @@ class TaskSpec:
     prompts: tuple[str, ...] = ()  # starting prompts; the optimizer writes them when empty
     examples: tuple[TaskExample, ...] = ()  # every row of a data file; () for a data spec
     warnings: tuple[str, ...] = ()
+    # What a session stores of the file (``core.tasks.stored``): its text, the
+    # [output] and [metric] tables as applied (defaults filled in), and the
+    # prompt files it read.
+    text: str = field(default="", repr=False)
+    output_table: dict = field(default_factory=dict, repr=False, compare=False)
+    metric_table: dict = field(default_factory=dict, repr=False, compare=False)
+    prompt_paths: tuple[Path, ...] = ()
 
     @property
     def spec(self) -> str:
@@ -86,20 +94,23 @@ def load_task_file(path: str | Path) -> TaskSpec:
     """Parse and check a task file and read its data; every problem is a
     TaskError naming the file (and the table, slot, row) at fault."""
     path = Path(path).expanduser()
-    table = _read_toml(path)
+    text = _read_text(path)
     try:
-        return _build(path, table)
+        return dataclasses.replace(_build(path, _parse(text, path)), text=text)
     except (MetricError, TemplateError) as exc:
         raise TaskError(f"{path.name}: {exc}") from None
 
 
-def _read_toml(path: Path) -> dict:
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise TaskError(f"{path.name}: task file not found ({path})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise TaskError(f"{path.name}: cannot read: {exc}") from None
+
+
+def _parse(text: str, path: Path) -> dict:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -114,7 +125,8 @@ def _build(path: Path, table: dict) -> TaskSpec:
     qa = source.spec is not None and "messages" not in table
     template = QA_TEMPLATE if qa else _template(_table(table, "messages", where, required=True), where)
     metric_table = _table(table, "metric", where) or (QA_METRIC if qa else {"kind": "exact"})
-    scorer = _scorer(_table(table, "output", where) or (QA_OUTPUT if qa else {}), metric_table, base)
+    output_table = _table(table, "output", where) or (QA_OUTPUT if qa else {})
+    scorer = build_scorer(output_table, metric_table, base)
     warnings = _check_slots(template, source, where)
     if scorer.metric.kind in NEEDS_TARGET and source.target is None:
         raise TaskError(
@@ -122,6 +134,7 @@ def _build(path: Path, table: dict) -> TaskSpec:
         )
     examples = read_examples(source) if source.path is not None else ()
     _check_targets(examples, scorer, where)
+    prompts, prompt_paths = _prompts(table, base, where)
     return TaskSpec(
         path=path,
         name=_text(table, "name", where) or path.stem,
@@ -129,9 +142,12 @@ def _build(path: Path, table: dict) -> TaskSpec:
         source=source,
         template=template,
         scorer=scorer,
-        prompts=_prompts(table, base, where),
+        prompts=prompts,
         examples=examples,
         warnings=tuple(warnings),
+        output_table=dict(output_table),
+        metric_table=dict(metric_table),
+        prompt_paths=prompt_paths,
     )
 
 
@@ -239,7 +255,9 @@ def _check_slots(template: MessageTemplate, source: DataSource, where: str) -> l
 
 
 # ---------------------------------------------------------- output, metric
-def _scorer(output: dict, metric: dict, base: Path) -> Scorer:
+def build_scorer(output: Mapping[str, Any], metric: Mapping[str, Any], base: Path) -> Scorer:
+    """The [output] and [metric] tables as a Scorer; relative files (a
+    metric module, a schema file) are found from ``base``."""
     metric = dict(metric)
     threshold = metric.pop("threshold", DEFAULT_THRESHOLD)
     contract = build_contract(output, base_dir=str(base))
@@ -266,11 +284,13 @@ def _check_targets(examples: tuple[TaskExample, ...], scorer: Scorer, where: str
 
 
 # ------------------------------------------------------------------ prompts
-def _prompts(table: dict, base: Path, where: str) -> tuple[str, ...]:
-    prompts = list(_names(table, "prompts", where))
+def _prompts(table: dict, base: Path, where: str) -> tuple[tuple[str, ...], tuple[Path, ...]]:
+    """The starting prompts, and the prompt files they were read from."""
+    prompts, paths = list(_names(table, "prompts", where)), []
     for name in _names(table, "prompt_files", where):
         path = Path(name).expanduser()
         path = path if path.is_absolute() else base / path
+        paths.append(path)
         try:
             text = path.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
@@ -280,4 +300,4 @@ def _prompts(table: dict, base: Path, where: str) -> tuple[str, ...]:
         if not text:
             raise TaskError(f"{where}: prompt file {name!r} is empty")
         prompts.append(text)
-    return tuple(dict.fromkeys(prompts))
+    return tuple(dict.fromkeys(prompts)), tuple(paths)

@@ -10,6 +10,8 @@ def run(args: argparse.Namespace) -> int:
     from sessions.best import best_prompt, save_best, write_best
 
     best = best_prompt(args.path)
+    for note in best.notes:
+        print(f"warning: {note}", file=sys.stderr)
     if args.output:
         fmt = save_best(args.output, best, args.format)
         print(f"best prompt ({best.prompt_id}, {fmt}) written to {args.output}", file=sys.stderr)
