@@ -182,6 +182,17 @@ def meta_path(out: Path, fmt: str) -> Path:
     return out / "meta.json" if fmt == "hf" else out.with_name(out.name + ".meta.json")
 
 
+def read_meta(path: str | Path) -> dict | None:
+    """The metadata written beside an export (file or hf folder), if it is there and readable."""
+    path = Path(path)
+    meta = path / "meta.json" if path.is_dir() else path.with_name(path.name + ".meta.json")
+    try:
+        data = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def export_meta(store: SessionStore, fmt: str, count: int) -> dict:
     """What an export says about itself: its source, and whether the source was read whole."""
     unread, warning = store.unread

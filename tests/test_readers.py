@@ -136,6 +136,17 @@ def test_an_export_says_in_its_metadata_what_it_could_not_read(capsys, tmp_path,
     assert "Incomplete" in (tmp_path / "part-hf" / "README.md").read_text()
 
 
+def test_importing_an_export_read_in_part_says_so(capsys, tmp_path, finished):
+    line = damage_a_decision(finished)
+    out = tmp_path / "part.jsonl"
+    assert cli(capsys, "export", finished, "-o", out)[0] == 0
+    code, _, err = cli(capsys, "import", out, "-o", tmp_path / "strict.session", "--strict")
+    assert code == 2 and "read in part" in err and f"line {line} " in err
+    assert not (tmp_path / "strict.session").exists()
+    code, _, err = cli(capsys, "import", out, "-o", tmp_path / "imported.session")
+    assert code == 0 and "warning: part.jsonl was exported from a session read in part" in err
+
+
 def test_lines_set_aside_by_a_writer_are_still_reported(capsys, tmp_path, finished, fake):
     line = damage_a_decision(finished)
     code, _, err = cli(capsys, "run", "--session", finished, "--steps", "2")  # a writer sets the line aside
