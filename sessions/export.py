@@ -25,6 +25,7 @@ from typing import IO, Iterable
 from core.rubric import DEFAULT_RUBRIC, Rubric
 from core.types import Decision, ErrorCase, Evaluation, Prompt, Proposal
 from sessions.decisions import decision_log, standing
+from sessions.redact import env_secrets, scrub
 from sessions.storage import LOG_NAME
 from sessions.store import SessionStore
 
@@ -219,7 +220,8 @@ def export(store: SessionStore, fmt: str, out: Path | IO[str], rubric: Rubric = 
             raise ValueError(f"--format {fmt} is written to files, not to a stream: give -o PATH")
     else:
         refuse_inside_session(out)
-    rows = records(store)
+    # The store scrubbed what it wrote; a key set since (or read from another machine's session) is scrubbed here.
+    rows = scrub(records(store), env_secrets())
     _write(rows, fmt, out, store, rubric)
     if isinstance(out, Path):
         meta_path(out, fmt).write_text(json.dumps(export_meta(store, fmt, len(rows)), indent=1) + "\n")

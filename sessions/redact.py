@@ -8,6 +8,7 @@ paste them into prompts.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -97,7 +98,9 @@ class ScrubbedStream:
 
     def __init__(self, stream, secrets: list[str]) -> None:
         self._stream = stream
-        self._secrets = secrets
+        # As ``--json`` prints them too: a key with a character JSON escapes looks different there.
+        escaped = {json.dumps(s)[1:-1] for s in secrets} | {json.dumps(s, ensure_ascii=False)[1:-1] for s in secrets}
+        self._secrets = sorted(set(secrets) | escaped, key=len, reverse=True)
         self._pending = ""
 
     def write(self, text: str) -> int:

@@ -254,6 +254,8 @@ def test_best_and_export_to_stdout_scrub_a_key_held_in_the_session(capsys, tmp_p
         code, out, err = cli(capsys, *argv)
         assert code == 0, err
         assert secret not in out and "[REDACTED]" in out
+    code, _, err = cli(capsys, "export", finished, "-o", tmp_path / "x.jsonl")
+    assert code == 0 and secret not in (tmp_path / "x.jsonl").read_text()
 
 
 # ---------------------------------------------- the judge with no model
@@ -285,3 +287,20 @@ def test_plain_explanations_runs_as_the_examples_readme_shows(capsys, tmp_path, 
     assert scores == {0.75}  # 4 of 5 on every example: the judge's verdicts, not a default
     code, out, err = cli(capsys, "best", session)
     assert code == 0 and out.strip(), err
+
+
+def test_the_stdout_scrubber_finds_a_key_split_across_writes_and_json_escaped():
+    import io
+
+    from sessions.redact import ScrubbedStream
+
+    secret = 'sk-"quoted"-0123456789'
+    sink = io.StringIO()
+    stream = ScrubbedStream(sink, [secret])
+    stream.write("before sk-\"quo")
+    stream.write("ted\"-0123456789 after\n")
+    stream.write(json.dumps({"text": secret}) + "\n")
+    stream.write("partial " + secret)
+    stream.flush()
+    assert secret not in sink.getvalue() and json.dumps(secret)[1:-1] not in sink.getvalue()
+    assert sink.getvalue() == 'before [REDACTED] after\n{"text": "[REDACTED]"}\npartial [REDACTED]'
