@@ -4,18 +4,29 @@ One record per reviewed proposal: what the LLM proposed (or the person
 wrote), on which error set, what was decided, by whom and when, and the dev
 scores of the prompts it led to.  Written as JSONL, CSV, or a folder that
 ``datasets.load_dataset("json", data_dir=...)`` reads.
+
+Beside every export file is its metadata, ``OUT.meta.json`` (``meta.json``
+in an hf folder): the session it came from, how many records, and whether
+the session's log was read whole -- the lines that could not be read, by
+position, so an export missing a damaged record says so.  An export is
+never written inside a session folder (it would change the session), and
+JSONL or CSV can go to a stream (``-o -``: standard output).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterable
+from typing import IO, Iterable
 
 from core.rubric import DEFAULT_RUBRIC, Rubric
 from core.types import Decision, ErrorCase, Evaluation, Prompt, Proposal
 from sessions.decisions import decision_log, standing
+from sessions.redact import env_secrets, scrub
+from sessions.storage import LOG_NAME
 from sessions.store import SessionStore
 
 FIELDS = [
@@ -121,14 +132,21 @@ def _record(session: str, config: dict, p: Proposal, d: Decision, prompts: dict[
     }
 
 
-def write_jsonl(rows: Iterable[dict], path: Path) -> None:
-    with path.open("w") as f:
+def _writing(target: Path | IO[str]):
+    """A file opened for writing, or a stream as it is (left open)."""
+    if isinstance(target, Path):
+        return target.open("w", newline="", encoding="utf-8")
+    return contextlib.nullcontext(target)
+
+
+def write_jsonl(rows: Iterable[dict], path: Path | IO[str]) -> None:
+    with _writing(path) as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def write_csv(rows: Iterable[dict], path: Path) -> None:
-    with path.open("w", newline="") as f:
+def write_csv(rows: Iterable[dict], path: Path | IO[str]) -> None:
+    with _writing(path) as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS)
         writer.writeheader()
         for row in rows:
@@ -148,22 +166,82 @@ def write_hf(rows: list[dict], folder: Path, *, source: str) -> None:
     )
 
 
-def export(store: SessionStore, fmt: str, out: Path, rubric: Rubric = DEFAULT_RUBRIC) -> int:
-    """``rubric``: the label schema of a Label Studio export."""
-    rows = records(store)
+STREAMED = ("jsonl", "csv")  # the formats that can go to a stream (hf is a folder, labelstudio two files)
+
+
+def refuse_inside_session(out: Path) -> None:
+    """An export path in a session folder (the session's own log included) is refused."""
+    target = Path(out).resolve()
+    for folder in (target, *target.parents):
+        if (folder / LOG_NAME).is_file():
+            raise ValueError(f"{out} is inside the session folder {folder}: an export is written outside "
+                             "every session folder, which it would otherwise change")
+
+
+def meta_path(out: Path, fmt: str) -> Path:
+    """Where the metadata of the export at ``out`` is written."""
+    return out / "meta.json" if fmt == "hf" else out.with_name(out.name + ".meta.json")
+
+
+def read_meta(path: str | Path) -> dict | None:
+    """The metadata written beside an export (file or hf folder), if it is there and readable."""
+    path = Path(path)
+    meta = path / "meta.json" if path.is_dir() else path.with_name(path.name + ".meta.json")
+    try:
+        data = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def export_meta(store: SessionStore, fmt: str, count: int) -> dict:
+    """What an export says about itself: its source, and whether the source was read whole."""
+    unread, warning = store.unread
+    return {
+        "session": store.path.name,
+        "session_path": str(store.path),
+        "format": fmt,
+        "records": count,
+        "exported_at": time.time(),
+        "complete": unread == 0,
+        "unread_lines": unread,
+        "unread": warning or None,
+    }
+
+
+def export(store: SessionStore, fmt: str, out: Path | IO[str], rubric: Rubric = DEFAULT_RUBRIC) -> int:
+    """``out``: a path, or for jsonl and csv a text stream (no metadata file
+    then: the caller tells what could not be read).  ``rubric``: the label
+    schema of a Label Studio export."""
+    if fmt not in SUFFIX:
+        raise ValueError(f"unknown export format {fmt!r} ({', '.join(SUFFIX)})")
+    if not isinstance(out, Path):
+        if fmt not in STREAMED:
+            raise ValueError(f"--format {fmt} is written to files, not to a stream: give -o PATH")
+    else:
+        refuse_inside_session(out)
+    # The store scrubbed what it wrote; a key set since (or read from another machine's session) is scrubbed here.
+    rows = scrub(records(store), env_secrets())
+    _write(rows, fmt, out, store, rubric)
+    if isinstance(out, Path):
+        meta_path(out, fmt).write_text(json.dumps(export_meta(store, fmt, len(rows)), indent=1) + "\n")
+    return len(rows)
+
+
+def _write(rows: list[dict], fmt: str, out: Path | IO[str], store: SessionStore, rubric: Rubric) -> None:
     if fmt == "jsonl":
         write_jsonl(rows, out)
     elif fmt == "csv":
         write_csv(rows, out)
     elif fmt == "hf":
         write_hf(rows, out, source=store.path.name)
+        if store.unread[0]:  # the card says it too: it is what a dataset's reader sees first
+            with (out / "README.md").open("a") as f:
+                f.write(f"\n**Incomplete:** {store.unread[1]}. See `meta.json`.\n")
     elif fmt == "labelstudio":
         from sessions.export_labelstudio import write_labelstudio
 
         write_labelstudio(rows, out, rubric)
-    else:
-        raise ValueError(f"unknown export format {fmt!r} ({', '.join(SUFFIX)})")
-    return len(rows)
 
 
 # ------------------------------------------------------------------ import

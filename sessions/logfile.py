@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,24 @@ def _parse(line: bytes) -> dict | None:
     except ValueError:  # JSONDecodeError and UnicodeDecodeError both derive from it
         return None
     return record if isinstance(record, dict) else None
+
+
+_SET_ASIDE_HEADER = re.compile(rb"^# (\d+) unreadable line\(s\) of [^,\n]*, set aside [^:\n]*:\d\d:\d\d: (.*)$", re.M)
+
+
+def set_aside(corrupt: Path) -> tuple[int, list[str]]:
+    """How many lines earlier opens set aside in ``corrupt`` (a ``.corrupt``
+    file), and their positions in the log they came from, read from the
+    headers :meth:`LogFile.set_aside` writes; (0, []) when there is none."""
+    try:
+        data = corrupt.read_bytes()
+    except FileNotFoundError:
+        return 0, []
+    count, where = 0, []
+    for match in _SET_ASIDE_HEADER.finditer(data):
+        count += int(match.group(1))
+        where.append(match.group(2).decode("utf-8", "replace"))
+    return count, where
 
 
 def fsync_dir(path: Path) -> None:

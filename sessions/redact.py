@@ -8,6 +8,7 @@ paste them into prompts.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -83,3 +84,44 @@ def scrub(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, list):
         return [scrub(v, secrets) for v in value]
     return value
+
+
+class ScrubbedStream:
+    """A text stream that writes to ``stream`` with every secret replaced, as
+    the store scrubs what it writes: what a model echoes (a key in an error
+    message, a prompt) reaches neither a session nor the terminal.
+
+    Text is held until its line ends (``print`` writes a line in two calls,
+    ``json.dump`` in many), so a secret split across writes is still found;
+    ``flush`` passes a pending partial line on.  Anything else (``isatty``,
+    ``fileno``, ``encoding``) is the wrapped stream's."""
+
+    def __init__(self, stream, secrets: list[str]) -> None:
+        self._stream = stream
+        # As ``--json`` prints them too: a key with a character JSON escapes looks different there.
+        escaped = {json.dumps(s)[1:-1] for s in secrets} | {json.dumps(s, ensure_ascii=False)[1:-1] for s in secrets}
+        self._secrets = sorted(set(secrets) | escaped, key=len, reverse=True)
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        if not self._secrets:
+            return self._stream.write(text)
+        self._pending += text
+        cut = max(self._pending.rfind("\n"), self._pending.rfind("\r")) + 1
+        if cut:
+            done, self._pending = self._pending[:cut], self._pending[cut:]
+            self._stream.write(scrub(done, self._secrets))
+        return len(text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._stream.write(scrub(self._pending, self._secrets))
+            self._pending = ""
+        self._stream.flush()
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)

@@ -26,7 +26,6 @@ from core.events import Event
 from core.failures import EvaluationFailed
 from core.llm import Budget, default_cache, make_llm
 from core.llm.base import BudgetExceeded
-from core.metrics import MetricError
 from core.loop import Loop
 from core.methods import make_method
 from core.rubric import RubricError, resolve_annotator
@@ -115,8 +114,9 @@ class Run:
         how its task was found, the task file's findings (a field no template
         uses), a changed base URL."""
         taskfile = self.loop.task.taskfile
+        judge = judge_note(self.config, self.loop.task)
         return (*self.store.warnings, *self.task_notes, *(taskfile.warnings if taskfile is not None else ()),
-                *self.moved)
+                *self.moved, *([judge] if judge else ()))
 
     @property
     def target(self):
@@ -176,6 +176,7 @@ class Run:
             for model in self.loop.models():
                 await model.aclose()
         finally:
+            _close_metric(self.loop.task)  # a Python metric's worker processes
             self.store.close()
             gc.unfreeze()  # what the run held is collected once it is garbage
 
@@ -191,21 +192,28 @@ def _models(config: RunConfig, on_call: Callable[[CallRecord], None], task: Task
     # The study gives each method its own optimizer model (``optimizers``).
     optimizer = make_llm(config.optimizer_spec, role="optimizer", base_url=config.optimizer_base_url, **common)
     spec = judge_spec(config, task)
-    judge = make_llm(spec, role="judge", **common) if spec else None
+    borrowed = spec is not None and judge_note(config, task) is not None  # the optimizer's model, at its URL
+    judge = make_llm(spec, role="judge", base_url=config.optimizer_base_url if borrowed else None, **common) if spec else None
     return target, optimizer, judge
 
 
 def judge_spec(config: RunConfig, task: Task) -> str | None:
-    """The judge's model spec: ``--judge``, else the metric's own ``model``;
-    None when the task has no judge metric."""
+    """The judge's model spec: ``--judge``, else the metric's own ``model``,
+    else the optimizer's (:func:`judge_note` says so); None when the task has
+    no judge metric."""
     metric = task.taskfile.scorer.metric if task.taskfile is not None else None
     if metric is None or not getattr(metric, "needs_model", False):
         return None
-    spec = config.judge or metric.model
-    if not spec:
-        raise MetricError(f"{task.taskfile.path.name}: the judge metric needs a model: "
-                          "pass --judge SPEC or set model in [metric]")
-    return spec
+    return config.judge or metric.model or config.optimizer_spec
+
+
+def judge_note(config: RunConfig, task: Task) -> str | None:
+    """What a person is told when the judge borrows the optimizer's model."""
+    metric = task.taskfile.scorer.metric if task.taskfile is not None else None
+    if metric is None or not getattr(metric, "needs_model", False) or config.judge or metric.model:
+        return None
+    return (f"the judge metric names no model: it uses the optimizer's, {config.optimizer_spec} "
+            "(pass --judge SPEC or set model in [metric] for another)")
 
 
 def with_judge(task: Task, judge) -> Task:
@@ -215,6 +223,22 @@ def with_judge(task: Task, judge) -> Task:
     scorer = task.taskfile.scorer
     scorer = dataclasses.replace(scorer, metric=scorer.metric.with_model(judge))
     return dataclasses.replace(task, taskfile=dataclasses.replace(task.taskfile, scorer=scorer))
+
+
+def with_metric_workers(task: Task, workers: int | None) -> Task:
+    """``task`` whose Python metric runs up to ``workers`` examples at once
+    (the run's concurrency; unset: one per CPU)."""
+    metric = task.taskfile.scorer.metric if task.taskfile is not None else None
+    if not hasattr(metric, "with_workers") or not workers:
+        return task
+    scorer = dataclasses.replace(task.taskfile.scorer, metric=metric.with_workers(workers))
+    return dataclasses.replace(task, taskfile=dataclasses.replace(task.taskfile, scorer=scorer))
+
+
+def _close_metric(task: Task) -> None:
+    close = getattr(task.taskfile.scorer.metric, "close", None) if task.taskfile is not None else None
+    if close is not None:
+        close()
 
 
 def _parts(config: RunConfig, recorder: Recorder, injected: Injected, task: Task | None = None):
@@ -232,7 +256,7 @@ def _parts(config: RunConfig, recorder: Recorder, injected: Injected, task: Task
             test_size=config.test_size,
         )
         target, optimizer, judge = _models(config, recorder.on_call, task)
-    return with_judge(task, judge), target, optimizer, judge
+    return with_metric_workers(with_judge(task, judge), config.concurrency), target, optimizer, judge
 
 
 def _given_prompts(config: RunConfig, task: Task) -> RunConfig:

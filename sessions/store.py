@@ -31,8 +31,8 @@ from typing import Any, Callable, TypeVar
 
 from core.types import CallRecord, Decision, Evaluation, Prompt, Proposal, StepRecord
 
-from . import codec
-from .logfile import CORRUPT_SUFFIX, DamagedLine
+from . import codec, reading
+from .logfile import CORRUPT_SUFFIX, DamagedLine, set_aside
 from .redact import check_config, env_secrets, scrub
 from .storage import LOG_NAME, ReadOnlyError
 from .table import AppendDB
@@ -69,6 +69,9 @@ class SessionStore:
         self._pending_calls: list[dict] = []
         self._oldest_pending = 0.0
         self._meta_doc = self._load_meta()
+        self._unread = self._unread_lines()
+        if self._unread[0]:  # said to a reader that watches, refused by a strict one
+            reading.opened(path, *self._unread)
 
     # ------------------------------------------------------------ lifecycle
     @classmethod
@@ -170,15 +173,30 @@ class SessionStore:
     def warnings(self) -> list[str]:
         """What a person should be told about this session's file; empty when it is sound."""
         storage = self._storage
-        notes = []
-        if storage.damage:
-            notes.append(_damage_warning(storage.damage, storage.corrupt_file))
-        elif (self._path / (LOG_NAME + CORRUPT_SUFFIX)).is_file():
-            notes.append(f"{LOG_NAME}{CORRUPT_SUFFIX} holds unreadable lines set aside by an earlier open")
+        notes = [self._unread[1]] if self._unread[1] else []
         if storage.compaction_error is not None:
             notes.append(f"the log could not be compacted: {storage.compaction_error.reason}; "
                          "it is complete and is compacted once there is space")
         return notes
+
+    @property
+    def unread(self) -> tuple[int, str]:
+        """How many lines of the log this session's records could not be read
+        from (damaged now, or set aside by an earlier open), and the sentence
+        that says which and where their bytes are; (0, "") for a sound log."""
+        return self._unread
+
+    def _unread_lines(self) -> tuple[int, str]:
+        storage = self._db.storage
+        if storage.damage:
+            return len(storage.damage), _damage_warning(storage.damage, storage.corrupt_file)
+        corrupt = self._path / (LOG_NAME + CORRUPT_SUFFIX)
+        if not corrupt.is_file():
+            return 0, ""
+        count, where = set_aside(corrupt)
+        where_text = f" ({'; '.join(where)})" if where else ""
+        return max(count, 1), (f"{LOG_NAME}{CORRUPT_SUFFIX} holds unreadable lines set aside by an earlier open"
+                               f"{where_text}: the records on them are not in the session")
 
     @property
     @_locked
@@ -342,8 +360,11 @@ class SessionStore:
             damage = self._db.storage.damage
             why = f" ({_damage_warning(damage, self._db.storage.corrupt_file)})" if damage else ""
             raise ValueError(f"{self._path} is not a reflectloop session{why}")
-        if docs[0]["format"] > FORMAT:
-            raise ValueError(f"{self._path} was written by a newer reflectloop (format {docs[0]['format']})")
+        fmt = docs[0]["format"]
+        if type(fmt) is not int or not 1 <= fmt <= FORMAT:
+            newer = ", perhaps written by a newer reflectloop" if type(fmt) is int and fmt > FORMAT else ""
+            raise ValueError(f"{self._path} is not a session of a known format (format {fmt!r}{newer}; "
+                             f"this reflectloop reads format {FORMAT})")
         return copy.deepcopy(dict(docs[0]))
 
     def _check_open(self) -> None:

@@ -343,7 +343,7 @@ def test_regex_and_raw_contracts():
         ({"kind": "regex"}, "[metric]: missing key 'pattern'"),
         ({"kind": "bleu"}, "[metric]: unknown kind 'bleu' (known: exact, study_exact, contains, regex, numeric, label, token_f1, json_fields, python, judge)"),
         ({}, "[metric]: missing key 'kind'"),
-        ({"kind": "python", "function": "m:f", "base_dir": "/"}, "[metric]: unknown key 'base_dir' (known: function)"),
+        ({"kind": "python", "function": "m:f", "base_dir": "/"}, "[metric]: unknown key 'base_dir' (known: function, timeout)"),
     ],
 )
 def test_bad_metric_tables(table, message):

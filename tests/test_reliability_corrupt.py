@@ -65,7 +65,9 @@ def test_a_writer_sets_the_bad_bytes_aside_and_rewrites_a_sound_log(session):
     with SessionStore.open(session, read_only=True) as store:
         assert store.damage == []  # the log itself is sound again
         assert sorted(store.decisions()) == sorted((set(IDS) - {"d4"}) | {"after"})
-        assert store.warnings == [f"{CORRUPT} holds unreadable lines set aside by an earlier open"]
+        [warning] = store.warnings
+        assert warning.startswith(f"{CORRUPT} holds unreadable lines set aside by an earlier open (line {line} (byte")
+        assert store.unread[0] == 1
 
 
 def test_several_damaged_lines_and_a_torn_tail(session):

@@ -14,13 +14,12 @@ import pytest
 from core.config import RunConfig
 from core.evaluate import evaluate
 from core.llm.cache import MemoryCache
-from core.metrics import MetricError
 from core.tasks import load_task
 from core.llm.client import LLM
 from core.types import Message, Params, Prompt
 from sessions.best import best_prompt, write_best
 from sessions.codec import decode
-from sessions.service import judge_spec, open_run, with_judge
+from sessions.service import judge_note, judge_spec, open_run, with_judge
 from sessions.store import SessionStore
 from tests.scripted import ScriptedProvider, ScriptedReviewer, optimizer_by_rules
 from tests.test_loop import REFINE, REFLECT
@@ -193,11 +192,13 @@ async def test_an_unreadable_judge_verdict_errors_the_example_and_is_left_out(tm
     assert all(r.feedback == "clear and correct." for r in ev.scored)
 
 
-def test_a_judge_metric_without_a_model_is_a_clear_error():
+def test_a_judge_metric_without_a_model_uses_the_optimizers_and_says_so():
     task = load_task(f"file:{EXAMPLES / 'plain-explanations' / 'task.toml'}", dev_size=4, test_size=2)
-    with pytest.raises(MetricError, match="the judge metric needs a model: pass --judge SPEC"):
-        judge_spec(RunConfig(task=task.name), task)
-    assert judge_spec(RunConfig(task=task.name, judge="openai:gpt-4o-mini"), task) == "openai:gpt-4o-mini"
+    config = RunConfig(task=task.name, optimizer="openai:opt-model")
+    assert judge_spec(config, task) == "openai:opt-model"
+    assert "uses the optimizer's, openai:opt-model" in judge_note(config, task)
+    named = RunConfig(task=task.name, judge="openai:gpt-4o-mini")
+    assert judge_spec(named, task) == "openai:gpt-4o-mini" and judge_note(named, task) is None
 
 
 async def test_the_judge_is_a_third_recorded_role_and_its_reason_is_feedback(tmp_path):

@@ -182,18 +182,44 @@ def _tui(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from sessions.lock import SessionLockedError  # after --help, which needs none of sessions
+
+    scrubbing = args.command not in (None, "tui")  # the TUI draws on the terminal itself
+    streams = _scrub_output() if scrubbing else None
     try:
         if args.command == "run":
             return asyncio.run(_run(args))
         if hasattr(args, "func"):
             return args.func(args)
         return _tui(args)
-    except (ConfigError, TaskError, LLMError, ValueError, OSError) as exc:
+    except (ConfigError, TaskError, LLMError, ValueError, OSError, SessionLockedError) as exc:
         print(f"reflectloop: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\nreflectloop: interrupted; the session keeps every step done so far", file=sys.stderr)
         return 130
+    finally:
+        if streams is not None:
+            _restore_output(streams)
+
+
+def _scrub_output() -> tuple:
+    """stdout and stderr scrubbed of API keys as the session store is: a
+    model that echoes a key never prints it."""
+    from sessions.redact import ScrubbedStream, env_secrets
+
+    streams, secrets = (sys.stdout, sys.stderr), env_secrets()
+    sys.stdout, sys.stderr = ScrubbedStream(sys.stdout, secrets), ScrubbedStream(sys.stderr, secrets)
+    return streams
+
+
+def _restore_output(streams: tuple) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can reach it
+            pass
+    sys.stdout, sys.stderr = streams
 
 
 if __name__ == "__main__":

@@ -35,6 +35,34 @@ class TaskExample:
     target: Any = None
     split: str | None = None  # "ini" | "dev" | "test" when the data says
 
+    # Read like a mapping too (a metric written as ``example["target"]``): an
+    # input field by its name, else ``target``, ``targets``, ``id``, ``split``.
+    _OWN = ("target", "targets", "id", "split")
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self.fields:
+            return self.fields[key]
+        if key in self._OWN:
+            return getattr(self, key)
+        raise KeyError(f"{key!r}: the example has the fields {', '.join(map(repr, self.fields)) or 'none'} "
+                       f"and {', '.join(map(repr, self._OWN))}")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def keys(self) -> list[str]:
+        return [*self.fields, *(k for k in self._OWN if k not in self.fields)]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.fields or key in self._OWN
+
+    def plain(self) -> TaskExample:
+        """A copy made of plain values (a dict of fields), for another process."""
+        return TaskExample(self.id, dict(self.fields), tuple(self.targets), self.target, self.split)
+
     @classmethod
     def from_example(cls, example: Any) -> TaskExample:
         """A loop ``core.types.Example`` as a metric sees it: a task file's

@@ -10,15 +10,25 @@ FORMATS = ("jsonl", "csv", "hf", "labelstudio")
 
 def run(args: argparse.Namespace) -> int:
     from core.rubric import load_rubric
-    from sessions.export import export, export_name
+    from sessions.export import STREAMED, export, export_name, meta_path, refuse_inside_session
     from sessions.packets import session_rubric
     from sessions.store import SessionStore
 
     source = Path(args.path)
-    out = Path(args.output) if args.output else Path(export_name(source, args.format))
+    to_stdout = args.output == "-"
+    if to_stdout and args.format not in STREAMED:
+        raise ValueError(f"-o - writes {' or '.join(STREAMED)} to standard output; --format {args.format} "
+                         "is written to files: give -o PATH")
+    out = sys.stdout if to_stdout else Path(args.output) if args.output else Path(export_name(source, args.format))
+    if not to_stdout:
+        refuse_inside_session(out)  # before the session is even opened
     with SessionStore.open(source, read_only=True) as store:
         n = export(store, args.format, out, load_rubric(args.rubric) if args.rubric else session_rubric(store))
-    print(f"{n} reviewed proposals written to {out}", file=sys.stderr)
+    if to_stdout:
+        sys.stdout.flush()
+        print(f"{n} reviewed proposals written to standard output", file=sys.stderr)
+        return 0
+    print(f"{n} reviewed proposals written to {out} (metadata: {meta_path(out, args.format)})", file=sys.stderr)
     if args.format == "labelstudio":
         from sessions.export_labelstudio import config_path
 
@@ -33,5 +43,7 @@ def register(sub) -> None:
                    help="jsonl, csv, hf (a folder that datasets.load_dataset reads), or labelstudio "
                         "(a Label Studio task import and its labeling config) (default: jsonl)")
     p.add_argument("--rubric", metavar="TOML", help="labelstudio: the rubric of the label schema (default: the session's own, else the study's)")
-    p.add_argument("-o", "--output", help="file (folder for hf) to write (default: the session's name, here)")
+    p.add_argument("-o", "--output",
+                   help="file (folder for hf) to write, outside every session folder; - for standard output "
+                        "(jsonl, csv) (default: the session's name, here); its metadata goes to FILE.meta.json")
     p.set_defaults(func=run)

@@ -2,14 +2,22 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
 def run(args: argparse.Namespace) -> int:
-    from sessions.export import import_records
+    from sessions.export import import_records, read_meta
+    from sessions.reading import DamagedSessionError
     from sessions.service import session_path
 
     source = Path(args.file)
+    meta = read_meta(source)
+    if meta is not None and meta.get("complete") is False:  # the export said it was read in part
+        note = f"{source.name} was exported from a session read in part: {meta.get('unread')}"
+        if getattr(args, "strict", False):
+            raise DamagedSessionError(f"{note}; --strict refuses it")
+        print(f"warning: {note}", file=sys.stderr)
     stem = source.name.removesuffix(".jsonl").removesuffix(".csv")
     target = Path(args.output) if args.output else session_path(None, label=f"imported-{stem}")
     target.parent.mkdir(parents=True, exist_ok=True)

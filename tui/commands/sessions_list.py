@@ -17,8 +17,10 @@ def summaries(root: Path) -> list[dict]:
         try:
             with SessionStore.open(path, read_only=True) as store:
                 rows.append(store.summary())
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:  # not a session of a known format, damaged meta, --strict ...
             rows.append({"path": str(path), "name": path.name, "error": str(exc), "updated": 0})
+        except Exception as exc:  # one folder that cannot be read must not hide the others
+            rows.append({"path": str(path), "name": path.name, "error": f"{type(exc).__name__}: {exc}", "updated": 0})
     return sorted(rows, key=lambda r: r.get("updated") or 0, reverse=True)
 
 

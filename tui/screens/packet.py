@@ -20,6 +20,7 @@ from textual.containers import Vertical
 from textual.widgets import Footer, Static
 
 from core.rubric import RubricError
+from sessions.lock import SessionLockedError
 from sessions.packets import ErrorSet, PacketError, PacketReview
 from tui.messages import DecisionChosen, EditRequested
 from tui.screens.chat import BULK, ChatScreen, bulk_takes
@@ -125,7 +126,7 @@ class PacketScreen(ChatScreen):
     async def on_mount(self) -> None:
         try:
             self.review = PacketReview.open(self.path)
-        except (PacketError, RubricError, OSError) as exc:
+        except (PacketError, RubricError, OSError, ValueError, SessionLockedError) as exc:  # locked: names its holder
             self.say(f"cannot open the packet: {exc}", level="error")
             return
         review = self.review
