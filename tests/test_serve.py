@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.commands.serve import app_command, check_host
+from tui.commands.serve import app_command, check_host, public_url, token_server
 
 websocket = pytest.importorskip("websocket")  # websocket-client, to speak the DevTools protocol
 pytest.importorskip("textual_serve")
@@ -76,12 +76,13 @@ class DevTools:
 
 
 @contextlib.contextmanager
-def serving(tmp_path, *tui_args: str):
+def serving(tmp_path, *tui_args: str, host: str | None = None, port: int | None = None):
     """``reflectloop serve`` (with ``tui_args`` for the app) running; yields its URL with the token."""
-    port = free_port()
+    port = port or free_port()
     # The served app's sessions and config stay in the test's tmp dir.
     env = {**os.environ, "REFLECTLOOP_HOME": str(tmp_path / "home"), "REFLECTLOOP_CONFIG": str(tmp_path / "none.toml")}
-    args = [sys.executable, "-m", "tui.cli", "serve", "--port", str(port), *(["--", *tui_args] if tui_args else [])]
+    args = [sys.executable, "-m", "tui.cli", "serve", "--port", str(port), *(["--host", host] if host else []),
+            *(["--", *tui_args] if tui_args else [])]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env=env)
     try:
         line = wait_for("the server's URL", lambda: proc.stdout.readline())
@@ -220,3 +221,56 @@ def test_app_command_passes_tui_options():
     command = app_command(["--", "--session", "a b.packet"])
     assert command.endswith("-m tui.cli tui --session 'a b.packet'")
     assert Path(command.split()[0]) == Path(sys.executable)
+
+
+def test_an_ipv6_url_has_its_address_in_brackets():
+    assert public_url("::1", 8123) == "http://[::1]:8123"
+    assert public_url("127.0.0.1", 8123) == "http://127.0.0.1:8123"
+    assert public_url("localhost", 80) == "http://localhost:80"
+    assert token_server("true", "::1", 8123, "tok").public_url == "http://[::1]:8123"
+
+
+def ipv6_loopback_port() -> int | None:
+    """A free port on ::1, or None where this machine has no IPv6 loopback."""
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+            return s.getsockname()[1]
+    except OSError:
+        return None
+
+
+def test_serve_on_ipv6_prints_a_url_that_answers(tmp_path):
+    from urllib.parse import urlsplit
+
+    port = ipv6_loopback_port()
+    if port is None:
+        pytest.skip("no IPv6 loopback on this machine")
+    with serving(tmp_path, host="::1", port=port) as url:
+        parts = urlsplit(url)
+        assert (parts.scheme, parts.hostname, parts.port, parts.path) == ("http", "::1", port, "/")
+        assert url.startswith(f"http://[::1]:{port}/?token=")
+        assert status(url) == 200
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1", "65536"])
+def test_serve_refuses_a_port_out_of_range_before_any_url(port, capsys):
+    from tui.cli import main
+
+    assert main(["serve", "--port", port]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert f"--port {port} is not a TCP port" in err and "1 to 65535" in err
+
+
+def test_serve_refuses_a_port_in_use_before_any_url(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {**os.environ, "REFLECTLOOP_HOME": str(tmp_path / "home"), "REFLECTLOOP_CONFIG": str(tmp_path / "none.toml")}
+        done = subprocess.run([sys.executable, "-m", "tui.cli", "serve", "--port", str(port)], capture_output=True,
+                              text=True, cwd=tmp_path, env=env, timeout=GUARD)
+    assert done.returncode == 2, done
+    assert "token=" not in done.stdout and "http" not in done.stdout
+    assert "reflectloop:" in done.stderr and "Traceback" not in done.stderr

@@ -7,15 +7,19 @@ listens on 127.0.0.1 unless ``--allow-remote`` is given with another
 ``--host``: the app can read and write sessions, so it is not put on a
 network by accident.  A random token is required in the URL; the page and
 its websocket refuse requests without it, and the URL with the token is
-printed at start.
+printed once the port is bound (an IPv6 address in brackets).  A port
+outside 1..65535, or one that cannot be bound, exits 2 with no URL printed.
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import hmac
 import ipaddress
 import secrets
 import shlex
+import signal
 import sys
 
 from tui.commands import plain
@@ -36,6 +40,25 @@ def check_host(host: str, allow_remote: bool) -> None:
     if not is_loopback(host) and not allow_remote:
         raise ValueError(f"--host {host} is not a loopback address: anyone who can reach it could drive your "
                          "sessions; add --allow-remote to bind there anyway")
+
+
+def check_port(port: int) -> None:
+    if not 1 <= port <= 65535:
+        raise ValueError(f"--port {port} is not a TCP port: give one from 1 to 65535")
+
+
+def bare_host(host: str) -> str:
+    """``[::1]`` as ``::1``: the address to bind, without a URL's brackets."""
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def public_url(host: str, port: int) -> str:
+    """The URL to print: an IPv6 address goes in brackets (``http://[::1]:8000``)."""
+    try:
+        ipv6 = ipaddress.ip_address(host).version == 6
+    except ValueError:
+        ipv6 = False
+    return f"http://[{host}]:{port}" if ipv6 else f"http://{host}:{port}"
 
 
 def app_command(tui_args: list[str]) -> str:
@@ -63,7 +86,6 @@ def token_server(command: str, host: str, port: int, token: str):
                 web.get("/download/{key}", self.handle_download, name="download"),
                 web.static("/static", self.statics_path, name="static"),
             ])
-            app.on_startup.append(self.on_startup)
             app.on_shutdown.append(self.on_shutdown)
             return app
 
@@ -73,17 +95,32 @@ def token_server(command: str, host: str, port: int, token: str):
                 raise web.HTTPForbidden(text="reflectloop serve: open the URL printed at start (it holds the token)\n")
             return await handler(request)
 
-        async def on_startup(self, app: web.Application) -> None:
+        def serve(self, debug: bool = False) -> None:
+            # textual-serve's serve(), with the URL printed by run_app's hook, which runs once the port is
+            # bound: a port that cannot be had fails before any URL is shown, and the URL shown answers.
+            self.debug = debug
+            self.initialize_logging()
+            loop = asyncio.new_event_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError):
+                    loop.add_signal_handler(sig, self.request_exit)
+            web.run_app(self._make_app(), host=self.host, port=self.port, handle_signals=False, loop=loop,
+                        print=lambda *_: self.announce())
+
+        def announce(self) -> None:
             print(f"reflectloop in the browser: {self.public_url}/?token={token}", flush=True)
             print("stop with Ctrl+C", flush=True)
 
-    return TokenServer(command, host=host, port=port, title="reflectloop")
+    return TokenServer(command, host=host, port=port, title="reflectloop", public_url=public_url(host, port))
 
 
 def run(args: argparse.Namespace) -> int:
-    check_host(args.host, args.allow_remote)
+    # Both checked before anything is printed: a refused setting never shows a URL.
+    host = bare_host(args.host)
+    check_port(args.port)
+    check_host(host, args.allow_remote)
     token = secrets.token_urlsafe(24)
-    token_server(app_command(args.tui_args), args.host, args.port, token).serve()
+    token_server(app_command(args.tui_args), host, args.port, token).serve()
     return 0
 
 
@@ -91,7 +128,7 @@ def register(sub) -> None:
     p = sub.add_parser("serve", help="the app in a browser (textual-serve) on 127.0.0.1 with a token in the URL",
                        description=plain(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--port", type=int, default=8000, help="port, 1 to 65535 (default: 8000)")
     p.add_argument("--allow-remote", action="store_true", help="allow a --host that is not a loopback address")
     p.add_argument("tui_args", nargs=argparse.REMAINDER, metavar="-- TUI OPTIONS",
                    help="options of reflectloop tui for each browser session, after --")
