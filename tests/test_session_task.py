@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from core.tasks import load_task
+from core.tasks import TaskError, load_task
 from core.tasks import stored
 from sessions.fork import copy_steps
 from sessions.store import SessionStore
@@ -288,7 +288,6 @@ def test_a_session_that_predates_stored_tasks_still_opens_with_a_warning(tmp_pat
 def test_the_tui_continues_a_changed_session_only_with_use_stored_task(tmp_path, finished):
     """``tui --session`` opens its run through ``open_run`` with the overrides ``tui_app`` makes."""
     from core.review import AutoReviewer
-    from core.tasks import TaskError
     from sessions.service import open_run
     from tui.cli import build_parser, tui_app
 
@@ -316,3 +315,12 @@ def test_a_fork_holds_its_parents_task(tmp_path, capsys, finished):
     shutil.rmtree(tmp_path / "orig")
     code, _, err = cli(capsys, "run", "--session", forked)
     assert code == 0 and "is gone" in err, err
+
+
+def test_a_damaged_stored_task_is_a_clear_error():
+    held = stored.dump(load_task("gen:navigate", dev_size=2, test_size=1))
+    del held["examples"]
+    with pytest.raises(TaskError, match="stored task is damaged"):
+        stored.load(held)
+    with pytest.raises(TaskError, match="format 99"):
+        stored.load({**held, "version": 99})

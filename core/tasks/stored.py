@@ -129,6 +129,13 @@ def _beside(task_file: Path, name: str) -> Path:
 def load(stored: Mapping) -> Task:
     """The ``Task`` a session stored; a Python metric runs its stored source."""
     _check_version(stored)
+    try:
+        return _load(stored)
+    except (KeyError, TypeError, AttributeError) as exc:  # a stored task edited by hand
+        raise TaskError(f"the session's stored task is damaged: {type(exc).__name__}: {exc}") from None
+
+
+def _load(stored: Mapping) -> Task:
     splits = {s: tuple(_to_example(e) for e in stored["examples"].get(s, ())) for s in SPLITS}
     spec = _spec(stored["taskfile"]) if stored.get("taskfile") else None
     return Task(
@@ -148,9 +155,13 @@ def template(stored: Mapping) -> MessageTemplate | None:
     built without loading its metric."""
     _check_version(stored)
     tf = stored.get("taskfile")
-    if not tf:
-        return None
-    t = tf["template"]
+    try:
+        return _template(tf["template"]) if tf else None
+    except (KeyError, TypeError) as exc:
+        raise TaskError(f"the session's stored template is damaged: {type(exc).__name__}: {exc}") from None
+
+
+def _template(t: Mapping) -> MessageTemplate:
     try:
         return MessageTemplate(user=t["user"], system=t["system"], few_shot=tuple(tuple(p) for p in t["few_shot"]))
     except TemplateError as exc:
@@ -184,7 +195,7 @@ def _spec(tf: Mapping) -> TaskSpec:
     )
     return TaskSpec(
         path=path, name=tf["name"], description=tf["description"], source=source,
-        template=template({"version": VERSION, "taskfile": tf}), scorer=scorer, prompts=tuple(tf["prompts"]),
+        template=_template(tf["template"]), scorer=scorer, prompts=tuple(tf["prompts"]),
         warnings=tuple(tf["warnings"]), text=tf["text"], output_table=dict(tf["output"]),
         metric_table=dict(tf["metric"]),
     )

@@ -73,10 +73,12 @@ async def repeat_runs(
     injected: Callable | None = None,
     listeners: tuple = (),
     on_step: Callable[[int, object], None] | None = None,
+    resume: dict | None = None,
 ) -> RepeatResult:
     """Run the settings ``values`` (as ``tui.flags.settings`` gives them) with
     ``k`` seeds.  ``injected(config) -> (task, target, optimizer)`` replaces
-    the models (tests); ``on_step(seed, record)`` sees every step."""
+    the models (tests); ``on_step(seed, record)`` sees every step; ``resume``:
+    more ``open_run`` overrides for continued sessions (``--use-stored-task``)."""
     from core.config import from_dict
     from core.review import AutoReviewer
     from sessions.service import open_run, resumable, session_path
@@ -94,8 +96,8 @@ async def repeat_runs(
     for seed in seeds:
         session = folder / f"seed-{seed}.session"
         result.sessions.append(session)
-        run = open_run(base.replace(seed=seed), AutoReviewer(), session=session, overrides=resumable(values),
-                       listeners=listeners, injected=injected)
+        run = open_run(base.replace(seed=seed), AutoReviewer(), session=session,
+                       overrides=resumable(values) | (resume or {}), listeners=listeners, injected=injected)
         try:
             for record in run.records:
                 _collect(result, seed, record, on_step)
@@ -152,7 +154,10 @@ async def main(args, values: dict) -> int:
         print(f"seed {seed}  step {record.step:>2}  dev best {record.dev_best:.3f}  "
               f"test {'  -  ' if record.test is None else f'{record.test:.3f}'}", file=sys.stderr, flush=True)
 
-    result = await repeat_runs(values, args.repeats, folder=args.session, on_step=progress)
+    from tui.flags import stored_task_override
+
+    result = await repeat_runs(values, args.repeats, folder=args.session, on_step=progress,
+                               resume=stored_task_override(args))
     if args.json:
         print(json.dumps(result.to_dict()))
     else:
