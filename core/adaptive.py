@@ -152,6 +152,10 @@ async def race(
         calls += await _score_round(alive, order[seen:upto], arms, score)
         seen = upto
         rounds.append(Round(seen, len(alive)))
+        # A candidate none of whose examples was scored has no score to race on: it never
+        # survives on the prior alone, where it would push out one that was measured.
+        dropped.update({c: seen for c in alive if not arms[c].scores})
+        alive = [c for c in alive if arms[c].scores]
         if len(alive) <= k or seen == len(order):
             break
         survivors = _survivors(alive, arms, keys, k, z)

@@ -345,7 +345,7 @@ class Loop:
 
     async def _finish(self, step: int, outcome: StepOutcome, usage_before: tuple[int, int, float]) -> StepRecord:
         self.emit(PhaseStarted(step, "select", f"{len(self._scored)} prompts scored this step"))
-        unrated = [i for i in outcome.kept if self.state.dev[i].score is None]
+        unrated = [i for i in dict.fromkeys([outcome.best, *outcome.kept]) if self.state.dev[i].score is None]
         if unrated:  # a selection keeps only what was measured; this guards the record, whatever the selection
             raise unscored(step, unrated)
         self.state.beam = list(outcome.kept)
@@ -368,7 +368,7 @@ class Loop:
         self._ahead = ahead
         dev_scores = {i: self.state.dev[i].score for i in dict.fromkeys([*self._scored, *outcome.kept])}
         record = StepRecord(
-            step, outcome.kept, dev_scores, best.id, dev_scores[best.id], test.score if test else None,
+            step, outcome.kept, dev_scores, best.id, self.state.dev[best.id].score, test.score if test else None,
             int(tokens), int(calls), float(cost), tuple(self._notes), outcome.picks, outcome.gates,
             dict(outcome.front), self.selection.to_dict(), outcome.evaluation, outcome.calls_saved,
         )

@@ -1,8 +1,12 @@
 """Rebuild the loop's state from a session, so it continues where it stood.
 
-Only completed steps are loaded as state.  A half-done step is re-run from
-its start: its LLM calls come back from the response cache and its recorded
-decisions are replayed, so the person continues at the first undecided card.
+Only completed steps are loaded as state.  A half-done step — interrupted,
+or stopped because an evaluation errored beyond ``--max-errored`` — is re-run
+from its start: the evaluations it recorded before it stopped are not loaded
+(they are of a step that is not done), its LLM answers come back from the
+response cache (a failed call never entered it, so what failed is asked
+again) and its recorded decisions are replayed, so the person continues at
+the first undecided card.
 """
 from __future__ import annotations
 

@@ -189,13 +189,17 @@ async def test_a_candidate_longer_than_the_targets_context_is_errored_not_wrong(
         return toy_target(text, params)
 
     rules = {INIT: init_answers(["Answer."]), "reasons why": "<START>r<END>", "improved": "<START>LONG " + "x " * 50 + "<END>"}
-    loop, events, tp, op = make_loop("apo", rules=rules, init_prompts=1, beam=1, per_parent=1)
+    # Allowed to error on every example: the step goes on (by default it would stop, see test_fault_matrix).
+    loop, events, tp, op = make_loop("apo", rules=rules, init_prompts=1, beam=1, per_parent=1, max_errored=1.0)
     loop.target.provider.answer = target
     await loop.run(2)
     long = next(p for p in loop.state.prompts.values() if p.instruction.startswith("LONG"))
     ev = loop.state.dev[long.id]
-    assert all(r.errored and "exceeds the context" in r.errored for r in ev.results)
+    assert all(r.errored and "exceeds the context" in r.errored and r.failed_in == "call" for r in ev.results)
     assert not ev.errors  # errored examples are not counted as wrong answers
+    assert ev.score is None  # scored on no example: no score, never 0
+    record = loop.state.records[1]
+    assert record.dev_scores[long.id] is None and long.id not in record.beam  # never kept on the strength of it
     assert any(isinstance(e, Note) and "errored" in e.text and long.id in e.text for e in events)
 
 

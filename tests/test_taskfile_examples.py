@@ -6,7 +6,10 @@ The tiny model's text differs from machine to machine, so only what the code
 guarantees is asserted: two steps are recorded, every example's score is in
 [0, 1] (or the example is errored, with its cause), the label task's prompt
 score is its macro-F1, the JSON task's scores are per field (quarters), and
-the judge's calls are recorded in its own role."""
+the judge's calls are recorded in its own role.  A 135M model judging may
+write no readable verdict at all: a judge that scores no example of step 0
+stops the run (exit 2, its own error) and one that errs on too many examples
+stops its step (exit 4), each with no score recorded from the failures."""
 from __future__ import annotations
 
 import importlib.util
@@ -36,13 +39,20 @@ EXTRA = {"plain-explanations": ["--judge", MODEL]}
 
 
 @pytest.mark.parametrize("name", ["ticket-routing", "contact-extraction", "plain-explanations"])
-def test_an_example_task_runs_on_the_embedded_model(tmp_path, name):
+def test_an_example_task_runs_on_the_embedded_model(tmp_path, capsys, name):
     task_file = EXAMPLES / name / "task.toml"
     session = tmp_path / f"{name}.session"
     argv = ["run", "--task", f"file:{task_file}", *TINY, *EXTRA.get(name, []), "--session", str(session)]
-    assert main(argv) == 0
+    code = main(argv)
+    err = capsys.readouterr().err
     with SessionStore.open(session, read_only=True) as store:
         steps, evaluations, calls = store.steps(), [ev for _, ev in store.evaluations()], store.calls()
+    if name == "plain-explanations" and code != 0:  # the tiny judge wrote too few readable verdicts
+        assert code in (2, 4) and "the judge's verdict could not be parsed" in err
+        assert len(steps) < 2 and all(s.dev_best is not None for s in steps)
+        assert any(c.role == "judge" and c.text is not None for c in calls)  # asked and recorded
+        return
+    assert code == 0, err
     assert [s.step for s in steps] == [0, 1]
     assert all(0.0 <= s.dev_best <= 1.0 for s in steps)
     results = [r for ev in evaluations for r in ev.results]
