@@ -1,6 +1,7 @@
 """The README's headless examples, run as written on the embedded model.
 
 Reads the ``reflectloop run`` lines of README.md's "Headless runs" section,
+every code block of it,
 runs each one from the repository's root as a fresh clone would (its own
 empty ``REFLECTLOOP_HOME``: no cached answer, no config file), one after
 the other, and prints each one's wall time and exit code.  A run on the
@@ -31,16 +32,17 @@ COMMAND = re.compile(r"^\.venv/bin/reflectloop (run .*)$")
 
 
 def examples(readme: Path = ROOT / "README.md") -> list[str]:
-    """The ``reflectloop run`` command lines of the section's first code block, as written."""
+    """The ``reflectloop run`` command lines of the section's code blocks, as written."""
     text = readme.read_text()
     start = text.index(SECTION)
-    block = text[start:].split("```", 2)[1]
+    section = text[start:].split("\n## ", 1)[0]
+    blocks = section.split("```")[1::2]  # the insides of the fenced blocks
     lines, pending = [], ""
-    for line in block.splitlines():
+    for line in "\n".join(blocks).splitlines():
         line = pending + line.strip()
         pending = ""
         if line.endswith("\\"):  # a command continued on the next line
-            pending = line[:-1] + " "
+            pending = line[:-1].rstrip() + " "
             continue
         match = COMMAND.match(line)
         if match:

@@ -192,7 +192,7 @@ def test_the_embedded_model_runs_at_its_trained_context():
     trained = int(model.metadata["llama.context_length"])  # the GGUF metadata's n_ctx_train
     assert model.n_ctx() == trained == provider.context_size()
     assert trained >= 8192  # SmolLM2 was trained for 8192; 2048 was too small
-    assert provider.answer_cap(Params(), model.n_ctx()) == model.n_ctx() // 4
+    assert provider.answer_cap(Params(), model.n_ctx()) == model.n_ctx() // 8
     assert LocalProvider("smollm2", n_ctx=256).context_size() == 256  # unless told otherwise
 
 

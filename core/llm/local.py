@@ -8,10 +8,11 @@ and each runs in a worker thread so the event loop (and the TUI) stays live.
 
 A model runs at the context it was trained for (``n_ctx_train`` in the
 GGUF metadata: 8192 tokens for SmolLM2) unless ``n_ctx`` says otherwise.
-``Params.max_tokens=None`` caps an answer at a quarter of that context
-(``ANSWER_SHARE``), and always at what the prompt leaves: an answer is read
-into later requests (a reflection into the refinement, a candidate into
-every target request), which must still fit.  An answer cut there, or at
+``Params.max_tokens=None`` caps an answer at an eighth of that context
+(``ANSWER_SHARE``: 1024 tokens for SmolLM2), and always at what the prompt
+leaves: an answer is read into later requests (a reflection into the
+refinement, a candidate into every target request, the target's outputs
+into the reflection), which must still fit.  An answer cut there, or at
 ``max_tokens``, has finish reason "length".  ``overflow`` says, before a
 request is sent, whether its prompt and that answer fit.  Embeddings come
 from a second instance of the same file loaded for embedding, mean-pooled
@@ -50,7 +51,10 @@ SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Runs are reproducible without a seed: samples differ through their index.
 DEFAULT_SEED = 1234
 TRAINED = 0  # ``n_ctx``: the context the model was trained for (llama.cpp reads it from the file)
-ANSWER_SHARE = 4  # an uncapped answer may take 1/ANSWER_SHARE of the context
+# An uncapped answer may take 1/ANSWER_SHARE of the context: answers are read
+# into later requests, and APO's reflection shows four errors with the target's
+# outputs, so four answers, the template and the reflection's own answer must fit.
+ANSWER_SHARE = 8
 # The chat template's framing per message and its default system prompt, which
 # the tokens of the contents alone leave out.
 _FRAMING_TOKENS = 8
@@ -143,8 +147,8 @@ class LocalProvider:
         return f"LocalProvider({self.spec!r}, n_ctx={self.n_ctx or 'trained'})"
 
     def identity(self) -> str:
-        """The file that answers and the context it runs at (which bounds an uncapped answer)."""
-        return f"{self.spec}#{file_identity(self.path)}#ctx={self.n_ctx or 'trained'}"
+        """The file that answers, the context it runs at and the share of it an uncapped answer may take."""
+        return f"{self.spec}#{file_identity(self.path)}#ctx={self.n_ctx or 'trained'}#answer=1/{ANSWER_SHARE}"
 
     def context_size(self) -> int:
         """The context the model runs at, in tokens (loads it)."""
