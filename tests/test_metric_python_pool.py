@@ -221,3 +221,23 @@ def test_ctrl_c_during_a_metric_stops_the_run_at_once(tmp_path):
     assert child.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert not any(alive(pid) for pid in pids)
+
+
+CRASHER = """
+import os, pathlib
+HERE = pathlib.Path(__file__).parent
+def grade(example, output):
+    if example.id == (HERE / "slow-id").read_text():
+        os._exit(3)  # the worker dies without an answer
+    return 1.0
+"""
+
+
+async def test_a_metric_whose_process_dies_errors_only_its_example(tmp_path):
+    path = task_folder(tmp_path, CRASHER)
+    ev, _ = await evaluated(path, workers=2)
+    dead = (tmp_path / "slow-id").read_text()
+    by_id = {r.example_id: r for r in ev.results}
+    assert "its process ended without an answer (exit code 3)" in by_id[dead].errored
+    assert by_id[dead].score is None
+    assert all(r.score == 1.0 for i, r in by_id.items() if i != dead)

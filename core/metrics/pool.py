@@ -69,7 +69,6 @@ class MetricPool:
         self._busy: set[_Worker] = set()
         self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._closed = False
 
     async def call(self, example: Any, value: Any, timeout: float) -> tuple[str, Any]:
         """``("ok", returned)`` or ``("raised", "TypeName: message")``; raises
@@ -83,8 +82,8 @@ class MetricPool:
                 self._drop(worker)
                 raise
             except (EOFError, OSError) as exc:
+                self._drop(worker)  # joined: its exit code is known
                 code = worker.process.exitcode
-                self._drop(worker)
                 raise MetricCrashed(f"its process ended without an answer (exit code {code})") from exc
             except BaseException:  # cancelled (Ctrl+C, the run closing): the call is abandoned
                 self._drop(worker)
@@ -123,7 +122,7 @@ class MetricPool:
             self._drop(worker)
             raise MetricCrashed(f"its process did not start within {STARTUP_CEILING:g} s") from None
         except (EOFError, OSError):
-            self._drop(worker)
+            self._drop(worker)  # joined: its exit code is known
             raise MetricCrashed(f"its process ended while starting (exit code {worker.process.exitcode})") from None
         except BaseException:
             self._drop(worker)
