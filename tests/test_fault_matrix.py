@@ -132,6 +132,7 @@ class MatrixServer(FakeServer):
         self.garbage = False
         self.stop_when: Callable[[str], bool] | None = None
         self.stopped = False
+        self.texts: list[str] = []  # every request's messages, joined: what was asked, whatever the answer
 
     @property
     def port(self) -> int:
@@ -140,6 +141,7 @@ class MatrixServer(FakeServer):
     def _decide(self, api: str, body: dict, prompt: str):
         key, attempt, fault = super()._decide(api, body, prompt)
         text = request_text(body)
+        self.texts.append(text)
         if self.stop_when is not None and not self.stopped and self.stop_when(text):
             self.stopped = True
             # From a thread of its own: shutdown() waits for the serving loop.
@@ -295,11 +297,14 @@ def test_a_target_fault_stops_with_exit_4_and_the_resume_finishes_as_a_clean_run
     assert assert_no_score_from_failures(session) == list(range(step))  # the failed step is not recorded
 
     target.fault = None
+    target.texts.clear()
     code, lines, err = cli(capsys, run_args(task, servers, session))
     assert code == 0, err
     assert lines == clean_lines
     assert comparable(session) == clean
     assert assert_no_score_from_failures(session) == [0, 1]
+    if scope == "candidates":  # exactly what failed is asked again: step 0's answers are the session's and the cache's
+        assert target.texts and all("Variant" in text for text in target.texts)
 
 
 def test_the_endpoint_stopped_mid_step_and_started_again(tmp_path, capsys, servers, reference):
@@ -320,6 +325,8 @@ def test_the_endpoint_stopped_mid_step_and_started_again(tmp_path, capsys, serve
     code, lines, err = cli(capsys, run_args(task, servers, session))
     assert code == 0, err
     assert lines == clean_lines  # step 0 reported from the session, step 1 redone
+    asked = servers["target"].texts
+    assert asked and all("Variant" in text for text in asked)  # only step 1's candidates were asked again
     assert comparable(session) == clean
     assert assert_no_score_from_failures(session) == [0, 1]
 

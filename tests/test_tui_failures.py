@@ -74,3 +74,25 @@ async def test_an_evaluation_failed_beyond_max_errored_is_a_stop_shown_and_the_n
         await pilot.press("escape", "q")
     with SessionStore.open(session, read_only=True) as store:
         assert [r.step for r in store.steps()] == [0, 1]
+
+
+async def test_a_prompt_scored_on_no_example_shows_a_dash_never_0(tmp_path):
+    """Allowed to error (``max_errored`` 1), the step goes on: the candidate
+    whose every call failed shows "—" and why, and is not in the beam."""
+    from tui.widgets.transcript import EvaluationMessage
+
+    hook = Recorder()
+    app = ReflectLoopApp(config=tui_config(max_errored=1.0), session=tmp_path / "dash.session",
+                         injected=FailingTarget(), autostart=True)
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        await wait_open(pilot, "candidate")
+        await submit(pilot, "/auto")
+        await wait_for(pilot, lambda: len(hook.of(StepFinished)) == 2, what="step 1")
+        record = hook.of(StepFinished)[1].record
+        good = next(i for i, score in record.dev_scores.items() if score is None)
+        assert good not in record.beam
+        screen = loop_screen(app)
+        shown = [plain(m.query_one(".evaluation-score")) for m in screen.query(EvaluationMessage)
+                 if m.evaluation.prompt_id == good]
+        assert shown and all(f"{good}: —" in s and "no example scored: all 6 errored" in s for s in shown)
+        await pilot.press("escape", "q")
