@@ -208,3 +208,58 @@ async def test_after_done_the_focus_is_on_the_next_card_or_the_transcript(tmp_pa
         assert screen.command_line.value == ""
         await pilot.press("q")
     assert app.return_code == 0
+
+
+async def test_a_new_session_opens_with_keys_that_act(tmp_path):
+    hook = Recorder()
+    app = ReflectLoopApp(config=tui_config(), session=tmp_path / "new.session", injected=Injector())
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        screen = loop_screen(app)
+        assert isinstance(app.focused, Transcript) and "keys → transcript" in plain(screen.status)
+        await pilot.press("n")  # "ready: /next (or n) runs step 0"
+        await wait_open(pilot, "candidate")
+        assert screen.command_line.value == ""
+        await pilot.press("q")
+
+
+async def test_an_unfinished_line_replaced_by_a_slash_is_shown(tmp_path):
+    hook = Recorder()
+    app = ReflectLoopApp(config=tui_config(), session=tmp_path / "draft.session", injected=Injector(), autostart=True)
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        cards = await wait_open(pilot, "candidate")
+        screen = loop_screen(app)
+        screen.command_line.value = "half a [b]thought[/b]"
+        await wait_for(pilot, lambda: app.focused is cards[0], what="the focus on the first card")
+        burst(app, "/help\n")
+        await wait_for(pilot, lambda: "/run N" in plain(screen.query(".system").last()), what="the help")
+        said = [plain(w) for w in screen.query(".system")]
+        assert any("it was: half a [b]thought[/b]" in s for s in said), said
+        assert [plain(u) for u in screen.query(UserLine)][-1] == "you › /help"
+        assert all(c.decision is None for c in cards) and not hook.of(DecisionChosen)
+        await pilot.press("escape", "q")
+
+
+async def test_a_command_typed_fast_on_a_packet_card_decides_nothing(tmp_path):
+    from core.review import AutoReviewer
+    from sessions.decisions import decision_log
+    from sessions.packets import assign
+    from sessions.service import open_run
+    from tui.screens.packet import PacketScreen
+
+    run = open_run(tui_config(), AutoReviewer(), session=tmp_path / "src.session", injected=Injector())
+    await run.drive(1)  # step 0: cards with no feedback before them, so none is held back
+    await run.close()
+    (packet,) = assign(tmp_path / "src.session", ["ann"], tmp_path / "packets")
+    hook = Recorder()
+    app = ReflectLoopApp(config=tui_config(), session=packet)
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        screen = await wait_for(pilot, lambda: isinstance(app.screen, PacketScreen) and app.screen.sets
+                                and app.screen, what="the packet screen")
+        card = await wait_for(pilot, lambda: isinstance(app.focused, ProposalCard) and app.focused,
+                              what="a focused card")
+        burst(app, "/accept\n")  # without its argument: refused, so nothing may be decided by any route
+        await wait_for(pilot, lambda: "/accept parsed" in plain(screen.query(".system").last()), what="the answer")
+        assert card.decision is None and not hook.of(DecisionChosen) and not hook.of(EditRequested)
+        await pilot.press("q")
+    with SessionStore.open(packet, read_only=True) as store:
+        assert decision_log(store) == []

@@ -95,7 +95,7 @@ class ReflectLoopApp(App[int]):
         # Here, as a key or a paste arrives, Textual picks the widget it goes to: "/" and a paste
         # are taken to the input line now, so that no key typed after them reaches a card.
         if (isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded
-                and route_typing(self.screen, event)):
+                and self.screen_stack and route_typing(self.screen, event)):
             return
         await super().on_event(event)
 

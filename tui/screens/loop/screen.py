@@ -366,9 +366,9 @@ class LoopScreen(ChatScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Escape is shown (and acts) only in the input line; the key into it only outside.
         if action == "leave_input":
-            return self.focused is self.command_line
+            return isinstance(self.focused, CommandLine)
         if action == "command":
-            return self.focused is not self.command_line
+            return not isinstance(self.focused, CommandLine)
         return True
 
     def action_leave_input(self) -> None:

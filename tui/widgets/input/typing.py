@@ -15,6 +15,7 @@ key queued after them then goes to the input, in order, however fast.
 from __future__ import annotations
 
 from textual import events
+from textual.css.query import NoMatches
 from textual.widget import Widget
 from textual.widgets import Input, TextArea
 
@@ -41,11 +42,18 @@ def _opens_input(screen, event: events.Key) -> bool:
 def route_typing(screen, event: events.Key | events.Paste) -> bool:
     """Take ``event`` to ``screen``'s input line when it starts a line of
     text there; True when it was taken (the app then hands it to no one)."""
-    if in_text_field(screen.focused):
+    # A screen with an input line (the chat screens) has a ``command_line`` property: asked of the
+    # class, so that the keys of other screens cost no look-up in the DOM.
+    if not isinstance(getattr(type(screen), "command_line", None), property) or in_text_field(screen.focused):
         return False
     if isinstance(event, events.Key) and not _opens_input(screen, event):
         return False
-    line = getattr(screen, "command_line", None)
+    if isinstance(event, events.Paste) and not one_line(event.text):
+        return False  # nothing to type
+    try:
+        line = screen.command_line
+    except NoMatches:  # not composed yet, or being taken down
+        return False
     if not isinstance(line, CommandLine) or not line.focusable:
         return False
     text = "/" if isinstance(event, events.Key) else one_line(event.text)
