@@ -38,7 +38,7 @@ def test_loop_screen_mid_review(snap_compare, tmp_path):
         # Idle, and the screen has handled it (the status says so): the focus is where step 0 left it.
         await wait_for(pilot, lambda: screen.query(StepSummary) and screen.driver.state is RunState.IDLE
                        and screen.status.phase == "idle", what="step 0")
-        await pilot.press("escape", "n")  # to the transcript, then the next step
+        await pilot.press("n")  # the focus is on the transcript after Done: n is the next step
         cards = await wait_open(pilot, "feedback", what="the feedback cards")
         await pilot.press("a")  # one decided (collapsed), two open
         await wait_for(pilot, lambda: pilot.app.focused is cards[1], what="the focus on the next card")

@@ -14,12 +14,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 
 from core.config import RunConfig
 from tui.messages import RunRequested, SessionChosen
 from tui.screens.start import StartScreen
+from tui.widgets.input.typing import route_typing
 
 def is_packet(path: Path) -> bool:
     """An annotation packet: opened for its annotator, never stepped."""
@@ -88,6 +90,14 @@ class ReflectLoopApp(App[int]):
             ))
         else:
             self.push_screen(StartScreen(self.config, blind=self.blind))
+
+    async def on_event(self, event: events.Event) -> None:
+        # Here, as a key or a paste arrives, Textual picks the widget it goes to: "/" and a paste
+        # are taken to the input line now, so that no key typed after them reaches a card.
+        if (isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded
+                and self.screen_stack and route_typing(self.screen, event)):
+            return
+        await super().on_event(event)
 
     def loop_screens(self) -> list[LoopScreen]:
         from tui.screens.loop import LoopScreen

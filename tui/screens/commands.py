@@ -56,5 +56,6 @@ def help_text() -> Text:
                 style="italic")
     text.append("On a focused card: a accept · e edit · r reject · the rubric's keys (1, 2, …) toggle labels · "
                 "enter types a rationale (or expands a decided card) · u undo · n next undecided card · d done. "
-                "escape moves between the input line and the cards; F2 shows the scores.", style="italic")
+                "/ (or a paste) opens the input line from anywhere, escape leaves it; the status bar says where "
+                "keys go; F2 shows the scores.", style="italic")
     return text

@@ -343,9 +343,16 @@ class ReviewDesk:
         status.left = self.left()
         status.show()
 
+    def first_undecided(self) -> ProposalCard | None:
+        cards = self.open_cards()
+        return cards[0] if cards else None
+
     def focus_next_card(self, after: ProposalCard | None = None) -> None:
-        """Focus the first card waiting for a decision, else the input line;
-        never while a modal is open or the person is typing."""
+        """Focus the first card waiting for a decision, else the Done button of
+        a review left open, else the transcript: never the input line (a key
+        typed next acts, it is not typed as text), and never away from it while
+        the person is typing there or a modal is open.  Blind mode's request
+        for the person's reflection is the one call that opens the input."""
         screen = self.screen
         if screen.app.screen is not screen:
             return
@@ -358,10 +365,12 @@ class ReviewDesk:
         cards = self.open_cards()
         if not cards:
             # Every card decided but a review still open: its Done button, so d or Enter closes it.
-            (self.reviews[0].group.done_button if self.reviews else line).focus()
+            if self.reviews:
+                self.reviews[0].group.done_button.focus()
+            elif screen.focused is not line:
+                screen.transcript.focus()
             return
         focused = screen.focused
         if focused is None or focused is line or focused is after or not (
                 isinstance(focused, ProposalCard) and focused.is_open):
             self._undecided_after(after).focus()
-

@@ -16,10 +16,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Static
+from textual.widget import Widget
+from textual.widgets import Button, Footer, Static
 
 from core.config import RunConfig
 from core.rubric import RubricError, load_rubric, resolve_annotator
@@ -49,9 +51,10 @@ from tui.screens.chat import ChatScreen
 from tui.screens.loop.command_table import LoopCommands
 from tui.screens.loop.desk import ReviewDesk
 from tui.screens.loop.driver import RunDriver, RunState
+from tui.screens.loop.keys import keys_go_to
 from tui.screens.loop.spent import Spent
 from tui.widgets.input import CommandLine
-from tui.widgets.review import PendingReflection
+from tui.widgets.review import PendingReflection, ProposalCard
 from tui.widgets.scores import ScoresPanel
 from tui.widgets.status import StatusBar
 from tui.widgets.status.status_bar import ModelState
@@ -62,13 +65,13 @@ from tui.widgets.transcript import EvaluationMessage, NoteLine, PhaseLine, StepS
 class LoopScreen(ChatScreen):
     BINDINGS = [
         Binding("f2", "toggle_scores", "Scores", id="scores"),
-        Binding("escape", "switch_focus", "Cards/input", id="switch-focus"),
+        Binding("escape", "leave_input", "Leave the input", id="leave-input"),
+        Binding("slash", "command", "Input", id="command"),
         Binding("n", "next_step", "Next undecided / step", id="next"),
         Binding("u", "undo", "Undo", id="undo"),
         Binding("d", "done", "Done", id="done"),
-        Binding("slash", "command", "Command", id="command", show=False),
     ]
-    AUTO_FOCUS = "#command-line"
+    AUTO_FOCUS = "#transcript"  # keys act (n runs the next step); / or a paste opens the input
 
     def __init__(
         self,
@@ -94,6 +97,7 @@ class LoopScreen(ChatScreen):
         self.annotator_setting = config.annotator  # the person at this terminal, not the session's first annotator
         self.spent: dict[str, Spent] = {}  # what the session's models spent before this sitting
         self.pending: list[PendingReflection] = []  # beside reviewer.queued, in the same order
+        self.came_from: Widget | None = None  # where the focus was before the input line: Escape goes back there
 
     @property
     def config(self) -> RunConfig:
@@ -359,12 +363,37 @@ class LoopScreen(ChatScreen):
         panel = self.query_one(ScoresPanel)
         panel.display = not panel.display
 
-    def action_switch_focus(self) -> None:
-        if self.focused is self.command_line:
-            cards = self.desk.open_cards()
-            (cards[0] if cards else self.transcript).focus()
-        else:
-            self.command_line.focus()
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Escape is shown (and acts) only in the input line; the key into it only outside.
+        if action == "leave_input":
+            return isinstance(self.focused, CommandLine)
+        if action == "command":
+            return not isinstance(self.focused, CommandLine)
+        return True
+
+    def action_leave_input(self) -> None:
+        """Back to the card (or Done button) the focus came from, else the next
+        undecided card, else the transcript; never anywhere from outside the input."""
+        if self.focused is not self.command_line:
+            return
+        back = self.came_from
+        open_card = isinstance(back, ProposalCard) and back.is_open
+        ready_done = isinstance(back, Button) and back.name == "done" and back.focusable and back.is_attached
+        target = back if open_card or ready_done else self.desk.first_undecided() or self.transcript
+        self.set_focus(target)  # at once: the next key typed goes where the status says
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if event.widget is not self.command_line:
+            self.came_from = event.widget
+        self.show_keys()
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        self.show_keys()
+
+    def show_keys(self) -> None:
+        """The status bar says where the next key goes."""
+        self.status.keys = keys_go_to(self.focused, self.command_line)
+        self.status.show()
 
     def action_next_step(self) -> None:
         """While a review is open: the next undecided card; otherwise the next step."""
@@ -378,8 +407,9 @@ class LoopScreen(ChatScreen):
         self.say(self.desk.done())
 
     def action_command(self) -> None:
+        """The input line, from a click on the footer's key (the key itself is taken by the app:
+        ``tui.widgets.input.typing``)."""
         line = self.command_line
-        line.focus()
+        self.set_focus(line)
         if not line.value:
-            line.value = "/"
-            line.cursor_position = 1
+            line.start("/")

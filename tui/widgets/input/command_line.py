@@ -40,3 +40,11 @@ class CommandLine(LineInput):
             id=id,
             select_on_focus=False,
         )
+
+    def start(self, text: str) -> str:
+        """A new line holding exactly ``text``, the cursor after it; returns the
+        line it replaced (empty when that was blank or a bare ``/``), to be shown, not lost."""
+        draft = self.value
+        self.value = text
+        self.cursor_position = len(text)
+        return "" if draft.strip() in ("", "/") else draft

@@ -88,12 +88,13 @@ class ReviewGroup(Vertical):
         hint = "a accept · e edit · r reject (or click)"
         if keys:
             hint += f" · {clean(keys)} toggle labels"
-        hint += " · ⏎ rationale · u undo · n next undecided · d done"
+        hint += " · ⏎ rationale · u undo · n next undecided · d done · / the input line"
         if self.allow_add:
-            hint += f" · type in the line below to add your own {KIND_LABEL[self.kind]} before Done"
+            hint += f" · your own {KIND_LABEL[self.kind]} before Done: type it there (delete the /)"
         if not self.cards:
             hint = "the optimizer proposed nothing here" + (
-                f": type your own {KIND_LABEL[self.kind]} below, then press Done" if allow_add else "; press Done")
+                f": type your own {KIND_LABEL[self.kind]} in the input line (/ goes there; delete the /), "
+                "then press Done" if allow_add else "; press Done")
         self.query_one(".group-hint", Static).update(Text(hint, style="italic dim"))
         self.refresh_count()
 

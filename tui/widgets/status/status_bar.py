@@ -39,6 +39,7 @@ class StatusBar(Static):
         self.waiting = ""  # what the loop waits for: "your review", "your reflection"
         self.left: int | None = None  # cards still undecided in the open reviews
         self.pending = 0  # reflections typed outside a review, kept for the next error set
+        self.keys = ""  # where the next key goes: "card 2/4", "input", "transcript", ...
         # Candidates accepted this step whose evaluation has not arrived: the
         # loop starts each at its acceptance, while the person reviews on.
         self.background: set[str] = set()
@@ -87,6 +88,9 @@ class StatusBar(Static):
     def show(self) -> None:
         line1 = Text()
         line1.append(f" {clean(self.session)} ", style="bold reverse")
+        if self.keys:
+            line1.append(f" keys → {self.keys} ", style="bold reverse cyan" if self.keys == "input" else "bold")
+            line1.append("│")
         where = "not started" if self.step is None else f"step {self.step} · {clean(self.phase)}"
         line1.append(f" {where}")
         if self.detail:
