@@ -8,10 +8,13 @@ calls), then reopens the session.  Three ways, same records, same run:
 
 * ``SessionStore``      -- what reflectloop uses: AppendStorage + AppendTable,
                            calls buffered in batches of 200, each decision fsynced.
-* ``TinyDB+Append``     -- plain TinyDB tables on AppendStorage, every record
-                           its own fsynced write: shows the storage's O(changed)
-                           diff ("in write()") next to TinyDB's own full-table
-                           rebuild per insert, which AppendTable avoids.
+* ``AppendDB``          -- the storage alone: AppendDB's tables on AppendStorage,
+                           every record its own fsynced line (no batching), the
+                           time inside ``AppendStorage.append`` shown as "in
+                           append()".  (A stock TinyDB ``Table`` hands the
+                           storage the complete data on every insert, which
+                           AppendStorage writes as a new snapshot of the log:
+                           that is why AppendDB replaces TinyDB's inserts.)
 * ``TinyDB+JSON``       -- TinyDB's stock JSONStorage doing what SessionStore
                            does (same batching, same decisions).  It rewrites the
                            whole file on every write, so it is slow: by default
@@ -58,6 +61,7 @@ from core.types import CallRecord, Decision, Message, Params, Usage  # noqa: E40
 from sessions import AppendStorage, SessionStore, codec  # noqa: E402
 from sessions.storage import LOG_NAME  # noqa: E402
 from sessions.store import CALL_BATCH  # noqa: E402
+from sessions.table import AppendDB  # noqa: E402
 
 WORDS = ("the object count navigate step left right forward answer apple violin car "
          "three two carrot piano think carefully list each item then sum").split()
@@ -132,9 +136,9 @@ def run_store(path: Path, ops) -> dict:
 
 def run_plain_append(path: Path, ops) -> dict:
     times, kinds, cpu = [], [], []
-    progress = Progress("TinyDB+Append", len(ops))
-    db = TinyDB(path, storage=AppendStorage)
-    in_write = _time_writes(db.storage)
+    progress = Progress("AppendDB", len(ops))
+    db = AppendDB(path)
+    in_append = _time_appends(db.storage)
     calls, decisions = db.table("calls"), db.table("decisions")
     for n, (kind, record) in enumerate(ops, 1):
         t, c = time.perf_counter(), time.process_time()
@@ -147,7 +151,7 @@ def run_plain_append(path: Path, ops) -> dict:
     t = time.perf_counter()
     with TinyDB(path, storage=AppendStorage, read_only=True) as db:
         check = (len(db.table("calls").all()), len(db.table("decisions").all()))
-    return dict(times=times, kinds=kinds, cpu=cpu, write_times=in_write, open=time.perf_counter() - t,
+    return dict(times=times, kinds=kinds, cpu=cpu, append_times=in_append, open=time.perf_counter() - t,
                 check=check, size=_size(path))
 
 
@@ -217,21 +221,21 @@ def report_reopen(r: dict) -> None:
     print(f"\nreopen {label} calls: {r['reader']:.2f} s")
     print(f"  read-only open of {r['size'] / 1e6:.0f} MB ({r['lines']} lines), best of 3; the same bytes read and "
           f"json.loads-ed line by line: {r['baseline']:.2f} s; ratio {r['reader'] / r['baseline']:.2f}")
-    print(f"  as a writer (a resumed run: replay with change tracking): {r['writer']:.2f} s; "
+    print(f"  as a writer (a resumed run: takes the lock, then replays): {r['writer']:.2f} s; "
           f"ratio {r['writer'] / r['baseline']:.2f}")
 
 
-def _time_writes(storage: AppendStorage) -> list[float]:
-    """Record the time spent inside AppendStorage.write (diff + append + fsync)."""
+def _time_appends(storage: AppendStorage) -> list[float]:
+    """Record the time spent inside AppendStorage.append (encode + append + fsync)."""
     spent: list[float] = []
-    write = storage.write
+    append = storage.append
 
-    def timed(data):
+    def timed(tables):
         t = time.perf_counter()
-        write(data)
+        append(tables)
         spent.append(time.perf_counter() - t)
 
-    storage.write = timed
+    storage.append = timed
     return spent
 
 
@@ -288,9 +292,9 @@ def report(label: str, r: dict, full_n: int) -> float:
         cfirst, clast = first_last(r["cpu"], 1000)
         print(f"    (CPU time)     first 1000: {ms(cfirst)}   last 1000: {ms(clast)}   ratio {clast / cfirst:.2f}")
     print(f"  per decision     first 100:  {ms(dfirst)}   last 100:  {ms(dlast)}   ratio {dlast / dfirst:.2f}")
-    if "write_times" in r:
-        wfirst, wlast = first_last(r["write_times"], 1000)
-        print(f"  in write()       first 1000: {ms(wfirst)}   last 1000: {ms(wlast)}   ratio {wlast / wfirst:.2f}")
+    if "append_times" in r:
+        wfirst, wlast = first_last(r["append_times"], 1000)
+        print(f"  in append()      first 1000: {ms(wfirst)}   last 1000: {ms(wlast)}   ratio {wlast / wfirst:.2f}")
     print(f"  on disk          {r['size'] / 1e6:.1f} MB;  reopen {r['open'] * 1000:.0f} ms"
           + (f";  reopen + calls() + decisions() {r['read'] * 1000:.0f} ms" if "read" in r else "")
           + (f";  close (flush) {r['close'] * 1000:.1f} ms" if "close" in r else ""))
@@ -316,7 +320,7 @@ def main() -> None:
     try:
         results = {
             "SessionStore": run_store(base / "store.session", ops),
-            "TinyDB+Append": run_plain_append(base / "plain.session", ops),
+            "AppendDB": run_plain_append(base / "plain.session", ops),
             "TinyDB+JSON": run_stock(base / "stock.json", stock_ops),
         }
         reopened = run_reopen(base / "reopen.session", args.reopen_calls) if args.reopen_calls else None

@@ -1,10 +1,14 @@
 """A TinyDB storage that appends instead of rewriting: ``TinyDB(path, storage=AppendStorage)``.
 
-A session is a directory ``PATH/`` holding ``log.jsonl`` and ``lock``.  Each
-TinyDB write becomes exactly one appended line with only the documents that
-changed (put/delete by id, dropped tables) and is fsynced before ``write``
-returns; opening replays the lines.  ``snap`` lines (written by compaction)
-hold the whole state and reset it.
+A session is a directory ``PATH/`` holding ``log.jsonl`` and ``lock``.
+Adding documents (:meth:`AppendStorage.append`, which ``AppendDB``'s inserts
+and so every write of ``SessionStore`` go through) appends exactly one line
+holding the new documents, fsynced before it returns; opening replays the
+lines.  ``snap`` lines (written by compaction) hold the whole state and
+reset it.  Any other TinyDB write -- an update, a removal, an insert through
+a stock ``Table`` -- hands the storage the complete data, which is written
+as such: the log is rewritten as one snapshot, atomically (O(session size),
+correct for every TinyDB operation; reflectloop itself never does it).
 
 Why one log for all tables rather than one per table: one line is then the
 unit of atomicity across tables -- a write is either entirely in the file or
@@ -13,16 +17,18 @@ write costs a single fsync; and the torn-tail rule ("the last line may be
 incomplete") has one place to apply.  The usual price of a single log, a
 compaction that rewrites everything, is rarely paid here because the bulk
 (LLM calls, decisions) is append-only and is never garbage: compaction only
-runs once the log holds ``COMPACT_RATIO`` times the live data, i.e. after
-many updates or deletions, and is then amortised over them.
+runs once the log holds ``COMPACT_RATIO`` times the live data, and is then
+amortised over the writes that made the garbage.  The garbage is the
+superseded documents of ``latest_only`` tables (the session's state): a
+document appended to one of those replaces the table's earlier ones in
+memory, and so in the next compaction, while the log keeps them until then.
 
 The storage keeps the current state in memory (TinyDB reads it on every
-operation anyway) and finds what changed in O(changed), see ``tracking``.
-Opened with ``read_only=True`` (or ``access_mode="r"``, as TinyDB's
-JSONStorage spells it) it takes no lock, refuses writes, and picks up lines
-that a writer elsewhere appends (a compaction is noticed by the file's
-identity changing).  TinyDB's per-table query cache does not see those
-updates; ``Table.all()`` and iteration do.
+operation anyway).  Opened with ``read_only=True`` (or ``access_mode="r"``,
+as TinyDB's JSONStorage spells it) it takes no lock, refuses writes, and
+picks up lines that a writer elsewhere appends (a compaction is noticed by
+the file's identity changing).  TinyDB's per-table query cache does not see
+those updates; ``Table.all()`` and iteration do.
 
 Failures: a write the disk refuses (full, quota, I/O error) raises
 :class:`SessionWriteError` and leaves memory as on disk, so the session goes
@@ -34,16 +40,21 @@ are skipped and listed in ``damage``; a writer sets their bytes aside in
 from __future__ import annotations
 
 import errno
+import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from tinydb.storages import Storage
 
 from .lock import SessionLock
 from .logfile import DamagedLine, LogFile, fsync_dir
-from .tracking import Changes, TableDiff, TrackedDoc, diff, encode, encoded_size
 
 LOG_NAME = "log.jsonl"
+
+# One encoder instance: json.dumps with options builds a new encoder per call.
+# ensure_ascii keeps every Python str (even a lone surrogate) round-trippable.
+encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
 
 class ReadOnlyError(PermissionError):
@@ -80,13 +91,19 @@ class AppendStorage(Storage):
     #: ... and at least this big (below it, replay is instant anyway)
     COMPACT_MIN_BYTES = 1 << 20
 
-    def __init__(self, path: str | os.PathLike, read_only: bool = False, access_mode: str | None = None) -> None:
-        """``access_mode`` is accepted as in TinyDB's JSONStorage: "r" means read-only, "r+" a writer."""
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        read_only: bool = False,
+        access_mode: str | None = None,
+        latest_only: Iterable[str] = (),
+    ) -> None:
+        """``access_mode`` is accepted as in TinyDB's JSONStorage: "r" means read-only, "r+" a writer.
+        ``latest_only``: tables whose last appended document is the only current one."""
         self.path = Path(path)
         self.read_only = read_only or _read_only_mode(access_mode)
-        self._tables: dict[str, dict[str, TrackedDoc]] = {}
-        self._touched: dict[str, set[str]] = {}
-        self._handed: dict | None = None  # the dict our last read() returned
+        self.latest_only = frozenset(latest_only)
+        self._tables: dict[str, dict[str, dict]] = {}
         self._live = 0  # bytes of the live documents' JSON
         self._lock: SessionLock | None = None
         self._log: LogFile | None = None
@@ -140,19 +157,26 @@ class AppendStorage(Storage):
         self._check_open()
         if self.read_only:
             self._follow()
-        # A fresh outer dict: TinyDB replaces tables in it before calling write(),
-        # and seeing it come back tells write() the fast path applies.
-        self._handed = dict(self._tables)
-        return self._handed
+        return dict(self._tables)  # a fresh outer dict: TinyDB replaces tables in it before calling write()
 
     def write(self, data: dict[str, dict]) -> None:
+        """The complete data, after a TinyDB operation other than an append: the log is
+        rewritten as one snapshot of it (atomically, as compaction does)."""
         if self.read_only and self._log is not None:
             # TinyDB's updates change our documents before calling write(): undo that.
             self._load(self._log.read_all())
         self._check_writable()
-        trusted = data is self._handed
-        self._handed = None
-        self._commit(diff(self._tables, data, self._touched, trusted=trusted))
+        tables = {name: self._keep_latest(name, dict(docs)) for name, docs in data.items()}
+        try:
+            self._rewrite(tables)
+        except Exception as exc:
+            # TinyDB's in-place updates already changed our documents (e.g. to a value
+            # JSON cannot hold): go back to what is on disk, so memory never runs ahead of it.
+            self._load(self._log.read_all())
+            if isinstance(exc, OSError):
+                raise SessionWriteError(self.path, "the rewritten log", exc) from exc
+            raise
+        self.compaction_error, self._compact_at = None, 0
 
     def close(self) -> None:
         if self._log is not None:
@@ -167,31 +191,36 @@ class AppendStorage(Storage):
         """Add new documents by table and id in O(len(docs)), bypassing TinyDB's
         full-table rebuild; several tables at once are one line: all or nothing."""
         self._check_writable()
-        changes = Changes()
         for name, docs in tables.items():
-            current = self._tables.get(name)
-            created = current is None
-            current = {} if created else current
+            current = self._tables.get(name, {})
             for doc_id in docs:
                 if doc_id in current:
                     raise ValueError(f"Document with ID {doc_id} already exists in table {name!r}")
-            changes.tables[name] = TableDiff(current, put=dict(docs), created=created)
-        self._commit(changes)
+        # A new table is written even when empty, so that it exists on reopen.
+        encoded = {
+            name: {doc_id: encode(doc) for doc_id, doc in docs.items()}
+            for name, docs in tables.items()
+            if docs or name not in self._tables
+        }
+        if not encoded:
+            return
+        live = self._live_after(encoded)
+        try:
+            self._log.append(_line({"put": _docs_json(encoded)}, live))
+        except OSError as exc:
+            raise SessionWriteError(self.path, _what(encoded), exc) from exc
+        self._put_all({name: tables[name] for name in encoded})
+        self._live = live
+        self._maybe_compact()
 
     def compact(self) -> None:
         """Rewrite the log as one snapshot line, atomically."""
         self._check_writable()
-        encoded = {name: {i: encode(doc) for i, doc in t.items()} for name, t in self._tables.items()}
-        live = sum(len(text) for docs in encoded.values() for text in docs.values())
         try:
-            self._log.replace(_line({"snap": _docs_json(encoded)}, live))
+            self._rewrite(self._tables)
         except OSError as exc:
             raise SessionWriteError(self.path, "the compacted log", exc) from exc
         self.compaction_error, self._compact_at = None, 0
-        for name, docs in encoded.items():
-            for doc_id, text in docs.items():
-                self._tables[name][doc_id].size = len(text)
-        self._live = live
 
     @property
     def log_size(self) -> int:
@@ -216,55 +245,22 @@ class AppendStorage(Storage):
         return self._lock.stale if self._lock else None
 
     # ----------------------------------------------------------------- writing
-    def _commit(self, changes: Changes) -> None:
-        if changes:
-            try:
-                encoded = {
-                    name: {doc_id: encode(doc) for doc_id, doc in d.put.items()}
-                    for name, d in changes.tables.items()
-                    if d
-                }
-                live = self._live_after(changes, encoded)
-                self._log.append(_change_line(changes, encoded, live))
-            except Exception as exc:
-                # TinyDB's in-place updates already changed our documents (e.g. to a value
-                # JSON cannot hold): go back to what is on disk, so memory never runs ahead of it.
-                self._load(self._log.read_all())
-                if isinstance(exc, OSError):
-                    raise SessionWriteError(self.path, _what(changes), exc) from exc
-                raise
-            self._adopt(changes, encoded)
-            self._live = live
-        for ids in self._touched.values():
-            ids.clear()
-        self._maybe_compact()
+    def _rewrite(self, tables: dict[str, dict[str, dict]]) -> None:
+        """Make ``tables`` the whole log (one ``snap`` line) and the state in memory."""
+        encoded = {name: {i: encode(doc) for i, doc in docs.items()} for name, docs in tables.items()}
+        live = sum(len(text) for docs in encoded.values() for text in docs.values())
+        self._log.replace(_line({"snap": _docs_json(encoded)}, live))
+        self._tables, self._live = tables, live
 
-    def _live_after(self, changes: Changes, encoded: dict[str, dict[str, str]]) -> int:
+    def _live_after(self, encoded: dict[str, dict[str, str]]) -> int:
+        """The live bytes once ``encoded`` is appended: a ``latest_only`` table's new
+        document replaces the ones before it."""
         live = self._live
-        for name in changes.drop:
-            live -= sum(_size(doc) for doc in self._tables[name].values())
         for name, docs in encoded.items():
-            before = self._tables.get(name, {})
-            for doc_id in changes.tables[name].delete:
-                live -= _size(before[doc_id])
-            for doc_id, text in docs.items():
-                previous = before.get(doc_id)
-                live += len(text) - (_size(previous) if previous is not None else 0)
+            if docs and name in self.latest_only:
+                live -= sum(_size(doc) for doc in self._tables.get(name, {}).values())
+            live += sum(len(text) for text in self._keep_latest(name, docs).values())
         return live
-
-    def _adopt(self, changes: Changes, encoded: dict[str, dict[str, str]]) -> None:
-        for name in changes.drop:
-            del self._tables[name]
-            self._touched.pop(name, None)
-        for name, d in changes.tables.items():
-            touched = self._touched.setdefault(name, set())
-            for doc_id, doc in d.put.items():
-                size = len(encoded[name][doc_id])
-                if type(doc) is TrackedDoc and doc._touched is touched:
-                    doc.size = size  # updated in place: already ours
-                else:
-                    d.table[doc_id] = TrackedDoc(doc, touched, doc_id, size)
-            self._tables[name] = d.table
 
     def _maybe_compact(self) -> None:
         size = self._log.size
@@ -274,25 +270,26 @@ class AppendStorage(Storage):
             except SessionWriteError as exc:
                 # The write that got us here is on disk and the log is whole: compaction can
                 # wait.  Retrying only after as much again has been written keeps appends
-                # O(changed) on a disk that stays full.
+                # O(appended) on a disk that stays full.
                 self.compaction_error = exc
                 self._compact_at = size + max(self.COMPACT_MIN_BYTES, self._live)
 
     # ----------------------------------------------------------------- reading
     def _load(self, records: list[dict]) -> None:
-        self._tables, self._touched, self._live = {}, {}, -1
+        self._tables, self._live = {}, -1
         for record in records:
             self._apply(record)
         if self._live < 0 and not self.read_only:  # a log without the running total: count once
-            self._live = sum(encoded_size(d) for t in self._tables.values() for d in t.values())
+            self._live = sum(_size(d) for t in self._tables.values() for d in t.values())
 
     def _apply(self, record: dict) -> None:
         if "snap" in record:
-            self._tables, self._touched = {}, {}
+            self._tables = {}
             self._put_all(record["snap"])
+        # ``drop`` and ``del`` are written by no current writer: logs from earlier
+        # versions hold them for TinyDB's removals, and still replay.
         for name in record.get("drop", ()):
             self._tables.pop(name, None)
-            self._touched.pop(name, None)
         for name, ids in record.get("del", {}).items():
             table = self._tables.get(name, {})
             for doc_id in ids:
@@ -303,12 +300,16 @@ class AppendStorage(Storage):
     def _put_all(self, tables: dict[str, dict]) -> None:
         for name, docs in tables.items():
             table = self._tables.setdefault(name, {})
-            if self.read_only:
-                table.update(docs)  # fresh from json.loads, and a reader never writes: nothing to track
-                continue
-            touched = self._touched.setdefault(name, set())
-            for doc_id, doc in docs.items():
-                table[doc_id] = TrackedDoc(doc, touched, doc_id)
+            if docs and name in self.latest_only:
+                table.clear()
+            table.update(self._keep_latest(name, docs))
+
+    def _keep_latest(self, name: str, docs: dict[str, dict]) -> dict[str, dict]:
+        """``docs`` as a table holds them: only the last of a ``latest_only`` table's."""
+        if name not in self.latest_only or len(docs) < 2:
+            return docs
+        last = next(reversed(docs))
+        return {last: docs[last]}
 
     def _follow(self) -> None:
         records = self._log.read_new()
@@ -329,10 +330,9 @@ class AppendStorage(Storage):
         self._check_open()
 
 
-def _what(changes: Changes) -> str:
-    """The tables a failed write was for, as the error names them."""
-    names = sorted(set(changes.drop) | {name for name, d in changes.tables.items() if d})
-    return "records for " + ", ".join(names) if names else "a change"
+def _what(tables: dict[str, dict]) -> str:
+    """The tables a failed append was for, as the error names them."""
+    return "records for " + ", ".join(sorted(tables))
 
 
 def _read_only_mode(access_mode: str | None) -> bool:
@@ -344,9 +344,7 @@ def _read_only_mode(access_mode: str | None) -> bool:
 
 
 def _size(doc: dict) -> int:
-    if isinstance(doc, TrackedDoc) and doc.size >= 0:
-        return doc.size
-    return encoded_size(doc)
+    return len(encode(doc))
 
 
 def _docs_json(encoded: dict[str, dict[str, str]]) -> str:
@@ -355,20 +353,6 @@ def _docs_json(encoded: dict[str, dict[str, str]]) -> str:
         encode(name) + ":{" + ",".join(encode(i) + ":" + text for i, text in docs.items()) + "}"
         for name, docs in encoded.items()
     ) + "}"
-
-
-def _change_line(changes: Changes, encoded: dict[str, dict[str, str]], live: int) -> bytes:
-    # Replay applies drop, then del, then put: the order written here.
-    sections = {}
-    if changes.drop:
-        sections["drop"] = encode(changes.drop)
-    deletes = {name: d.delete for name, d in changes.tables.items() if d.delete}
-    if deletes:
-        sections["del"] = encode(deletes)
-    puts = {name: docs for name, docs in encoded.items() if docs or changes.tables[name].created}
-    if puts:
-        sections["put"] = _docs_json(puts)
-    return _line(sections, live)
 
 
 def _line(sections: dict[str, str], live: int) -> bytes:

@@ -11,10 +11,12 @@ fsync, so a record is never on disk without the calls that produced it), and
 at ``flush()``/``close()``.  A crash loses at most the calls made since the
 last of those.
 
-Records are only ever added, never updated in place (the one exception is
-the small state record that ``set_state`` replaces): a record written again
+Records are only ever added, never updated in place: a record written again
 (a resumed step re-proposing the same ids) supersedes the earlier one when
-read -- "last wins" -- which keeps every write an O(1) append.
+read -- "last wins" -- which keeps every write an O(1) append.  The state
+("where the loop stands") is such a record too: each ``set_state`` appends
+one, the last is the state, and the storage keeps only the last in memory
+and in a compacted log (``latest_only``), so the superseded ones are garbage.
 
 A damaged log still opens: ``warnings`` says, one sentence per problem, what
 was skipped and where its bytes are kept, for the CLI and the TUI to show.
@@ -43,6 +45,7 @@ CALL_MAX_AGE = 1.0  # seconds
 
 META, PROMPTS, EVALUATIONS, PROPOSALS = "meta", "prompts", "evaluations", "proposals"
 DECISIONS, STEPS, CALLS, STATE = "decisions", "steps", "calls", "state"
+LATEST_ONLY = (STATE,)  # tables whose last record is the only current one
 _OWN_FILES = {LOG_NAME, "lock"}
 
 T = TypeVar("T")
@@ -93,7 +96,7 @@ class SessionStore:
         task = None if task is None else _json_copy(task, "task")
         path = Path(path)
         _refuse_occupied(path)
-        db = AppendDB(path)  # takes the lock
+        db = AppendDB(path, latest_only=LATEST_ONLY)  # takes the lock
         try:
             if db.tables():
                 raise FileExistsError(f"a session already exists at {path}")
@@ -117,7 +120,7 @@ class SessionStore:
         path = Path(path)
         if not (path / LOG_NAME).is_file():
             raise FileNotFoundError(f"no session at {path}")
-        db = AppendDB(path, read_only=read_only)
+        db = AppendDB(path, read_only=read_only, latest_only=LATEST_ONLY)
         try:
             return cls(db, path, read_only=read_only)
         except BaseException:
@@ -248,18 +251,10 @@ class SessionStore:
         self._check_writable()
         self._flush_calls()
 
-    @_locked
     def set_state(self, state: dict) -> None:
-        """Replace the "where the loop stands" record (step, phase, beam ids ...)."""
-        self._check_writable()
-        self._flush_calls()
-        doc = scrub({"state": _json_copy(state, "state")}, env_secrets())
-        table = self._db.table(STATE)
-        existing = [d.doc_id for d in table.all()]
-        if existing:
-            table.update(doc, doc_ids=existing[:1])  # {"state": ...} replaces the whole value
-        else:
-            table.insert(doc)
+        """Record where the loop stands (step, phase, beam ids ...): the whole state,
+        superseding the previous one, never merged with it."""
+        self._insert(STATE, {"state": _json_copy(state, "state")})
 
     # ---------------------------------------------------------------- reads
     def prompts(self) -> dict[str, Prompt]:
@@ -299,8 +294,9 @@ class SessionStore:
 
     @_locked
     def state(self) -> dict | None:
+        """The last state recorded (a session written before states were appended holds one, updated in place)."""
         docs = self._docs(STATE)
-        return copy.deepcopy(docs[0]["state"]) if docs else None
+        return copy.deepcopy(docs[-1]["state"]) if docs else None
 
     def summary(self) -> dict[str, Any]:
         """What a session list shows: task, method, steps done, best dev and its test score."""

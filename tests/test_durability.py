@@ -3,7 +3,7 @@ reopens and keeps every acknowledged decision.
 
 Each round starts a child that continues the same session: it records
 decisions in a loop and prints each id only after ``add_decision`` returned
-(the moment the UI would show "saved").  It also replaces the state and
+(the moment the UI would show "saved").  It also records a new state each time (superseding the last) and
 records calls, so the log fills with garbage and compacts often (the
 threshold is lowered in the child).  Most rounds are killed at a random
 moment; some while the child is still opening the session.  Random kills

@@ -193,7 +193,7 @@ def test_a_compaction_that_does_not_fit_waits_and_the_write_that_needed_it_stand
     assert not log.read_bytes().startswith(b'{"snap":')
     for i in range(3):
         store.set_state({"i": f"still full {i}"})
-    assert len(replaced) == 1  # not retried on every write: appends stay O(changed)
+    assert len(replaced) == 1  # not retried on every write: appends stay O(appended)
 
     disk.free_up()
     for i in range(500):  # a retry comes once as much again has been written

@@ -188,6 +188,54 @@ def test_garbage_complete_line_at_the_tail_is_dropped(tmp_path):
     assert log.read_bytes() == good
 
 
+# A session as reflectloop wrote it while set_state updated one state record in place
+# (its id 1 put again each time), byte for byte.
+IN_PLACE_STATE_LOG = b"""\
+{"put":{"meta":{"1":{"format":1,"created":1796667265.3721309,"config":{"task":"gen:navigate","method":"abo"},"task":null,"parent":null,"parent_step":null}}},"live":134}
+{"put":{"state":{"1":{"state":{"step":0,"phase":"start"}}}},"live":170}
+{"put":{"decisions":{"1":{"proposal_id":"s1-p0-feedback-0","kind":"accept","text":null,"by":"human","at":2.0,"labels":[],"rationale":"","annotator":""}}},"live":296}
+{"put":{"state":{"1":{"state":{"step":1,"phase":"reflect","detail":"3 errors"}}}},"live":318}
+{"put":{"state":{"1":{"state":{"step":2,"phase":"start","beam":["p1"]}}}},"live":310}
+"""
+
+
+def test_a_session_whose_state_was_updated_in_place_opens_with_its_state(tmp_path):
+    path = tmp_path / "old.session"
+    path.mkdir()
+    (path / LOG_NAME).write_bytes(IN_PLACE_STATE_LOG)
+    with SessionStore.open(path, read_only=True) as store:
+        assert store.state() == {"step": 2, "phase": "start", "beam": ["p1"]}
+        assert store.decisions() == {"s1-p0-feedback-0": Decision("s1-p0-feedback-0", "accept", by="human", at=2.0)}
+    with SessionStore.open(path) as store:  # a resumed run appends its states after it
+        assert store.state() == {"step": 2, "phase": "start", "beam": ["p1"]}
+        store.set_state({"step": 2, "phase": "reflect"})
+        assert store.state() == {"step": 2, "phase": "reflect"}
+    assert (path / LOG_NAME).read_bytes().startswith(IN_PLACE_STATE_LOG)  # appended, nothing rewritten
+    with SessionStore.open(path) as store:
+        assert store.state() == {"step": 2, "phase": "reflect"}
+        store._db.storage.compact()
+    log = [json.loads(line) for line in (path / LOG_NAME).read_bytes().splitlines()]
+    assert log[0]["snap"]["state"] == {"2": {"state": {"step": 2, "phase": "reflect"}}}
+    with SessionStore.open(path, read_only=True) as store:
+        assert store.state() == {"step": 2, "phase": "reflect"}
+
+
+def test_each_state_is_appended_with_the_calls_before_it(tmp_path):
+    path = tmp_path / "s"
+    with SessionStore.create(path, CONFIG) as store:
+        store.add_call(sample_call(1))
+        before = (path / LOG_NAME).read_bytes()
+        store.set_state({"step": 1, "phase": "reflect"})
+        store.set_state({"step": 1, "phase": "refine"})
+        data = (path / LOG_NAME).read_bytes()
+    assert data.startswith(before)  # only appended
+    first, second = (json.loads(line) for line in data[len(before):].splitlines())
+    assert set(first["put"]) == {"calls", "state"}  # the pending call rides along: one line, one fsync
+    assert list(first["put"]["state"].values()) == [{"state": {"step": 1, "phase": "reflect"}}]
+    assert list(second["put"]) == ["state"]
+    assert list(second["put"]["state"].values()) == [{"state": {"step": 1, "phase": "refine"}}]
+
+
 def test_compaction_preserves_content_and_shrinks_the_log(tmp_path, monkeypatch):
     monkeypatch.setattr(AppendStorage, "COMPACT_MIN_BYTES", 16 * 1024)
     path = tmp_path / "s"
@@ -195,7 +243,7 @@ def test_compaction_preserves_content_and_shrinks_the_log(tmp_path, monkeypatch)
     with SessionStore.create(path, CONFIG) as store:
         fill(store)
         peak = 0
-        for i in range(600):  # state is replaced each time: garbage for compaction
+        for i in range(600):  # each state supersedes the last: garbage for compaction
             store.set_state({"step": i, "phase": "evaluate", "beam": [f"p{j}" for j in range(5)]})
             peak = max(peak, log.stat().st_size)
         storage = store._db.storage

@@ -97,38 +97,85 @@ def last_line(path) -> dict:
     return json.loads((path / LOG_NAME).read_bytes().splitlines()[-1])
 
 
-def test_update_appends_only_the_changed_document(tmp_path):
+def lines(path) -> list[dict]:
+    return [json.loads(line) for line in (path / LOG_NAME).read_bytes().splitlines()]
+
+
+def test_appends_are_one_line_and_other_writes_rewrite_the_log(tmp_path):
     path = tmp_path / "s"
-    with TinyDB(path, storage=AppendStorage) as db:
+    with AppendDB(path) as db:
         t = db.table("t")
         t.insert_multiple({"i": i} for i in range(500))
-        t.update({"seen": True}, doc_ids=[250])
-        assert last_line(path)["put"] == {"t": {"250": {"i": 249, "seen": True}}}
-        t.remove(doc_ids=[7])
-        assert last_line(path)["del"] == {"t": ["7"]}
         t.insert({"i": "new"})
-        assert last_line(path)["put"] == {"t": {"501": {"i": "new"}}}
+        assert lines(path)[-1] == {"put": {"t": {"501": {"i": "new"}}}, "live": last_line(path)["live"]}
+        assert len(lines(path)) == 2
+        t.update({"seen": True}, doc_ids=[250])  # TinyDB hands over the complete data: one snapshot of it
+        t.remove(doc_ids=[7])
+        (snap,) = lines(path)
+        assert snap["snap"]["t"]["250"] == {"i": 249, "seen": True} and "7" not in snap["snap"]["t"]
+        assert len(snap["snap"]["t"]) == 500
+        t.insert({"i": "after"})  # appending again
+        assert last_line(path)["put"] == {"t": {"502": {"i": "after"}}}
+        expected = contents(db)
+    with AppendDB(path) as db:
+        assert contents(db) == expected
 
 
-def test_a_write_that_changes_nothing_appends_nothing(tmp_path):
-    path = tmp_path / "s"
-    with TinyDB(path, storage=AppendStorage) as db:
-        db.table("t").insert({"i": 1})
-        size = (path / LOG_NAME).stat().st_size
-        db.table("t").update({"x": 1}, Query().i == 99)  # matches nothing; TinyDB still writes
-        assert (path / LOG_NAME).stat().st_size == size
-
-
-def test_a_foreign_dict_passed_to_write_is_fully_diffed(tmp_path):
+def test_a_dict_passed_to_write_becomes_the_whole_log(tmp_path):
     path = tmp_path / "s"
     storage = AppendStorage(path)
     storage.write({"t": {"1": {"a": 1}, "2": {"a": 2}}})
     storage.write({"t": {"1": {"a": 1}, "3": {"a": 3}}, "u": {}})  # not the dict read() handed out
-    assert last_line(path) == {"del": {"t": ["2"]}, "put": {"t": {"3": {"a": 3}}, "u": {}}, "live": 14}
+    assert lines(path) == [{"snap": {"t": {"1": {"a": 1}, "3": {"a": 3}}, "u": {}}, "live": 14}]
     storage.close()
     reopened = AppendStorage(path, read_only=True)
     assert reopened.read() == {"t": {"1": {"a": 1}, "3": {"a": 3}}, "u": {}}
     reopened.close()
+
+
+def test_a_latest_only_table_holds_its_last_document_and_compaction_keeps_only_it(tmp_path):
+    path = tmp_path / "s"
+    with AppendDB(path, latest_only=["state"]) as db:
+        db.table("calls").insert({"n": 0})
+        for i in range(5):
+            db.table("state").insert({"i": i, "pad": "x" * 100})
+        assert [dict(d) for d in db.table("state").all()] == [{"i": 4, "pad": "x" * 100}]
+        assert db.table("state").all()[0].doc_id == 5  # ids keep counting: every record is appended
+        live = len('{"n":0}') + len('{"i":4,"pad":"' + "x" * 100 + '"}')
+        assert db.storage.live_size == live  # the four superseded ones are garbage
+        assert sum("state" in line.get("put", {}) for line in lines(path)) == 5  # all still in the log
+        with AppendDB(path, read_only=True, latest_only=["state"]) as reader:
+            assert [d["i"] for d in reader.table("state").all()] == [4]
+        with AppendDB(path, read_only=True) as plain:  # without the rule a reader sees every record
+            assert [d["i"] for d in plain.table("state").all()] == [0, 1, 2, 3, 4]
+        db.storage.compact()
+        (snap,) = lines(path)
+        assert snap["snap"]["state"] == {"5": {"i": 4, "pad": "x" * 100}} and snap["live"] == live
+        db.table("state").insert({"i": 5})
+    with AppendDB(path, latest_only=["state"]) as db:
+        assert [(d.doc_id, dict(d)) for d in db.table("state").all()] == [(6, {"i": 5})]
+        assert db.storage.live_size == len('{"n":0}') + len('{"i":5}')
+
+
+def test_logs_of_earlier_writers_replay(tmp_path):
+    """In-place updates (a put of an existing id), removals and dropped tables, as
+    the storage wrote them for TinyDB's updates before it rewrote the log for them."""
+    path = tmp_path / "s"
+    path.mkdir()
+    (path / LOG_NAME).write_bytes(b"".join(json.dumps(line, separators=(",", ":")).encode() + b"\n" for line in [
+        {"put": {"t": {"1": {"a": 1}, "2": {"a": 2}, "3": {"a": 3}}, "gone": {"1": {}}}, "live": 23},
+        {"put": {"t": {"2": {"a": 2, "seen": True}}}, "live": 35},
+        {"del": {"t": ["1"]}, "live": 28},
+        {"drop": ["gone"], "live": 26},
+        {"put": {"state": {"1": {"state": {"step": 1}}}}, "live": 46},
+        {"put": {"state": {"1": {"state": {"step": 2}}}}, "live": 46},
+    ]))
+    for opened in (lambda: TinyDB(path, storage=AppendStorage, access_mode="r"),
+                   lambda: AppendDB(path, latest_only=["state"])):
+        with opened() as db:
+            assert contents(db) == {"state": [(1, {"state": {"step": 2}})],
+                                    "t": [(2, {"a": 2, "seen": True}), (3, {"a": 3})]}
+            assert db.storage.live_size == 46
 
 
 def test_drop_tables_and_empty_tables_survive_reopen(tmp_path):

@@ -105,7 +105,9 @@ def test_a_data_spec_without_messages_takes_the_study_qa_shape(tmp_path):
     path.write_text('[data]\nspec = "gen:navigate"\n')
     spec = load_task_file(path)
     assert (spec.scorer.contract.kind, spec.scorer.metric.kind) == ("answer", "exact")
-    splits = spec.splits(seed=1, ini_size=2, dev_size=3, test_size=2)
+    with pytest.raises(TypeError, match="pass load_spec"):  # the registry hands its loader down
+        spec.splits(seed=1, ini_size=2, dev_size=3, test_size=2)
+    splits = spec.splits(seed=1, ini_size=2, dev_size=3, test_size=2, load_spec=load_task)
     task = load_task("gen:navigate", seed=1, ini_size=2, dev_size=3, test_size=2)
     assert [e.id for e in splits["dev"]] == [e.id for e in task.dev]
     example, original = splits["dev"][0], task.dev[0]
@@ -241,6 +243,19 @@ def test_file_specs_load_as_tasks_with_fields_target_and_prompts(tmp_path):
     assert ex.fields == {"title": row["title"], "body": row["body"]} and ex.targets == (row["label"],)
     assert ex.input == f"title: {row['title']}\nbody: {row['body']}"
     assert task.answer_hint == "exactly one of the labels: shipping, billing, technical"
+
+
+def test_a_data_spec_naming_another_task_file_loads_through_the_registry(tmp_path):
+    """The registry hands its loader down, so a data spec may name any task, a task file too."""
+    rows = [{**r, "id": f"{r['id']}{i}"} for i in range(6) for r in ROWS]
+    (tmp_path / "tickets").mkdir()
+    write(tmp_path / "tickets", BASE, rows)
+    (tmp_path / "outer.toml").write_text('[data]\nspec = "file:tickets/task.toml"\n')
+    sizes = dict(data_dir=tmp_path, seed=2, ini_size=2, dev_size=4, test_size=4)
+    outer, inner = load_task("file:outer.toml", **sizes), load_task("file:tickets/task.toml", **sizes)
+    assert [e.id for e in outer.dev] == [e.id for e in inner.dev]
+    assert [e.input for e in outer.dev] == [e.input for e in inner.dev]
+    assert [e.targets for e in outer.test] == [e.targets for e in inner.test]
 
 
 def test_task_files_in_the_data_folder_are_listed_and_load(tmp_path):

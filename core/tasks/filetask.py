@@ -9,13 +9,18 @@ from typing import Mapping
 
 from core.metrics.base import TaskExample
 from core.tasks.base import SPLITS
+from core.tasks.taskdata import SpecLoader
 from core.tasks.taskfile import TaskSpec, load_task_file
 from core.types import Example, Task
 
 
-def load(path: Path, *, data_dir, seed: int, ini_size: int, dev_size: int, test_size: int) -> Task:
+def load(
+    path: Path, *, data_dir, load_spec: SpecLoader, seed: int, ini_size: int, dev_size: int, test_size: int
+) -> Task:
+    """``load_spec`` loads the task a data spec names (the registry's ``load_task``)."""
     spec = load_task_file(path)
-    splits = spec.splits(seed=seed, ini_size=ini_size, dev_size=dev_size, test_size=test_size, data_dir=data_dir)
+    splits = spec.splits(seed=seed, ini_size=ini_size, dev_size=dev_size, test_size=test_size, data_dir=data_dir,
+                         load_spec=load_spec)
     return as_task(spec, splits)
 
 

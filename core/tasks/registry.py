@@ -45,7 +45,7 @@ def load_task(
         return _load_collection(prefix, rest, data_dir, sizes)
     if prefix == "file":
         del sizes["spec"]  # a task file's name is its path
-        return filetask.load(data_file(rest, data_dir), data_dir=data_dir, **sizes)
+        return filetask.load(data_file(rest, data_dir), data_dir=data_dir, load_spec=load_task, **sizes)
     if prefix in FILE_READERS:
         path = data_file(rest, data_dir)
         return tabular.build(FILE_READERS[prefix](path), path, **sizes)

@@ -8,15 +8,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from core.metrics.base import TaskExample
 from core.tasks import csv, jsonl
 from core.tasks.base import SPLITS, TaskError, cap, seeded_split
 from core.tasks.tabular import split_name
+from core.types import Task
 
 FORMATS = ("jsonl", "csv", "parquet")
 SPEC_FIELD, SPEC_TARGET = "input", "target"
+# Loads any task spec: ``core.tasks.load_task``, handed down by the registry.  A task
+# file's data spec may name any task, a task file included, so the loading recurses
+# through the registry; taking it as a value keeps the registry the only module that
+# imports the loaders.
+SpecLoader = Callable[..., Task]
 
 
 @dataclass(frozen=True)
@@ -160,11 +166,8 @@ def split_examples(
     return {s: cap(groups[s], sizes[s], seed=seed, purpose=f"file:{s}") for s in SPLITS}
 
 
-def spec_examples(spec: str, *, data_dir, seed: int, ini_size: int, dev_size: int, test_size: int):
-    """Any task spec's splits as TaskExamples with the one field ``input``."""
-    from core.tasks.registry import load_task  # the registry will route file: specs here
-
-    task = load_task(spec, data_dir=data_dir, seed=seed, dev_size=dev_size, test_size=test_size, ini_size=ini_size)
+def spec_examples(task: Task) -> dict[str, tuple[TaskExample, ...]]:
+    """A loaded task's splits as TaskExamples with the one field ``input``."""
     return {
         split: tuple(
             TaskExample(e.id, {SPEC_FIELD: e.input}, e.targets, list(e.targets), split) for e in getattr(task, split)

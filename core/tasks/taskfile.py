@@ -35,6 +35,7 @@ from core.tasks.taskdata import (
     SPEC_FIELD,
     SPEC_TARGET,
     DataSource,
+    SpecLoader,
     read_examples,
     spec_examples,
     split_examples,
@@ -82,12 +83,19 @@ class TaskSpec:
     def messages(self, prompt: str, example: TaskExample) -> tuple[Message, ...]:
         return self.template.render(prompt, example.fields)
 
-    def splits(self, *, seed: int, ini_size: int, dev_size: int, test_size: int, data_dir=None):
-        """ini/dev/test examples: the data's split column, else the seeded split."""
+    def splits(
+        self, *, seed: int, ini_size: int, dev_size: int, test_size: int, data_dir=None,
+        load_spec: SpecLoader | None = None,
+    ):
+        """ini/dev/test examples: the data's split column, else the seeded split;
+        for a data spec, the splits of that task as ``load_spec`` loads it."""
         sizes = dict(seed=seed, ini_size=ini_size, dev_size=dev_size, test_size=test_size)
-        if self.source.spec is not None:
-            return spec_examples(self.source.spec, data_dir=data_dir, **sizes)
-        return split_examples(self.examples, label=self.source.label, **sizes)
+        if self.source.spec is None:
+            return split_examples(self.examples, label=self.source.label, **sizes)
+        if load_spec is None:
+            raise TypeError(f"{self.path.name}: its data is the task {self.source.spec!r}: "
+                            "pass load_spec (core.tasks.load_task) to load it")
+        return spec_examples(load_spec(self.source.spec, data_dir=data_dir, **sizes))
 
 
 def load_task_file(path: str | Path) -> TaskSpec:
