@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 import pytest
 
 from core.adaptive import race
-from core.evaluate import evaluate
 from core.events import EvaluationDone
 from core.failures import EvaluationFailed, distinct_causes
 from core.llm.base import ProviderError
