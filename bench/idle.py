@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.config import RunConfig  # noqa: E402
 from core.events import Event, StepDone  # noqa: E402
-from core.review import AutoReviewer, ReflectRequest, ReviewRequest, ReviewResult  # noqa: E402
+from core.review import AutoReviewer, ReflectRequest, Reviewer, ReviewRequest, ReviewResult  # noqa: E402
 from core.types import Decision  # noqa: E402
 from tests.support.fake_server import spawn_fake_server  # noqa: E402
 
@@ -57,7 +57,7 @@ class StepTimes:
     cards: int = 0
 
 
-class ScriptedPerson:
+class ScriptedPerson(Reviewer):
     """One person: a card at a time, ``seconds`` each; waiting requests queue (FIFO)."""
 
     def __init__(self, seconds: float, overlap: bool = True) -> None:

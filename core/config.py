@@ -226,8 +226,3 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return values
-
-
-# Kept for readers that list methods with their (reflectloop) defaults; the
-# classes in core.methods are the source.  Prefer ``RunConfig.method_defaults``.
-METHOD_DEFAULTS: dict[str, MethodFacts] = {name: cls.facts() for name, cls in METHODS.items()}

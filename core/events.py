@@ -45,6 +45,16 @@ class DecisionMade:
 
 
 @dataclass(frozen=True)
+class EarlyScoring:
+    """A candidate's scoring started at its acceptance, while the person
+    reviews on (``core.overlap``), or stopped: its decision changed, or it
+    duplicates a prompt.  The step's evaluation takes what was started."""
+
+    prompt_id: str
+    started: bool
+
+
+@dataclass(frozen=True)
 class Note:
     step: int
     text: str
@@ -83,7 +93,7 @@ class FrontUpdated:
 
 
 Event = Union[
-    PhaseStarted, Progress, PromptAdded, EvaluationDone, ProposalMade, DecisionMade, Note, StepDone,
+    PhaseStarted, Progress, PromptAdded, EvaluationDone, ProposalMade, DecisionMade, EarlyScoring, Note, StepDone,
     IterationStarted, GateDecided, FrontUpdated,
 ]
 Emit = Callable[[Event], None]

@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 
 from core.config import RunConfig
 from core.evaluate import evaluate, evaluate_one
-from core.events import Emit, EvaluationDone, Note, PhaseStarted, Progress, PromptAdded, StepDone
+from core.events import Emit, EvaluationDone, Event, Note, PhaseStarted, Progress, PromptAdded, StepDone
 from core.failures import check, settled, unscored
 from core.methods.base import Draft, Method, StepContext
 from core.methods.context import Contexts
@@ -65,13 +65,14 @@ class Loop:
         self.method = method
         self.target = target
         self.optimizer = optimizer
-        self.emit: Emit = emit or (lambda event: None)
+        self._observers: Emit = emit or (lambda event: None)
         self.state = state or LoopState()
         self._contexts = Contexts(task, config.seed, config.n_errors)
         self.selection = method.selection()
         self.evaluation, self.adaptive_z = config.evaluation, config.adaptive_z  # StepOps: how candidates are scored
         self._early = EarlyStarts(lambda prompt, example: evaluate_one(
-            self.target, prompt, example, self._target_params(), self.config.protocol, self.task.taskfile))
+            self.target, prompt, example, self._target_params(), self.config.protocol, self.task.taskfile),
+            self.emit)
         self.steps = config.steps  # the steps the run is to have in total (step 0 included)
         self._ahead: ReadAhead | None = None  # this step's first round, asked during the last one's test evaluation
         self.points = ReviewPoints(reviewer=reviewer, emit=self.emit, note=self.note, early=self._early,
@@ -87,6 +88,12 @@ class Loop:
     @property
     def next_step(self) -> int:
         return self.state.next_step
+
+    def emit(self, event: Event) -> None:
+        """StepOps: an event goes to the run's observers, then to the overlap,
+        which listens for the decisions on the candidates under review."""
+        self._observers(event)
+        self._early.heard(event)
 
     def beam_prompts(self) -> list[Prompt]:
         return [self.state.prompts[i] for i in self.state.beam]
@@ -174,7 +181,7 @@ class Loop:
         evs = await settled(self._evaluate(p, chosen, "dev", tick) for p in prompts)
         return {ev.prompt_id: ev for ev in evs}
 
-    def record(self, results) -> dict[str, Evaluation]:
+    def record_dev_results(self, results) -> dict[str, Evaluation]:
         """StepOps: dev results gathered piecemeal (a race) as this step's
         evaluations, in dev order; short of the dev set: marked partial."""
         order = {e.id: k for k, e in enumerate(self.task.dev)}
@@ -218,13 +225,12 @@ class Loop:
 
     def _read_ahead(self, step: int, outcome: StepOutcome) -> ReadAhead | None:
         """The next step's first calls, started before this step's test evaluation (``core.readahead``)."""
-        plan = getattr(self.selection, "next_focuses", None)
-        if plan is None or step + 1 >= self.steps or not self.task.test or outcome.best in self.state.test:
+        if step + 1 >= self.steps or not self.task.test or outcome.best in self.state.test:
             return None
-        if getattr(self.reviewer, "asks_first", False):
+        if self.reviewer.asks_first:
             return None  # blind mode: the person writes their reflection before the LLM's exists
         contexts = []
-        for focus in plan(outcome):
+        for focus in self.selection.next_focuses(outcome):
             dev = self.state.dev.get(focus.parent_id)
             if dev is None or dev.partial:
                 continue  # the next step scores it again before it reflects: its context is not known yet
@@ -234,15 +240,10 @@ class Loop:
                 contexts.append((ctx, focus.tag))
         return ReadAhead.start(contexts, self.method, self.points.foreseen_feedback)
 
-    @property
-    def starts_early(self) -> bool:
-        """Whether an accepted candidate starts its evaluation at once (``core.overlap``): not when a
-        demonstration is written after review (ABO), nor for a selection that plans its own (GEPA)."""
-        return hasattr(self.selection, "first_examples") and not self.method.uses_demonstration
-
     def _first_examples(self, step: int) -> list[Example] | None:
-        """What an accepted candidate starts its scoring on at once; None: no overlap."""
-        if not self.starts_early:
+        """What an accepted candidate starts its scoring on at once (``core.overlap``); None: no
+        overlap, when a demonstration is written after review (ABO) or the selection plans its own (GEPA)."""
+        if self.method.uses_demonstration:
             return None
         ids = self.selection.first_examples(step, self.dev_ids(), self.config.evaluation)
         if not ids:

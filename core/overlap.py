@@ -2,30 +2,48 @@
 
 A person reviews a step's candidate cards one at a time.  Without overlap
 the machine idles while they read, and they wait while every accepted
-candidate is evaluated after the last card.  The loop wraps the review's
-``record`` so that an accept or edit of a candidate starts, at once, its
-scoring on the examples the selection scores it on first (the whole dev set
-under full evaluation, the race's first batch under adaptive).  When the
-scoring comes, it takes what was started instead of asking again: nothing
-runs twice, whether or not the response cache is on.
+candidate is evaluated after the last card.  While a review of candidates
+is open (``watch``), the overlap listens to the loop's ``DecisionMade``
+events: a decision that keeps a candidate's text (``Decision.keeps``)
+starts, at once, its scoring on the examples the selection scores it on
+first (the whole dev set under full evaluation, the race's first batch
+under adaptive).  When the scoring comes, it takes what was started instead
+of asking again: nothing runs twice, whether or not the response cache is
+on.  What it starts and stops it reports (``EarlyScoring``), so that what is
+shown running is what runs.
 """
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Awaitable, Callable, Mapping, Sequence
 
 from core.evaluate import aggregate
+from core.events import DecisionMade, EarlyScoring, Emit, Event
 from core.types import Decision, Evaluation, Example, ExampleResult, Proposal, Prompt
 
 RunOne = Callable[[Prompt, Example], Awaitable[ExampleResult]]
 
 
+@dataclass(frozen=True)
+class _Watched:
+    """A candidate of an open review, and how its acceptance starts it."""
+
+    proposal: Proposal
+    examples: Sequence[Example]  # what it is scored on first
+    candidate: Callable[[Proposal, str], Prompt]  # its prompt, from the proposal and the kept text
+    dropped: Callable[[Prompt], bool]  # the loop will drop this prompt (a duplicate of an earlier one)
+    key: Callable[[str], str]  # the form in which two instructions are the same
+
+
 class EarlyStarts:
     """Scorings started ahead of the evaluation that will want them, per prompt."""
 
-    def __init__(self, run_one: RunOne):
+    def __init__(self, run_one: RunOne, emit: Emit):
         self._run_one = run_one
+        self._emit = emit
         self._started: dict[str, tuple[Prompt, dict[str, asyncio.Task]]] = {}
+        self._watched: dict[str, _Watched] = {}  # proposal id -> its open review's terms
 
     def __contains__(self, prompt_id: str) -> bool:
         return prompt_id in self._started
@@ -41,10 +59,14 @@ class EarlyStarts:
         self.cancel(prompt.id)
         tasks = {e.id: asyncio.ensure_future(self._run_one(prompt, e)) for e in examples}
         self._started[prompt.id] = (prompt, tasks)
+        self._emit(EarlyScoring(prompt.id, True))
 
     def cancel(self, prompt_id: str) -> None:
-        _, tasks = self._started.pop(prompt_id, (None, {}))
+        if prompt_id not in self._started:
+            return
+        _, tasks = self._started.pop(prompt_id)
         _settle(tasks.values())
+        self._emit(EarlyScoring(prompt_id, False))
 
     async def take(self, prompt: Prompt, examples: Sequence[Example]) -> Mapping[str, ExampleResult]:
         """What was started for this very prompt on these examples, awaited;
@@ -60,33 +82,39 @@ class EarlyStarts:
             del self._started[prompt.id]
         return dict(zip(wanted, results))
 
-    def starting(self, record: Callable[[Decision], None], proposals: Sequence[Proposal],
-                 examples: Sequence[Example], candidate: Callable[[Proposal, str], Prompt],
-                 dropped: Callable[[Prompt], bool], key: Callable[[str], str]) -> Callable[[Decision], None]:
-        """``record`` that also starts each accepted candidate (``candidate``
-        builds its prompt from the proposal and the kept text) on ``examples``;
-        a rejection, an undo or a prompt the loop will drop as a duplicate
-        (``dropped``, or the same ``key`` as one started) starts nothing."""
-        by_id = {p.id: p for p in proposals}
+    def watch(self, proposals: Sequence[Proposal], examples: Sequence[Example],
+              candidate: Callable[[Proposal, str], Prompt], dropped: Callable[[Prompt], bool],
+              key: Callable[[str], str]) -> None:
+        """A review of these candidates is open: a decision on one that keeps
+        its text starts it on ``examples``; a rejection, an undo or a prompt
+        the loop will drop as a duplicate (``dropped``, or the same ``key`` as
+        one started) starts nothing, and stops what was started."""
+        for p in proposals:
+            self._watched[p.id] = _Watched(p, examples, candidate, dropped, key)
 
-        def recorded(decision: Decision) -> None:
-            record(decision)
-            p = by_id.get(decision.proposal_id)
-            if p is None:
-                return
-            text = {"accept": p.text, "edit": decision.text}.get(decision.kind)
-            prompt = candidate(p, text) if text and text.strip() else None
-            twin = prompt is not None and any(
-                key(o.instruction) == key(prompt.instruction) for o in self.prompts() if o.id != prompt.id)
-            if prompt is None or twin or dropped(prompt):
-                self.cancel(p.id)
-            else:
-                self.start(prompt, examples)
+    def unwatch(self, proposals: Sequence[Proposal]) -> None:
+        """The review is over: its later decisions (those of its result) start nothing."""
+        for p in proposals:
+            self._watched.pop(p.id, None)
 
-        return recorded
+    def heard(self, event: Event) -> None:
+        """The loop's events: a decision on a watched candidate starts or stops its scoring."""
+        if isinstance(event, DecisionMade) and event.decision.proposal_id in self._watched:
+            self._decided(self._watched[event.decision.proposal_id], event.decision)
+
+    def _decided(self, w: _Watched, decision: Decision) -> None:
+        text = decision.keeps(w.proposal)
+        prompt = w.candidate(w.proposal, text) if text is not None else None
+        twin = prompt is not None and any(
+            w.key(o.instruction) == w.key(prompt.instruction) for o in self.prompts() if o.id != prompt.id)
+        if prompt is None or twin or w.dropped(prompt):
+            self.cancel(w.proposal.id)
+        else:
+            self.start(prompt, w.examples)
 
     def clear(self) -> None:
         """End of a step: what nobody took (a duplicate dropped later) is stopped."""
+        self._watched.clear()
         for prompt_id in list(self._started):
             self.cancel(prompt_id)
 

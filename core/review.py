@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Protocol
 
-from core.types import Decision, ErrorCase, Prompt, Proposal, ProposalKind
+from core.types import Decision, ErrorCase, Prompt, Proposal, ProposalId, ProposalKind
 
 
 @dataclass(frozen=True)
@@ -44,18 +44,28 @@ class ReflectRequest:
 
 
 class Reviewer(Protocol):
-    """A reviewer that may ask a person for their reflection before the LLM's
-    exists (blind mode) says so with a true ``asks_first`` attribute: the
-    loop then asks nothing of the LLM's reflection ahead (``core.readahead``).
-    One whose decisions follow from the proposals alone offers
-    ``foresee(request) -> ReviewResult``: the loop may act on them ahead."""
+    """Whoever decides.  ``reflect_first`` and ``review`` are each
+    reviewer's own; the optional hooks have defaults, which a reviewer
+    inherits by subclassing this protocol (the loop calls them on every one):
+
+    - ``asks_first``: the reviewer may ask a person for their reflection
+      before the LLM's exists (blind mode); the loop then asks nothing of the
+      LLM's reflection ahead (``core.readahead``).  Default: False.
+    - ``foresee(request)``: the review's result when the decisions follow
+      from the proposals alone, so the loop may act on them ahead; None (the
+      default): only the review can tell."""
+
+    asks_first: bool = False
 
     async def reflect_first(self, request: ReflectRequest) -> tuple[str, ...]: ...
 
     async def review(self, request: ReviewRequest) -> ReviewResult: ...
 
+    def foresee(self, request: ReviewRequest) -> ReviewResult | None:
+        return None
 
-class AutoReviewer:
+
+class AutoReviewer(Reviewer):
     """Accepts every LLM proposal with usable text.  Output that was taken
     whole for lack of tags is accepted too (its parse error stays recorded);
     empty output is rejected.  ``strict`` rejects every parse failure."""
@@ -83,19 +93,8 @@ class AutoReviewer:
         return ReviewResult(decisions)
 
 
-def group_tag(proposal_id: str) -> str:
-    """The tag a proposal id carries before its index: "" (the LLM's group), "hf" (candidates
-    refined from a person's feedback), GEPA's iteration "i3.", or combinations ("i3.hf")."""
-    return proposal_id.rsplit("/", 1)[-1].rstrip("0123456789")
-
-
-def human_group_tag(proposal_id: str) -> str:
-    """The group of a person's own text, whose id ends in ``<tag>h<k>``."""
-    return group_tag(proposal_id)[:-1]
-
-
 @dataclass
-class ReplayReviewer:
+class ReplayReviewer(Reviewer):
     """Resuming a session: decisions already recorded are replayed, the rest
     go to the live reviewer.  Proposal ids are deterministic, so a resumed
     step re-proposes the same ids."""
@@ -105,7 +104,11 @@ class ReplayReviewer:
     human: dict[tuple[int, str, str], list[tuple[str, tuple[str, ...]]]] = field(default_factory=dict)
     # (step, parent id, kind) -> [(group tag, the person's texts in it)], in the order they were written:
     # one parent may be reviewed several times in a step (the LLM's and the person's feedback groups,
-    # GEPA's iterations), and each review gets back only its own texts.
+    # GEPA's iterations), and each review gets back only its own texts (by ``ProposalId.tag``).
+
+    @property
+    def asks_first(self) -> bool:  # type: ignore[override]  # the live reviewer's, past the replayed decisions
+        return self.live.asks_first
 
     def _pop(self, key: tuple[int, str, str], tag: str | None) -> tuple[str, ...]:
         groups = self.human.get(key, [])
@@ -122,6 +125,6 @@ class ReplayReviewer:
         ids = [p.id for p in request.proposals]
         if ids and all(i in self.decisions for i in ids):
             parent = request.parent.id if request.parent else "task"
-            added = self._pop((request.step, parent, request.kind), group_tag(ids[0]))
+            added = self._pop((request.step, parent, request.kind), ProposalId.parse(ids[0]).tag)
             return ReviewResult({i: self.decisions[i] for i in ids}, added)
         return await self.live.review(request)

@@ -1,12 +1,13 @@
 """How proposals become cards, decisions and prompts: the loop's review points.
 
-An optimizer's drafts become proposals whose ids are deterministic (step,
-parent, kind, tag, index), so re-running a half-done step replays the same
+An optimizer's drafts become proposals whose ids are deterministic
+(``ProposalId``: step, parent, kind, tag, index), so re-running a half-done step replays the same
 cards and the same recorded decisions.  Each review goes to the ``Reviewer``
 as one request; every decision reaches the session through :meth:`record`
 exactly once, whether the reviewer reported it card by card or in its result.
 Kept candidates and the person's own texts become prompts; under overlap an
-accepted candidate starts its first scoring at once (``core.overlap``).
+accepted candidate starts its first scoring at once (``core.overlap``, which
+watches the review's decisions).
 """
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from core.events import DecisionMade, Emit, ProposalMade
 from core.methods.base import Draft
 from core.overlap import EarlyStarts
 from core.review import Reviewer, ReviewRequest
-from core.types import Decision, ErrorCase, Example, Prompt, Proposal, ProposalKind
+from core.types import Decision, ErrorCase, Example, Prompt, Proposal, ProposalId, ProposalKind
 
-Kept = list[tuple[Proposal, str]]  # a proposal and the text that stands for it (an edit wins)
+KeptTexts = list[tuple[Proposal, str]]  # each kept proposal and the text that stands for it (an edit wins)
 
 
 def normalized(text: str) -> str:
@@ -50,12 +51,9 @@ class ReviewPoints:
         """The feedback texts a review of these drafts will keep, when the
         reviewer decides by the proposals alone (``foresee``); None: only the
         review can tell.  Nothing is shown or recorded."""
-        foresee = getattr(self.reviewer, "foresee", None)
-        if foresee is None:
-            return None
         proposals = _proposals(step, parent.id, "feedback", drafts, errors, tag, None)
-        result = foresee(ReviewRequest(step, "feedback", parent, errors, tuple(proposals), allow_add=True))
-        if result.added:
+        result = self.reviewer.foresee(ReviewRequest(step, "feedback", parent, errors, tuple(proposals), allow_add=True))
+        if result is None or result.added:
             return None
         return tuple(text for _, text in _kept(proposals, result.decisions))
 
@@ -65,46 +63,49 @@ class ReviewPoints:
             self._recorded[decision.proposal_id] = decision
             self.emit(DecisionMade(decision))
 
-    def human(self, step, parent_id, kind, texts, errors, tag="") -> Kept:
+    def add_own_texts(self, step, parent_id, kind, texts, errors, tag="") -> KeptTexts:
         """The person's own texts, each a proposal of its own with its "add" decision."""
         chosen = []
         for k, text in enumerate(t for t in texts if t.strip()):
-            p = Proposal(f"s{step}/{parent_id}/{kind}/{tag}h{k}", step, kind, parent_id, text, errors, author="human")
+            pid = ProposalId(step, parent_id, kind, tag, k, human=True)
+            p = Proposal(str(pid), step, kind, parent_id, text, errors, author="human")
             self.emit(ProposalMade(p))
             self.record(Decision(p.id, "add", text, by="human", annotator=self.annotator))
             chosen.append((p, text))
         return chosen
 
-    def apply(self, proposals: Sequence[Proposal], decisions) -> Kept:
-        """Record each decision; keep accepted texts and edits (edit text wins)."""
+    def record_decisions(self, proposals: Sequence[Proposal], decisions) -> KeptTexts:
+        """Record each proposal's decision (none: rejected); the texts they keep (``Decision.keeps``)."""
         for p in proposals:
             self.record(_decision(p, decisions))
         return _kept(proposals, decisions)
 
     async def feedback(self, step: int, parent: Prompt, errors: tuple[ErrorCase, ...], proposals: list[Proposal],
-                       own: Sequence[str], tag: str) -> tuple[Kept, Kept]:
+                       own: Sequence[str], tag: str) -> tuple[KeptTexts, KeptTexts]:
         """The LLM's feedback the reviewer kept, and the person's own (written
         before, blind, in ``own``, or beside the LLM's)."""
         result = await self.reviewer.review(
             ReviewRequest(step, "feedback", parent, errors, tuple(proposals), allow_add=True, record=self.record)
         )
-        llm = self.apply(proposals, result.decisions)
-        return llm, self.human(step, parent.id, "feedback", (*own, *result.added), errors, tag)
+        llm = self.record_decisions(proposals, result.decisions)
+        return llm, self.add_own_texts(step, parent.id, "feedback", (*own, *result.added), errors, tag)
 
     async def candidates(self, step: int, kind: ProposalKind, parent: Prompt | None, errors: tuple[ErrorCase, ...],
                          proposals: list[Proposal], *, origin: str, feedback_ids: tuple[str, ...] = (),
                          context: str = "", tag: str = "", first: Sequence[Example] | None = None) -> list[Prompt]:
         """The prompts a review of candidates keeps; ``first``: the examples an
         accepted one starts its scoring on at once (None: no overlap)."""
-        record = self.record
         if first:
-            record = self._starting(step, parent, proposals, origin, feedback_ids, first)
-        request = ReviewRequest(step, kind, parent, errors, tuple(proposals), True, context, record=record)
-        result = await self.reviewer.review(request)
+            self._watch(step, parent, proposals, origin, feedback_ids, first)
+        request = ReviewRequest(step, kind, parent, errors, tuple(proposals), True, context, record=self.record)
+        try:
+            result = await self.reviewer.review(request)
+        finally:
+            self._early.unwatch(proposals)
         parent_id = parent.id if parent else "task"
-        kept = self.apply(proposals, result.decisions)
+        kept = self.record_decisions(proposals, result.decisions)
         prompts = [self._candidate(p, text, parent, step, origin, feedback_ids) for p, text in kept]
-        for p, text in self.human(step, parent_id, kind, result.added, errors, tag):
+        for p, text in self.add_own_texts(step, parent_id, kind, result.added, errors, tag):
             prompts.append(_prompt(p.id, text, parent, step, "human", ()))
         return prompts
 
@@ -112,7 +113,7 @@ class ReviewPoints:
         """The demonstration text the reviewer kept, if any."""
         request = ReviewRequest(step, "demonstration", parent, (), tuple(proposals), False, record=self.record)
         result = await self.reviewer.review(request)
-        kept = self.apply(proposals, result.decisions)
+        kept = self.record_decisions(proposals, result.decisions)
         return kept[0][1].strip() if kept else None
 
     def deduplicate(self, candidates: list[Prompt]) -> list[Prompt]:
@@ -130,21 +131,20 @@ class ReviewPoints:
     def _candidate(self, p: Proposal, text: str, parent, step, origin, feedback_ids) -> Prompt:
         return _prompt(p.id, text, parent, step, "edited" if text != p.text else origin, feedback_ids)
 
-    def _starting(self, step, parent, proposals, origin, feedback_ids, examples) -> Callable[[Decision], None]:
-        """The review's ``record``, which also starts each accepted candidate's
+    def _watch(self, step, parent, proposals, origin, feedback_ids, examples) -> None:
+        """While the review is open, each candidate a decision keeps starts its
         first scoring at once (``core.overlap``), while the person reads on."""
         known = {normalized(p.instruction) for p in self._prompts.values()}
-        return self._early.starting(
-            self.record, proposals, examples, lambda p, text: self._candidate(p, text, parent, step, origin, feedback_ids),
+        self._early.watch(
+            proposals, examples, lambda p, text: self._candidate(p, text, parent, step, origin, feedback_ids),
             lambda prompt: normalized(prompt.instruction) in known,  # ``deduplicate`` would drop it
             normalized,
         )
 
 
 def _proposals(step, parent_id, kind, drafts, errors, tag, for_candidate) -> list[Proposal]:
-    base = f"s{step}/{for_candidate or parent_id}/{kind}"
     return [
-        Proposal(f"{base}/{tag}{k}", step, kind, parent_id, d.text, errors, d.raw, d.parse_error,
+        Proposal(str(ProposalId(step, for_candidate or parent_id, kind, tag, k)), step, kind, parent_id, d.text, errors, d.raw, d.parse_error,
                  for_candidate=for_candidate, truncated=d.truncated, errors_left_out=d.errors_left_out)
         for k, d in enumerate(drafts)
     ]
@@ -154,15 +154,13 @@ def _decision(p: Proposal, decisions) -> Decision:
     return decisions.get(p.id) or Decision(p.id, "reject", by="auto")
 
 
-def _kept(proposals: Sequence[Proposal], decisions) -> Kept:
-    """Accepted texts and edits (an edit's text wins)."""
+def _kept(proposals: Sequence[Proposal], decisions) -> KeptTexts:
+    """Each proposal whose decision keeps a text, with that text (``Decision.keeps``)."""
     kept = []
     for p in proposals:
-        d = _decision(p, decisions)
-        if d.kind == "accept":  # for unparsed output: the reviewer chose to use it as is
-            kept.append((p, p.text))
-        elif d.kind == "edit" and d.text and d.text.strip():
-            kept.append((p, d.text))
+        text = _decision(p, decisions).keeps(p)
+        if text is not None:
+            kept.append((p, text))
     return kept
 
 

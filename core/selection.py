@@ -58,7 +58,7 @@ class StepOps(Protocol):
     def dev_ids(self) -> list[str]:
         """The dev set's example ids, in its order."""
 
-    def record(self, results: Mapping[str, Sequence[ExampleResult]]) -> dict[str, Evaluation]:
+    def record_dev_results(self, results: Mapping[str, Sequence[ExampleResult]]) -> dict[str, Evaluation]:
         """Keep each prompt's dev results gathered piecemeal as its evaluation
         of this step (recorded; marked partial when short of the dev set)."""
 
@@ -71,7 +71,6 @@ class StepOps(Protocol):
 class StepOutcome:
     kept: tuple[str, ...]  # what survives the step (the beam; GEPA: the Pareto front, best mean first)
     best: str  # the prompt evaluated on the test set
-    evaluated: tuple[str, ...] = ()  # prompts scored on the whole dev set this step
     picks: tuple[Pick, ...] = ()  # each iteration's parent and minibatch (skipped ones say why)
     gates: tuple[Gate, ...] = ()  # each new candidate's minibatch comparison with its parent
     front: Mapping[str, int] = field(default_factory=dict)  # front member -> examples it is best on
@@ -80,18 +79,38 @@ class StepOutcome:
 
 
 class Selection(Protocol):
+    """A method's selection.  ``start``, ``run_step``, ``to_dict`` and
+    ``restore`` are each selection's own; the optional hooks have defaults,
+    which a selection inherits by subclassing this protocol (the loop calls
+    them on every one): ``next_focuses`` (what the next step evolves, so the
+    loop can ask its first round ahead) and ``first_examples`` (what an
+    accepted candidate is scored on first, so the loop can start it at once)."""
+
     def start(self, scored: Sequence[Evaluation]) -> StepOutcome:
         """Step 0: its prompts, scored on the whole dev set."""
+        ...
 
     async def run_step(self, step: int, ops: StepOps) -> StepOutcome: ...
 
     def to_dict(self) -> dict[str, Any]:
         """The state a resumed run continues from (JSON-safe; kept in the step's record)."""
+        ...
 
     def restore(self, data: Mapping[str, Any]) -> None: ...
 
+    def next_focuses(self, outcome: StepOutcome) -> Sequence[Focus]:
+        """What the next step evolves, known at the end of this one; empty
+        (the default): not known before the next step runs (nothing is read ahead)."""
+        return ()
 
-class BeamSelection:
+    def first_examples(self, step: int, dev_ids: Sequence[str], evaluation: str) -> list[str] | None:
+        """The dev examples a candidate accepted in this step is scored on
+        first; None (the default): the selection plans its own scoring, and
+        nothing starts at a candidate's acceptance."""
+        return None
+
+
+class BeamSelection(Selection):
     """The study's selection: every beam member is a parent; the next beam is
     the top ``beam`` by dev score of the parents and their children ("pool")
     or, as the study's code does, of the children alone ("children").  Ties
@@ -153,7 +172,7 @@ class BeamSelection:
 
         result = await race(list(pool), ops.dev_ids(), score, self.beam, seed=f"{self.seed}:select:{step}",
                             known=known, z=ops.adaptive_z)
-        ops.record({i: tuple(rs.values()) for i, rs in gathered.items()})
+        ops.record_dev_results({i: tuple(rs.values()) for i, rs in gathered.items()})
         if not result.beam:
             raise unscored(step, list(pool))
         return StepOutcome(result.beam, result.beam[0], evaluation="adaptive", calls_saved=result.saved)

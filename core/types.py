@@ -6,6 +6,7 @@ imports ``sessions`` or ``tui``.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -206,12 +207,60 @@ class ErrorCase:
     feedback: str = ""
 
 
+_ID = re.compile(r"s(\d+)/(.+)/(feedback|candidate|demonstration)/([^/@]*?)(h?)(?:@(.+)|(\d+))", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class ProposalId:
+    """A proposal's id, ``s<step>/<parent>/<kind>/<tag><index>``: built from
+    its parts, so a resumed step re-proposes the same ids.  Sessions keep it
+    as this string; ``ProposalId.parse`` reads it back, ``str`` writes it.
+
+    ``parent`` is the prompt the proposal answers ("task" for the initial
+    prompts; a demonstration's candidate), a prompt id that may hold "/".
+    ``tag`` keeps the groups of one parent, kind and step apart: "" (the
+    LLM's), "hf" (candidates refined from a person's feedback), GEPA's
+    iteration "i3.", or both ("i3.hf").  A person's own text is ``human``
+    ("h" before the index, ``…/hfh0``); an annotator's own reflection on a
+    packet's error set names the annotator instead of an index (``…/i3.h@ana``)."""
+
+    step: int
+    parent: str
+    kind: str
+    tag: str = ""
+    index: int = 0
+    human: bool = False
+    annotator: str = ""  # set: the annotator's own reflection (``human``), no index
+
+    @classmethod
+    def parse(cls, text: str) -> ProposalId:
+        m = _ID.fullmatch(text)
+        if m is None:
+            raise ValueError(f"not a proposal id: {text!r}")
+        step, parent, kind, tag, human, annotator, index = m.groups()
+        return cls(int(step), parent, kind, tag, int(index or 0), bool(human), annotator or "")
+
+    def __str__(self) -> str:
+        return self.group + (f"@{self.annotator}" if self.annotator else str(self.index))
+
+    @property
+    def group(self) -> str:
+        """The id up to the index: what the proposals of one review share."""
+        return f"s{self.step}/{self.parent}/{self.kind}/{self.tag}{'h' if self.human else ''}"
+
+    @property
+    def round(self) -> str:
+        """GEPA's iteration the tag names ("i3." of "i3.hf"), else ""."""
+        return self.tag[: self.tag.rindex(".") + 1] if "." in self.tag else ""
+
+
 @dataclass(frozen=True)
 class Proposal:
     """Something the optimizer proposed that a reviewer decides on.
 
-    ``id`` is deterministic (step, parent, kind, index), so a resumed step
-    re-proposes the same ids and recorded decisions can be replayed."""
+    ``id`` is a ``ProposalId``'s string (step, parent, kind, tag, index):
+    deterministic, so a resumed step re-proposes the same ids and recorded
+    decisions can be replayed."""
 
     id: str
     step: int
@@ -241,6 +290,14 @@ class Decision:
     labels: tuple[str, ...] = ()  # rubric label ids (core/rubric.py) the annotator ticked
     rationale: str = ""  # why, in the annotator's words
     annotator: str = ""  # who decided; "" in sessions written before annotators were recorded
+
+    def keeps(self, proposal: Proposal) -> str | None:
+        """The text this decision keeps of ``proposal``: its own on an accept
+        (for unparsed output: the reviewer chose to use it as is), the edit's
+        on an edit (an edit's text wins); None when it keeps nothing (a
+        rejection, an undo, or no text to keep)."""
+        text = {"accept": proposal.text, "edit": self.text}.get(self.kind)
+        return text if text and text.strip() else None
 
 
 # ---------------------------------------------------------------- selection

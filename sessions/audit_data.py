@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from core.analysis.data import AuditData
-from core.types import Decision, ErrorCase, Evaluation, ExampleResult, Prompt, Proposal
+from core.types import Decision, ErrorCase, Evaluation, ExampleResult, Prompt, Proposal, ProposalId
 
 from .decisions import current_decisions
 from .service import is_session
@@ -133,7 +133,7 @@ class _ExportBuilder:
         human = _first(r, "human_text", "edited_text", "edit")
         if author == "human" and not text and human:
             text = str(human)
-        pid = str(_first(r, "proposal_id", "id", default=f"s{step}/{parent}/{kind}/line{line}"))
+        pid = str(_first(r, "proposal_id", "id", default=str(ProposalId(step, parent, kind, "line", line))))
         errors = tuple(_error(e) for e in _first(r, "errors", "error_set", default=()) or ())
         self.proposals[pid] = Proposal(
             pid, step, kind, parent, text, errors, str(_first(r, "raw", default="")), _first(r, "parse_error"),

@@ -32,7 +32,7 @@ from core.analysis.agreement import AgreementRow, ReflectionSet, ReflectionSimil
 from core.analysis.data import reflection_round
 from core.analysis.text import Similarity
 from core.rubric import DEFAULT_RUBRIC, Rubric, check_annotator, rubric_from_toml, rubric_to_toml
-from core.types import Decision, DecisionKind, ErrorCase, Prompt, Proposal
+from core.types import Decision, DecisionKind, ErrorCase, Prompt, Proposal, ProposalId
 from sessions.decisions import current, decision_log, standing
 from sessions.fork import copy_steps
 from sessions.store import SessionStore
@@ -118,7 +118,7 @@ class ErrorSet:
 
     def own_id(self, annotator: str) -> str:
         """The id of the annotator's own reflection on this set."""
-        return f"s{self.step}/{self.parent_id}/feedback/{self.round}h@{annotator}"
+        return str(ProposalId(self.step, self.parent_id, "feedback", self.round, human=True, annotator=annotator))
 
     @property
     def has_feedback(self) -> bool:
@@ -219,14 +219,8 @@ class PacketReview:
         raise PacketError(f"{proposal_id}: no such card in this packet")
 
 
-def _round(proposal_id: str) -> str:
-    """GEPA's iteration in a card's id; an annotator's own ``…/i3.h@name`` names it before ``h@``."""
-    last = proposal_id.rsplit("/", 1)[-1]
-    return last.split("h@", 1)[0] if "h@" in last else reflection_round(proposal_id)
-
-
 def _set_key(p: Proposal) -> str:
-    rnd = _round(p.id)
+    rnd = reflection_round(p.id)
     return f"s{p.step}/{p.parent_id}" + (f"/{rnd}" if rnd else "")
 
 
@@ -235,7 +229,7 @@ def _error_sets(store: SessionStore) -> list[ErrorSet]:
     groups: dict[tuple[int, str, str], list[Proposal]] = {}
     for p in store.proposals():
         if p.author == "llm":
-            groups.setdefault((p.step, p.parent_id, _round(p.id)), []).append(p)
+            groups.setdefault((p.step, p.parent_id, reflection_round(p.id)), []).append(p)
     out = []
     for (step, parent, rnd), props in sorted(groups.items(), key=lambda item: item[0][0]):
         errors = next((p.errors for p in props if p.kind == "feedback"), props[0].errors)

@@ -11,7 +11,8 @@ the first undecided card.
 from __future__ import annotations
 
 from core.loop import LoopState
-from core.review import ReplayReviewer, Reviewer, human_group_tag
+from core.review import ReplayReviewer, Reviewer
+from core.types import ProposalId
 from sessions.decisions import current_decisions
 
 
@@ -32,7 +33,7 @@ def replay_reviewer(store, live: Reviewer) -> ReplayReviewer:
     for p in store.proposals():
         if p.author == "human":
             groups = human.setdefault((p.step, p.parent_id, p.kind), {})
-            groups.setdefault(human_group_tag(p.id), []).append(p.text)
+            groups.setdefault(ProposalId.parse(p.id).tag, []).append(p.text)
     # An undone decision does not stand: its card goes to the live reviewer again.
     texts = {k: [(tag, tuple(t)) for tag, t in groups.items()] for k, groups in human.items()}
     return ReplayReviewer(live, current_decisions(store), texts)

@@ -16,7 +16,7 @@ from typing import Callable
 
 from core.llm.client import LLM
 from core.llm.cache import MemoryCache
-from core.review import ReflectRequest, ReviewRequest, ReviewResult
+from core.review import ReflectRequest, Reviewer, ReviewRequest, ReviewResult
 from core.types import Completion, Decision, Example, Message, Params, Proposal, Task, Usage
 
 
@@ -94,7 +94,7 @@ def scripted_llm(spec: str, answer, *, role: str, cache=None, on_call=None) -> t
 
 
 @dataclass
-class ScriptedReviewer:
+class ScriptedReviewer(Reviewer):
     decide: Callable[[Proposal], Decision | None] = lambda p: Decision(p.id, "accept", by="script")
     own_reflection: tuple[str, ...] = ()  # given in reflect_first (blind)
     add: Callable[[ReviewRequest], tuple[str, ...]] = lambda r: ()

@@ -7,14 +7,14 @@ import asyncio
 import pytest
 
 from core.llm.cache import NullCache
-from core.review import AutoReviewer, ReviewResult
+from core.review import AutoReviewer, Reviewer, ReviewResult
 from core.types import Decision
 from sessions.service import open_run
 from sessions.store import SessionStore
 from tests.test_adaptive_loop import DEV, config, injector
 
 
-class CardByCard:
+class CardByCard(Reviewer):
     """Decides each card through ``request.record``, as the TUI does, and
     before the next card lets the loop run until the accepted candidate's
     first scoring has reached the target (or the loop has nothing left to run)."""

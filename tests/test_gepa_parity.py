@@ -22,7 +22,8 @@ import pytest
 from core.config import RunConfig
 from core.loop import Loop
 from core.methods import make_method
-from core.methods.gepa import GEPA, DirectOps, GepaSettings, ParetoSelection, exact_match_feedback
+from core.methods.gepa import GEPA, GepaSettings, ParetoSelection, exact_match_feedback
+from tests.support.gepa_direct import DirectOps
 from core.review import AutoReviewer
 from core.prompting import target_messages
 from core.scoring import score_output

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.methods.base import Method
-from core.selection import BeamSelection, Focus, StepOutcome
+from core.selection import BeamSelection, Focus, Selection, StepOutcome
 from core.types import Evaluation, ExampleResult, Prompt
 from tests.test_loop import make_loop
 
@@ -81,8 +81,9 @@ def test_ties_are_broken_by_the_seed_and_step_and_the_beam_is_cut():
     assert len(BeamSelection(9, "pool", 5, True).start(tied).kept) == 6  # a smaller pool is kept whole
 
 
-class KeepFirst:
-    """A selection the loop has never heard of: it keeps step 0's first prompt and evolves nothing."""
+class KeepFirst(Selection):
+    """A selection the loop has never heard of: it keeps step 0's first prompt and evolves nothing
+    (and offers none of the optional hooks: the protocol's defaults stand)."""
 
     def start(self, scored):
         return StepOutcome((scored[0].prompt_id,), scored[0].prompt_id)

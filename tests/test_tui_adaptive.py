@@ -123,3 +123,27 @@ async def test_a_full_step_says_nothing_of_a_race(tmp_path):
         assert not any("dropped by the race" in plain(m.query_one(".evaluation-score"))
                        for m in screen.query(EvaluationMessage))
         await pilot.press("escape", "q")
+
+
+async def test_an_accepted_duplicate_is_not_said_to_run_in_the_background(tmp_path):
+    # "Answer HALF." repeats an initial prompt: the loop drops it, so its acceptance starts nothing,
+    # and the status bar counts only what the loop reports started.
+    rules = default_rules(**{REFINE: "<START>Answer HALF.<END><START>Answer GOOD.<END>"})
+    hook = Recorder()
+    app = ReflectLoopApp(config=tui_config(), session=tmp_path / "twin.session", injected=Injector(rules),
+                         autostart=True)
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        screen = loop_screen(app)
+        candidates = await to_the_candidates(pilot, hook)
+        assert [c.proposal.text for c in candidates] == ["Answer HALF.", "Answer GOOD."]
+        await pilot.press("a")  # the duplicate
+        await wait_for(pilot, lambda: screen.desk.left() == 1, what="the first card decided")
+        await pilot.pause()
+        assert "in the background" not in status_text(app)
+        await pilot.press("a")  # the new one: its evaluation starts
+        await wait_for(pilot, lambda: "evaluating 1 candidate in the background" in status_text(app),
+                       what="the background evaluation in the status bar")
+        assert "evaluating 2" not in status_text(app)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: hook.of(StepFinished)[1:], what="step 1")
+        await pilot.press("escape", "q")

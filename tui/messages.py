@@ -20,6 +20,7 @@ from textual.message import Message
 from core.config import RunConfig
 from core.events import (
     DecisionMade,
+    EarlyScoring,
     Event,
     EvaluationDone,
     FrontUpdated,
@@ -78,6 +79,14 @@ class DecisionArrived(Message, bubble=False):
 
 
 @dataclass
+class EarlyScoringChanged(Message, bubble=False):
+    """An accepted candidate's evaluation started while the person reviews on, or stopped."""
+
+    prompt_id: str
+    started: bool
+
+
+@dataclass
 class NoteArrived(Message, bubble=False):
     step: int
     text: str
@@ -104,6 +113,8 @@ def from_event(event: Event) -> Message | None:
             return ProposalArrived(proposal)
         case DecisionMade(decision=decision):
             return DecisionArrived(decision)
+        case EarlyScoring(prompt_id=prompt_id, started=started):
+            return EarlyScoringChanged(prompt_id, started)
         case Note(step=step, text=text):
             return NoteArrived(step, text)
         case StepDone(record=record, beam=beam):

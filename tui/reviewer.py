@@ -15,12 +15,12 @@ from collections.abc import Callable, Mapping
 
 from textual.message import Message
 
-from core.review import AutoReviewer, ReflectRequest, ReviewRequest, ReviewResult
+from core.review import AutoReviewer, ReflectRequest, Reviewer, ReviewRequest, ReviewResult
 from core.types import Decision
 from tui.messages import QueuedReflectionUsed, ReflectRequested, ReviewRequested
 
 
-class TuiReviewer:
+class TuiReviewer(Reviewer):
     by = "human"
 
     def __init__(self, post: Callable[[Message], object]):

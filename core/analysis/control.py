@@ -54,7 +54,6 @@ class ControlSample:
     errors: tuple[str, ...]  # example ids shown
     text: str  # the new feedback, joined
     similarity: float  # to the recorded feedback on the original error set
-    parse_errors: int = 0
     overlap: float = 0.0  # share of the original error examples this set shows too
 
     def to_dict(self) -> dict:
@@ -230,14 +229,13 @@ async def run_control(
     originals = [result.originals[k] for k in keys]
     m = backend.matrix(originals + texts) if texts else []
     index = {k: i for i, k in enumerate(keys)}
-    for j, ((key, condition, s, errors, _), ds) in enumerate(zip(jobs, drafts)):
+    for j, (key, condition, s, errors, _) in enumerate(jobs):
         step, parent_id, _ = key
         sim = m[index[_label(key)]][len(keys) + j]
         shown = tuple(e.example_id for e in errors)
         original = {e.example_id for e in sets[key][0].errors}
         result.samples.append(ControlSample(
-            step, parent_id, condition, s, shown, texts[j], sim,
-            sum(d.parse_error is not None for d in ds), len(original & set(shown)) / len(original),
+            step, parent_id, condition, s, shown, texts[j], sim, len(original & set(shown)) / len(original),
         ))
     return result
 

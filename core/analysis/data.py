@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.types import Decision, ErrorCase, Evaluation, Prompt, Proposal, StepRecord
+from core.types import Decision, ErrorCase, Evaluation, Prompt, Proposal, ProposalId, StepRecord
 
 
 def reflection_round(proposal_id: str) -> str:
-    """The round a proposal id names: GEPA's ``i<N>.`` before the index (``…/feedback/i3.0``), else ""."""
-    last = proposal_id.rsplit("/", 1)[-1]
-    return last[: last.rindex(".") + 1] if "." in last else ""
+    """The round a proposal id names: GEPA's ``i<N>.`` (``…/feedback/i3.0``), else "" (an id
+    of another shape, as an imported annotation file may hold, names none)."""
+    try:
+        return ProposalId.parse(proposal_id).round
+    except ValueError:
+        return ""
 
 
 @dataclass(frozen=True)
@@ -41,10 +44,6 @@ class Feedback:
     def used(self) -> bool:
         """Whether it went on to the refine call."""
         return self.decision in ("accept", "edit", "add")
-
-    @property
-    def used_text(self) -> str:
-        return self.edited if self.decision == "edit" and self.edited else self.text
 
 
 @dataclass

@@ -19,17 +19,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from core.evaluate import evaluate
-from core.events import Event, FrontUpdated, GateDecided, IterationStarted
+from core.events import FrontUpdated, GateDecided, IterationStarted
 from core.methods.base import Draft, Method, Rollout, StepContext, draw_of, fill, parse_at_most
 from core.methods.context import error_feedback, exact_match_feedback, rollouts, scores_of
 from core.methods.facts import MethodFacts
 from core.methods.pareto import Gate, GepaSearch, Pick
 from core.failures import unscored
-from core.selection import Focus, StepOutcome
-from core.types import Evaluation, Params, Prompt, Task
+from core.selection import Focus, Selection, StepOutcome
+from core.types import Evaluation, Prompt, Task
 
-__all__ = ["GEPA", "DirectOps", "GepaSettings", "ParetoSelection", "exact_match_feedback", "rollouts", "scores_of"]
+__all__ = ["GEPA", "GepaSettings", "ParetoSelection", "exact_match_feedback", "rollouts", "scores_of"]
 
 
 @dataclass(frozen=True)
@@ -80,18 +79,12 @@ class GEPA(Method):
         )
         return parse_at_most(await self.ask(text, purpose="refine", draw=draw_of(ctx)), 1)
 
-    async def mutate(self, ctx: StepContext) -> Draft | None:
-        """Reflection straight into a new candidate, with no review between: the package's path."""
-        feedback = [d.text for d in await self.reflect(ctx) if d.text.strip()]
-        drafts = [d for d in await self.refine(ctx, feedback) if d.text.strip()]
-        return drafts[0] if drafts else None
-
     def selection(self) -> ParetoSelection:
         return ParetoSelection([e.id for e in self.task.dev], self.settings, self.config.seed)
 
 
 # ------------------------------------------------------ the selection hook
-class ParetoSelection:
+class ParetoSelection(Selection):
     """GEPA's way of choosing parents and keeping candidates, one step at a time."""
 
     def __init__(self, dev_ids: Sequence[str], settings: GepaSettings, seed: int):
@@ -106,12 +99,11 @@ class ParetoSelection:
             self.search.seed_candidate(ev.prompt_id, scores_of(ev))
         if not any(self.search.pool.scores.values()):  # nothing measured: no front to keep, no best to test
             raise unscored(0, [ev.prompt_id for ev in scored])
-        return self._outcome([ev.prompt_id for ev in scored], [], [])
+        return self._outcome([], [])
 
     async def run_step(self, step: int, ops) -> StepOutcome:
         picks: list[Pick] = []
         gates: list[Gate] = []
-        evaluated: list[str] = []
         for _ in range(self.settings.iterations):
             pick = self.search.next()
             if pick is None:
@@ -131,9 +123,7 @@ class ParetoSelection:
             for child in children:
                 gate = await self._gate(step, ops, pick, child, minibatch[child.id])
                 gates.append(gate)
-                if gate.accepted:
-                    evaluated.append(child.id)
-        return self._outcome(evaluated, picks, gates)
+        return self._outcome(picks, gates)
 
     async def _gate(self, step: int, ops, pick: Pick, child: Prompt, minibatch: Evaluation) -> Gate:
         """The gate on one child; an accepted one is scored on the whole dev set and joins the pool."""
@@ -157,74 +147,6 @@ class ParetoSelection:
             raise ValueError("the session's last step holds no GEPA state: it cannot be continued as gepa")
         self.search = GepaSearch.from_dict(data)
 
-    def _outcome(self, evaluated: list[str], picks: list[Pick], gates: list[Gate]) -> StepOutcome:
+    def _outcome(self, picks: list[Pick], gates: list[Gate]) -> StepOutcome:
         pool = self.search.pool
-        return StepOutcome(tuple(pool.front()), pool.best(), tuple(evaluated), tuple(picks), tuple(gates), pool.wins())
-
-
-# ------------------------------------------------ the path without review
-class DirectOps:
-    """``StepOps`` with nobody reviewing: each reflection goes straight into a
-    candidate, as in the package.  The parity check drives GEPA through it, so
-    each iteration is exactly the package's one call; the loop lends its own,
-    reviewed operations."""
-
-    def __init__(self, method: GEPA, target, params: Params):
-        self.method = method
-        self.target = target
-        self.params = params
-        self.step = 0
-        self.prompts: dict[str, Prompt] = {}
-        self.dev: dict[str, Evaluation] = {}
-        self.notes: list[str] = []
-        self.events: list[Event] = []
-        self._examples = {e.id: e for e in method.task.dev}
-
-    def kept(self) -> list[Prompt]:
-        return list(self.prompts.values())
-
-    async def evolve(self, focus: Focus) -> list[Prompt]:
-        parent = self.prompts[focus.parent_id]
-        minibatch = rollouts(self.dev[parent.id], self._examples, focus.examples or ())
-        ctx = StepContext(self.step, parent, (), minibatch=minibatch, iteration=focus.iteration or 0)
-        draft = await self.method.mutate(ctx)
-        if draft is None:
-            return []
-        text = draft.text.strip()
-        if any(_same(text, p.instruction) for p in self.prompts.values()):
-            self.note(f"{parent.id}: the new candidate duplicates an existing prompt, dropped")
-            return []
-        child = Prompt(f"s{self.step}/{parent.id}/candidate/{focus.tag}0", text, None, parent.id, self.step, "llm")
-        self.prompts[child.id] = child
-        return [child]
-
-    async def score(self, prompts: Sequence[Prompt], examples: Sequence[str] | None = None) -> dict[str, Evaluation]:
-        chosen = self.method.task.dev if examples is None else [self._examples[i] for i in examples]
-        out = {}
-        for p in prompts:
-            out[p.id] = await evaluate(self.target, p, chosen, split="dev", params=self.params,
-                                       taskfile=self.method.task.taskfile)
-            if examples is None:
-                self.dev[p.id] = out[p.id]
-        return out
-
-    def note(self, text: str) -> None:
-        self.notes.append(text)
-
-    def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    async def start(self, selection: ParetoSelection, prompts: Sequence[Prompt]) -> StepOutcome:
-        """Step 0 without review: the given prompts, scored on the whole dev set."""
-        for p in prompts:
-            self.prompts[p.id] = p
-        scored = await self.score(prompts)
-        return selection.start([scored[p.id] for p in prompts])
-
-    async def run_step(self, selection: ParetoSelection, step: int) -> StepOutcome:
-        self.step = step
-        return await selection.run_step(step, self)
-
-
-def _same(a: str, b: str) -> bool:
-    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+        return StepOutcome(tuple(pool.front()), pool.best(), picks=tuple(picks), gates=tuple(gates), front=pool.wins())

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from core.review import AutoReviewer, ReviewRequest, ReviewResult
 from core.rubric import Rubric
-from core.types import Decision, Prompt, Proposal
+from core.types import Decision, Prompt, Proposal, ProposalId
 from tui.screens.chat import bulk_takes
 from tui.messages import DecisionArrived, ReflectRequested, ReviewRequested
 from tui.widgets.review import ProposalCard, ReflectPrompt, ReviewGroup
@@ -63,9 +63,8 @@ class OpenReview:
 
 def group_key(p: Proposal) -> str:
     """Proposals of one review request share their id up to the index
-    (``s1/p0/candidate/hf0`` → ``s1/p0/candidate/hf``); a person's own get ``/h``."""
-    base, _, last = p.id.rpartition("/")
-    return f"{base}/{last.rstrip('0123456789')}"
+    (``s1/p0/candidate/hf0`` → ``s1/p0/candidate/hf``); a person's own end in ``h``."""
+    return ProposalId.parse(p.id).group
 
 
 class ReviewDesk:
@@ -150,7 +149,7 @@ class ReviewDesk:
         # Nothing proposed: an empty group the person can add to.
         self._empty += 1
         parent = request.parent.id if request.parent else "task"
-        first = Proposal(f"s{request.step}/{parent}/{request.kind}/empty{self._empty}", request.step,
+        first = Proposal(str(ProposalId(request.step, parent, request.kind, "empty", self._empty)), request.step,
                          request.kind, parent, "", request.errors)
         group = ReviewGroup(group_key(first), first, parent_text=request.parent.instruction if request.parent else None,
                             rubric=self.rubric)

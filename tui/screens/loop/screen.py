@@ -28,6 +28,7 @@ from core.rubric import RubricError, load_rubric, resolve_annotator
 from sessions.service import Injected, Run
 from tui.messages import (
     DecisionArrived,
+    EarlyScoringChanged,
     DecisionChosen,
     EditRequested,
     EvaluationArrived,
@@ -93,7 +94,6 @@ class LoopScreen(ChatScreen):
         self.commands = LoopCommands(self)
         self.examples: dict = {}
         self.dev_size: int | None = None  # what a partial (raced) evaluation fell short of
-        self.starts_early = False  # the loop starts an accepted candidate's evaluation at once (core.overlap)
         self.annotator_setting = config.annotator  # the person at this terminal, not the session's first annotator
         self.spent: dict[str, Spent] = {}  # what the session's models spent before this sitting
         self.pending: list[PendingReflection] = []  # beside reviewer.queued, in the same order
@@ -210,7 +210,6 @@ class LoopScreen(ChatScreen):
             task = run.loop.task
             self.examples = {e.id: e for e in (*task.ini, *task.dev, *task.test)}
             self.dev_size = len(task.dev)
-            self.starts_early = run.loop.starts_early
             self.desk.prompts.update(run.loop.state.prompts)
         self.spent = dict(message.spent)
         self._load_rubric()
@@ -301,11 +300,10 @@ class LoopScreen(ChatScreen):
 
     def on_decision_arrived(self, message: DecisionArrived) -> None:
         self.desk.decision_arrived(message)
-        d = message.decision
-        card = self.desk.card(d.proposal_id)
-        if self.starts_early and card is not None and card.proposal.kind == "candidate":
-            kept = d.kind == "accept" or (d.kind == "edit" and bool(d.text and d.text.strip()))
-            self.status.candidate_decided(d.proposal_id, kept)
+
+    def on_early_scoring_changed(self, message: EarlyScoringChanged) -> None:
+        """What the loop started (or stopped) at a candidate's acceptance, as it reports it."""
+        self.status.candidate_decided(message.prompt_id, message.started)
 
     async def on_review_requested(self, message: ReviewRequested) -> None:
         await self.desk.review_requested(message)

@@ -58,7 +58,7 @@ class StatusBar(Static):
         self.show()
 
     def candidate_decided(self, proposal_id: str, started: bool) -> None:
-        """An accept or edit starts the candidate's evaluation; a reject or an undo stops it."""
+        """The loop started a candidate's evaluation at its acceptance (``core.overlap``), or stopped it."""
         if started:
             self.background.add(proposal_id)
         else:
