@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings(tui)
     tui.add_argument("--session", type=Path, help="session to open and continue")
     add_stored_task_flag(tui)
-    from tui.commands import register_all
+    from tui.subcommands import register_all
 
     register_all(sub)
     return parser
@@ -72,7 +72,7 @@ def step_fields(record: StepRecord, prompt_text: str) -> dict:
 async def _run(args: argparse.Namespace) -> int:
     values = settings(args)
     if args.repeats:
-        from tui.commands.repeats import main as repeat_main
+        from tui.subcommands.repeats import main as repeat_main
 
         return await repeat_main(args, values)
     methods = method_list(values.get("method", RunConfig().method))

@@ -8,7 +8,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from tui.widgets.inputs import EditArea
+from tui.widgets.input.fields import EditArea
 from tui.widgets.text import clean
 
 

@@ -15,7 +15,7 @@ from core.config import ConfigError, RunConfig
 from core.methods import METHODS, facts_of
 from core.presets import preset, preset_of
 from tui.messages import RunRequested, SessionChosen, SessionsListed
-from tui.widgets.inputs import LineInput
+from tui.widgets.input.fields import LineInput
 from tui.widgets.start import EstimatePanel, PresetPicker, SessionList, TaskPicker, summarize
 from tui.widgets.text import clean
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.suggester import SuggestFromList
 
-from tui.widgets.inputs import LineInput
+from tui.widgets.input.fields import LineInput
 
 COMMANDS = {
     "/next": "run one step",

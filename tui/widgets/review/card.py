@@ -21,7 +21,7 @@ from textual.widgets import Button, Input, Static
 from core.rubric import Label
 from core.types import Decision, Proposal
 from tui.messages import DecisionChosen, EditRequested
-from tui.widgets.inputs import LineInput
+from tui.widgets.input.fields import LineInput
 from tui.widgets.text import clean, diff_stats, one_line, word_diff
 
 KIND_LABEL = {"feedback": "feedback", "candidate": "candidate prompt", "demonstration": "demonstration"}
