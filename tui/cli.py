@@ -171,7 +171,16 @@ def tui_app(args: argparse.Namespace):
 
     values = settings(args)  # bare "reflectloop" reads the user's config file too
     return ReflectLoopApp(config=from_dict(values), session=getattr(args, "session", None),
-                          overrides=resumable(values) | stored_task_override(args))
+                          overrides=resumable(values) | stored_task_override(args), keymap=keymap(args))
+
+
+def keymap(args: argparse.Namespace) -> dict[str, str]:
+    """The [keymap] tables of the user's config file and of --config FILE (its entries win)."""
+    from core import paths
+    from tui.keymap import load
+
+    files = [p for p in (paths.config_path(), getattr(args, "config", None)) if p is not None and Path(p).exists()]
+    return {name: keys for path in files for name, keys in load(Path(path)).items()}
 
 
 def _tui(args: argparse.Namespace) -> int:
