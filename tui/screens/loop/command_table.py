@@ -5,23 +5,48 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import Awaitable, Callable, Protocol
+
+from rich.text import Text
+from textual.app import App
 
 from core.methods import METHODS
 from tui.messages import RunRequested
+from tui.reviewer import TuiReviewer
 from tui.screens.chat import BULK
 from tui.slash_commands import BY_NAME, COMMANDS, Command, CommandError, count, help_text
 from tui.screens.loop import exports
-from tui.screens.loop.driver import RunState
-
-if TYPE_CHECKING:
-    from tui.screens.loop.screen import LoopScreen
+from tui.screens.loop.desk import ReviewDesk
+from tui.screens.loop.driver import RunDriver, RunState
 
 Handler = Callable[[Command], Awaitable[None]]
 
 
+class CommandHost(Protocol):
+    """What the commands need of their screen (the loop screen is one)."""
+
+    desk: ReviewDesk
+    driver: RunDriver
+    reviewer: TuiReviewer
+
+    @property
+    def app(self) -> App: ...
+
+    def say(self, text: str | Text, level: str = "info") -> None: ...
+
+    def set_auto(self, on: bool) -> None: ...
+
+    def set_blind(self, on: bool) -> None: ...
+
+    def settings_changed(self) -> None: ...
+
+    def withdraw(self) -> str: ...
+
+    def action_toggle_scores(self) -> None: ...
+
+
 class LoopCommands:
-    def __init__(self, screen: LoopScreen) -> None:
+    def __init__(self, screen: CommandHost) -> None:
         self.screen = screen
         self.method_asked: str | None = None  # /method NAME once after step 0: asked to confirm
         self.table: dict[str, Handler] = {c.name: getattr(self, c.handler) for c in COMMANDS}
@@ -30,7 +55,7 @@ class LoopCommands:
         await self.table[cmd.name](cmd)
 
     @property
-    def driver(self):
+    def driver(self) -> RunDriver:
         return self.screen.driver
 
     async def help(self, cmd: Command) -> None:

@@ -135,6 +135,9 @@ class LoopScreen(ChatScreen):
         self.status.session = self.session_path.name
         self.status.show()
 
+    def on_top(self) -> bool:
+        return self.app.screen is self
+
     def set_auto(self, on: bool) -> None:
         self.reviewer.auto = self.status.auto = on
         self.status.show()
