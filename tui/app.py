@@ -8,6 +8,8 @@ session takes the RESUMABLE settings of ``overrides`` (how far to go, what it
 may spend: ``sessions.service.RESUMABLE``).  ``injected``
 (task, target, optimizer), or a function of the config giving them, replaces
 the models and task built from the config: tests use scripted models.
+``keymap`` is the config file's ``[keymap]`` table (``tui.keymap``): keys for
+the bindings' ids and for the slash commands.
 """
 from __future__ import annotations
 

@@ -23,7 +23,8 @@ class SlashCommand:
     help: str
     handler: str  # the method of the loop screen's command table that carries it out
     key: str | None = None  # the id of the key (in KEYS) that does the same, if one does
-    packet: str | None = None  # its help in an annotation packet; None: not available there
+    packet: bool = False  # available in an annotation packet too
+    packet_help: str = ""  # what it does there, when that differs
     suggest: tuple[str, ...] = ()  # what the input line completes to (default: the name, then a space for an argument)
     needs_argument: bool = False  # it does nothing without one (``/run`` alone runs one step: it needs none)
 
@@ -34,7 +35,7 @@ class SlashCommand:
 
 COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("next", "/next", "run one step", "next", key="next",
-                 packet="the next undecided card"),
+                 packet=True, packet_help="the next undecided card"),
     SlashCommand("run", "/run N", "run N steps", "next", suggest=("/run ",)),
     SlashCommand("auto", "/auto", "accept every proposal from here on, and run the remaining steps", "auto"),
     SlashCommand("pause", "/pause", "stop after the current step (and leave auto mode)", "pause"),
@@ -48,29 +49,32 @@ COMMANDS: tuple[SlashCommand, ...] = (
                  "write the best prompt with its messages filled (.json JSON, .py Python, else text)", "save",
                  needs_argument=True),
     SlashCommand("undo", "/undo", "withdraw your last decision in an open review (u on the cards)", "undo",
-                 key="undo", packet="withdraw your last decision"),
+                 key="undo", packet=True,
+                 packet_help="withdraw your last decision"),
     SlashCommand("done", "/done",
                  "close the reviews whose cards are all decided (d on the cards), after any text of your own",
-                 "done", key="done", packet="how much is left"),
+                 "done", key="done", packet=True, packet_help="how much is left"),
     SlashCommand("accept", "/accept parsed|rest", "accept every undecided card whose output parsed, or every "
-                 "undecided card", "bulk", packet="the same", suggest=("/accept parsed", "/accept rest"), needs_argument=True),
+                 "undecided card", "bulk", packet=True, suggest=("/accept parsed", "/accept rest"),
+                 needs_argument=True),
     SlashCommand("reject", "/reject unparsed", "reject every undecided card whose output could not be parsed",
-                 "bulk", packet="the same", suggest=("/reject unparsed",), needs_argument=True),
+                 "bulk", packet=True, suggest=("/reject unparsed",), needs_argument=True),
     SlashCommand("withdraw", "/withdraw",
                  "take back the reflection you typed while no review was open (the newest first)", "withdraw"),
     SlashCommand("scores", "/scores", "show or hide the scores panel (F2)", "scores", key="scores"),
     SlashCommand("audit", "/audit", "the reflection audit of this session (repetitiveness, grounding, human vs "
                  "LLM, …)", "audit"),
-    SlashCommand("help", "/help", "this list", "help", packet="this list"),
+    SlashCommand("help", "/help", "this list", "help", packet=True),
     SlashCommand("quit", "/quit", "stop and quit (the session stays resumable)", "quit", key="quit",
-                 packet="close the packet and quit"),
+                 packet=True,
+                 packet_help="close the packet and quit"),
 )
 BY_NAME = {c.name: c for c in COMMANDS}
 
 
 def available(where: str) -> tuple[SlashCommand, ...]:
     """The commands of the loop screen (``"loop"``) or of an annotation packet (``"packet"``)."""
-    return COMMANDS if where == "loop" else tuple(c for c in COMMANDS if c.packet is not None)
+    return COMMANDS if where == "loop" else tuple(c for c in COMMANDS if c.packet)
 
 
 @dataclass(frozen=True)
@@ -162,7 +166,7 @@ def help_lines(commands: tuple[SlashCommand, ...], *, packet: bool = False) -> T
     width = max(len(c.usage) for c in commands)
     for c in commands:
         text.append(f"  {c.usage:<{width}}  ", style="bold")
-        text.append(f"{c.packet if packet and c.packet != 'the same' else c.help}\n")
+        text.append(f"{(packet and c.packet_help) or c.help}\n")
     return text
 
 
