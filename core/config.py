@@ -220,7 +220,8 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: no such config file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    values = data.get("run", data)
+    # The [keymap] table belongs to the TUI (tui.keymap), not to a run's settings.
+    values = data.get("run", {k: v for k, v in data.items() if k != "keymap"})
     try:
         from_dict(values)
     except ConfigError as exc:

@@ -96,7 +96,7 @@ def test_labelstudio_export_validates_with_the_sdk(tmp_path):
 
 
 def test_one_step_report_has_whole_step_ticks():
-    from tui.commands.report import curves_figure
+    from tui.subcommands.report import curves_figure
 
     audit = SimpleNamespace(curve=[{"step": 0, "dev_best": 0.5, "test": 0.4}], method="apo", name="x")
     fig = curves_figure([audit])

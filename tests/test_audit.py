@@ -387,7 +387,7 @@ def test_export_with_scores_only_says_what_is_missing(tmp_path):
 
 # ------------------------------------------------------ command line
 def cli(argv: list[str]) -> int:
-    from tui.commands import audit as audit_cmd, report as report_cmd
+    from tui.subcommands import audit as audit_cmd, report as report_cmd
 
     parser = argparse.ArgumentParser(prog="reflectloop")
     sub = parser.add_subparsers(dest="command")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.commands.serve import app_command, check_host, public_url, token_server
+from tui.subcommands.serve import app_command, check_host, public_url, token_server
 
 websocket = pytest.importorskip("websocket")  # websocket-client, to speak the DevTools protocol
 pytest.importorskip("textual_serve")

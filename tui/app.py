@@ -8,6 +8,8 @@ session takes the RESUMABLE settings of ``overrides`` (how far to go, what it
 may spend: ``sessions.service.RESUMABLE``).  ``injected``
 (task, target, optimizer), or a function of the config giving them, replaces
 the models and task built from the config: tests use scripted models.
+``keymap`` is the config file's ``[keymap]`` table (``tui.keymap``): keys for
+the bindings' ids and for the slash commands.
 """
 from __future__ import annotations
 
@@ -16,11 +18,12 @@ from typing import TYPE_CHECKING
 
 from textual import events
 from textual.app import App
-from textual.binding import Binding
 
 from core.config import RunConfig
 from tui.messages import RunRequested, SessionChosen
 from tui.screens.start import StartScreen
+from tui.keymap import actions as keymap_actions, check as keymap_check, commands as keymap_commands
+from tui.slash_commands import bindings
 from tui.widgets.input.typing import route_typing
 
 def is_packet(path: Path) -> bool:
@@ -54,8 +57,7 @@ class ReflectLoopApp(App[int]):
     TITLE = "reflectloop"
     CSS_PATH = Path(__file__).parent / "styles" / "app.tcss"  # absolute: subclasses may live anywhere
     BINDINGS = [
-        Binding("ctrl+c", "quit", "Quit", id="interrupt", priority=True, show=False),
-        Binding("q", "quit", "Quit", id="quit"),
+        *bindings("app"),
     ]
     cursor_blink = True  # the inputs follow this; tests switch it off
 
@@ -68,8 +70,12 @@ class ReflectLoopApp(App[int]):
         injected: Injected | None = None,
         autostart: bool = False,
         blind: bool = False,
+        keymap: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
+        checked = keymap_check(keymap or {})  # the [keymap] table of the config file (``tui.keymap``)
+        self.set_keymap(keymap_actions(checked))
+        self.command_keys = keymap_commands(checked)  # the chat screens bind these
         self.config = config or RunConfig()
         self.session = Path(session) if session else None
         self.overrides = overrides

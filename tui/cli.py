@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings(tui)
     tui.add_argument("--session", type=Path, help="session to open and continue")
     add_stored_task_flag(tui)
-    from tui.commands import register_all
+    from tui.subcommands import register_all
 
     register_all(sub)
     return parser
@@ -72,7 +72,7 @@ def step_fields(record: StepRecord, prompt_text: str) -> dict:
 async def _run(args: argparse.Namespace) -> int:
     values = settings(args)
     if args.repeats:
-        from tui.commands.repeats import main as repeat_main
+        from tui.subcommands.repeats import main as repeat_main
 
         return await repeat_main(args, values)
     methods = method_list(values.get("method", RunConfig().method))
@@ -171,7 +171,16 @@ def tui_app(args: argparse.Namespace):
 
     values = settings(args)  # bare "reflectloop" reads the user's config file too
     return ReflectLoopApp(config=from_dict(values), session=getattr(args, "session", None),
-                          overrides=resumable(values) | stored_task_override(args))
+                          overrides=resumable(values) | stored_task_override(args), keymap=keymap(args))
+
+
+def keymap(args: argparse.Namespace) -> dict[str, str]:
+    """The [keymap] tables of the user's config file and of --config FILE (its entries win)."""
+    from core import paths
+    from tui.keymap import load
+
+    files = [p for p in (paths.config_path(), getattr(args, "config", None)) if p is not None and Path(p).exists()]
+    return {name: keys for path in files for name, keys in load(Path(path)).items()}
 
 
 def _tui(args: argparse.Namespace) -> int:

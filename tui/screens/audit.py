@@ -14,13 +14,13 @@ from typing import Sequence
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from core.analysis.tables import Table
 from sessions.audit_run import AuditOptions, AuditRun, audit_paths, tables_for
+from tui.slash_commands import bindings
 
 
 class AuditTable(Static):
@@ -97,8 +97,7 @@ class AuditScreen(Screen[None]):
     """``AuditScreen(paths, options)``: escape closes it, r audits again."""
 
     BINDINGS = [
-        Binding("escape", "close", "Close", id="audit-close"),
-        Binding("r", "reload", "Audit again", id="audit-reload"),
+        *bindings("audit"),
     ]
     DEFAULT_CSS = """
     AuditScreen #audit-status { height: auto; padding: 0 1; color: $text-muted; }

@@ -9,7 +9,8 @@ from textual.screen import Screen
 from textual.widgets import Input
 
 from core.types import Proposal
-from tui.screens.commands import CommandError, parse
+from tui.palette import SlashCommandsProvider
+from tui.slash_commands import BY_NAME, CommandError, SlashCommand, available, command_binding, parse
 from tui.screens.edit import EditScreen
 from tui.widgets.input import CommandLine
 from tui.widgets.review import ProposalCard
@@ -17,8 +18,6 @@ from tui.widgets.transcript import SystemLine, Transcript, UserLine
 
 # The bulk decisions (/accept parsed|rest, /reject unparsed): which undecided cards each command takes.
 BULK = {"accept": ("parsed", "rest"), "reject": ("unparsed",)}
-BULK_HELP = {"accept": "every undecided card whose output parsed, or every undecided card",
-             "reject": "every undecided card whose output could not be parsed"}
 
 
 def bulk_takes(p: Proposal, which: str) -> bool:
@@ -30,7 +29,39 @@ def bulk_takes(p: Proposal, which: str) -> bool:
 class ChatScreen(Screen):
     """Each subclass defines ``async run_command(cmd: Command)``, which
     carries out a command of the input line, and ``async own_text(text)``,
-    which takes the person's free text."""
+    which takes the person's free text; ``WHERE`` says which of the slash
+    commands it takes (``tui.slash_commands.available``)."""
+
+    WHERE = "loop"
+    COMMANDS = {SlashCommandsProvider}  # the slash commands in the command palette
+
+    @property
+    def slash_commands(self) -> tuple[SlashCommand, ...]:
+        return available(self.WHERE)
+
+    def on_mount(self) -> None:
+        # The [keymap] table's keys for commands (``tui.keymap``): bindings of this screen.
+        for name, keys in getattr(self.app, "command_keys", {}).items():
+            if BY_NAME[name] in self.slash_commands:
+                for key in keys.split(","):
+                    self._bindings.key_to_bindings.setdefault(key, []).append(command_binding(BY_NAME[name], key))
+
+    async def action_slash(self, name: str) -> None:
+        """A command from a key or the palette: carried out as if typed, or typed
+        into the input line when it needs an argument."""
+        command = BY_NAME[name]
+        if command.needs_argument:
+            self.set_focus(self.command_line)
+            self.command_line.start(command.suggestions[0].split()[0] + " ")
+            return
+        await self.submit_command(f"/{name}")
+
+    async def submit_command(self, text: str) -> None:
+        await self.transcript.mount(UserLine(text.strip()))
+        try:
+            await self.run_command(parse(text))
+        except CommandError as exc:
+            self.say(str(exc), level="warning")
 
     @on(Input.Submitted, "#command-line")
     async def on_line(self, event: Input.Submitted) -> None:
@@ -40,11 +71,7 @@ class ChatScreen(Screen):
         if not text.strip():
             return
         if text.lstrip().startswith("/"):
-            await self.transcript.mount(UserLine(text.strip()))
-            try:
-                await self.run_command(parse(text))
-            except CommandError as exc:
-                self.say(str(exc), level="warning")
+            await self.submit_command(text)
             return
         await self.transcript.mount(UserLine(text))
         await self.own_text(text)

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from tui.widgets.inputs import EditArea
+from tui.slash_commands import bindings
+from tui.widgets.input.fields import EditArea
 from tui.widgets.text import clean
 
 
@@ -16,8 +16,7 @@ class EditScreen(ModalScreen[str | None]):
     """Dismisses with the edited text, or None when cancelled."""
 
     BINDINGS = [
-        Binding("ctrl+s", "save", "Save", id="save", priority=True),
-        Binding("escape", "cancel", "Cancel", id="cancel"),
+        *bindings("editor"),
     ]
 
     def __init__(self, text: str, *, title: str = "Edit") -> None:

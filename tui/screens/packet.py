@@ -15,7 +15,6 @@ from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Footer, Static
 
@@ -24,16 +23,12 @@ from sessions.lock import SessionLockedError
 from sessions.packets import ErrorSet, PacketError, PacketReview
 from tui.messages import DecisionChosen, EditRequested
 from tui.screens.chat import BULK, ChatScreen, bulk_takes
-from tui.screens.commands import Command, CommandError
+from tui.slash_commands import Command, CommandError, bindings, packet_help_text
 from tui.widgets.input import CommandLine
 from tui.widgets.review import ProposalCard, ReviewGroup
 from tui.widgets.text import clean, literal
 from tui.widgets.transcript import ErrorSet as ErrorTable, Transcript
 
-HELP = ("packet commands: /undo · /done (how much is left) · /accept parsed|rest · /reject unparsed · "
-        "/next (next undecided card) · /help · /quit.  Text typed in the line below is your reflection on the "
-        "error set that asks for it.  On a card: a accept · e edit · r reject · the rubric's keys toggle labels · "
-        "enter types a rationale · u undo · n next undecided card.")
 
 
 class PacketSet(Vertical):
@@ -100,12 +95,10 @@ class PacketSet(Vertical):
 
 class PacketScreen(ChatScreen):
     BINDINGS = [
-        Binding("escape", "switch_focus", "Cards/input", id="switch-focus"),
-        Binding("n", "next_undecided", "Next undecided", id="next"),
-        Binding("u", "undo", "Undo", id="undo"),
-        Binding("d", "done", "Done", id="done"),
+        *bindings("packet"),
     ]
     AUTO_FOCUS = "#command-line"
+    WHERE = "packet"
 
     def __init__(self, path: str | Path, *, annotator: str | None = None) -> None:
         super().__init__()
@@ -275,7 +268,7 @@ class PacketScreen(ChatScreen):
         which = cmd.args[0].lower() if cmd.args else ""
         match cmd.name:
             case "help":
-                self.say(HELP)
+                self.say(packet_help_text())
             case "quit":
                 await self.app.action_quit()
             case "undo":

@@ -6,7 +6,6 @@ from __future__ import annotations
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Select, Static
@@ -15,7 +14,8 @@ from core.config import ConfigError, RunConfig
 from core.methods import METHODS, facts_of
 from core.presets import preset, preset_of
 from tui.messages import RunRequested, SessionChosen, SessionsListed
-from tui.widgets.inputs import LineInput
+from tui.slash_commands import bindings
+from tui.widgets.input.fields import LineInput
 from tui.widgets.start import EstimatePanel, PresetPicker, SessionList, TaskPicker, summarize
 from tui.widgets.text import clean
 
@@ -31,8 +31,7 @@ def method_label(name: str, protocol: str) -> Text:
 
 class StartScreen(Screen):
     BINDINGS = [
-        Binding("ctrl+s", "start", "Start", id="start", priority=True),
-        Binding("ctrl+r", "refresh_sessions", "Refresh sessions", id="refresh-sessions"),
+        *bindings("start"),
     ]
     AUTO_FOCUS = "#start"
 

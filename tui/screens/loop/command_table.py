@@ -1,42 +1,61 @@
 """What each command of the input line does on the loop screen: one handler
 per command name (``LoopCommands.table``), looked up, never dispatched by
-if/elif.  Parsing and the help text are in ``tui.screens.commands``."""
+if/elif.  The commands, their parsing and the help text are in ``tui.slash_commands``."""
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import Awaitable, Callable, Protocol
+
+from rich.text import Text
+from textual.app import App
 
 from core.methods import METHODS
 from tui.messages import RunRequested
-from tui.screens.chat import BULK, BULK_HELP
-from tui.screens.commands import Command, CommandError, count, help_text
+from tui.reviewer import TuiReviewer
+from tui.screens.chat import BULK
+from tui.slash_commands import BY_NAME, COMMANDS, Command, CommandError, count, help_text
 from tui.screens.loop import exports
-from tui.screens.loop.driver import RunState
-
-if TYPE_CHECKING:
-    from tui.screens.loop.screen import LoopScreen
+from tui.screens.loop.desk import ReviewDesk
+from tui.screens.loop.driver import RunDriver, RunState
 
 Handler = Callable[[Command], Awaitable[None]]
 
 
+class CommandHost(Protocol):
+    """What the commands need of their screen (the loop screen is one)."""
+
+    desk: ReviewDesk
+    driver: RunDriver
+    reviewer: TuiReviewer
+
+    @property
+    def app(self) -> App: ...
+
+    def say(self, text: str | Text, level: str = "info") -> None: ...
+
+    def set_auto(self, on: bool) -> None: ...
+
+    def set_blind(self, on: bool) -> None: ...
+
+    def settings_changed(self) -> None: ...
+
+    def withdraw(self) -> str: ...
+
+    def action_toggle_scores(self) -> None: ...
+
+
 class LoopCommands:
-    def __init__(self, screen: LoopScreen) -> None:
+    def __init__(self, screen: CommandHost) -> None:
         self.screen = screen
         self.method_asked: str | None = None  # /method NAME once after step 0: asked to confirm
-        self.table: dict[str, Handler] = {
-            "help": self.help, "next": self.next, "run": self.next, "auto": self.auto, "pause": self.pause,
-            "blind": self.blind, "method": self.method, "export": self.export, "scores": self.scores,
-            "audit": self.audit, "skip": self.skip, "quit": self.quit, "undo": self.undo, "done": self.done,
-            "accept": self.bulk, "reject": self.bulk, "withdraw": self.withdraw,
-            "save": self.save,
-        }
+        self.table: dict[str, Handler] = {c.name: getattr(self, c.handler) for c in COMMANDS}
 
     async def __call__(self, cmd: Command) -> None:
         await self.table[cmd.name](cmd)
 
     @property
-    def driver(self):
+    def driver(self) -> RunDriver:
         return self.screen.driver
 
     async def help(self, cmd: Command) -> None:
@@ -150,7 +169,7 @@ class LoopCommands:
         which = cmd.args[0].lower() if cmd.args else ""
         allowed = BULK[cmd.name]
         if which not in allowed:
-            raise CommandError(f"/{cmd.name} {'|'.join(allowed)}: {BULK_HELP[cmd.name]}")
+            raise CommandError(f"/{cmd.name} {'|'.join(allowed)}: {BY_NAME[cmd.name].help}")
         desk = self.screen.desk
         if not desk.reviews:
             raise CommandError(f"/{cmd.name} {which}: no review is open")

@@ -15,19 +15,46 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
+
+from rich.text import Text
+from textual.widget import Widget
 
 from core.review import AutoReviewer, ReviewRequest, ReviewResult
 from core.rubric import Rubric
 from core.types import Decision, Prompt, Proposal, ProposalId
 from tui.screens.chat import bulk_takes
 from tui.messages import DecisionArrived, ReflectRequested, ReviewRequested
+from tui.reviewer import TuiReviewer
 from tui.widgets.review import ProposalCard, ReflectPrompt, ReviewGroup
 from tui.widgets.input import CommandLine
+from tui.widgets.status import StatusBar
 from tui.widgets.text import clean
+from tui.widgets.transcript import Transcript
 
-if TYPE_CHECKING:
-    from tui.screens.loop.screen import LoopScreen
+
+class DeskHost(Protocol):
+    """What the desk needs of its screen (the loop screen is one)."""
+
+    reviewer: TuiReviewer
+
+    @property
+    def transcript(self) -> Transcript: ...
+
+    @property
+    def command_line(self) -> CommandLine: ...
+
+    @property
+    def status(self) -> StatusBar: ...
+
+    @property
+    def focused(self) -> Widget | None: ...
+
+    def on_top(self) -> bool:
+        """The screen is the one shown (no modal over it)."""
+        ...
+
+    def say(self, text: str | Text, level: str = "info") -> None: ...
 
 
 @dataclass
@@ -68,7 +95,7 @@ def group_key(p: Proposal) -> str:
 
 
 class ReviewDesk:
-    def __init__(self, screen: LoopScreen) -> None:
+    def __init__(self, screen: DeskHost) -> None:
         self.screen = screen
         self.prompts: dict[str, Prompt] = {}  # every prompt seen, for the parents' texts
         self.groups: dict[str, ReviewGroup] = {}  # groups still collecting cards, by key
@@ -353,7 +380,7 @@ class ReviewDesk:
         the person is typing there or a modal is open.  Blind mode's request
         for the person's reflection is the one call that opens the input."""
         screen = self.screen
-        if screen.app.screen is not screen:
+        if not screen.on_top():
             return
         line = screen.command_line
         if self.reflects:

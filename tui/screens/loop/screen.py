@@ -18,7 +18,6 @@ from pathlib import Path
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Static
@@ -47,7 +46,7 @@ from tui.messages import (
     StepFinished,
 )
 from tui.reviewer import TuiReviewer
-from tui.screens.commands import Command, parse
+from tui.slash_commands import Command, bindings, parse
 from tui.screens.chat import ChatScreen
 from tui.screens.loop.command_table import LoopCommands
 from tui.screens.loop.desk import ReviewDesk
@@ -65,12 +64,7 @@ from tui.widgets.transcript import EvaluationMessage, NoteLine, PhaseLine, StepS
 
 class LoopScreen(ChatScreen):
     BINDINGS = [
-        Binding("f2", "toggle_scores", "Scores", id="scores"),
-        Binding("escape", "leave_input", "Leave the input", id="leave-input"),
-        Binding("slash", "command", "Input", id="command"),
-        Binding("n", "next_step", "Next undecided / step", id="next"),
-        Binding("u", "undo", "Undo", id="undo"),
-        Binding("d", "done", "Done", id="done"),
+        *bindings("loop"),
     ]
     AUTO_FOCUS = "#transcript"  # keys act (n runs the next step); / or a paste opens the input
 
@@ -140,6 +134,9 @@ class LoopScreen(ChatScreen):
         self.query_one("#title-bar", Static).update(self._title())
         self.status.session = self.session_path.name
         self.status.show()
+
+    def on_top(self) -> bool:
+        return self.app.screen is self
 
     def set_auto(self, on: bool) -> None:
         self.reviewer.auto = self.status.auto = on

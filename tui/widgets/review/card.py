@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.events import Click, Key
 from textual.widgets import Button, Input, Static
@@ -21,7 +20,8 @@ from textual.widgets import Button, Input, Static
 from core.rubric import Label
 from core.types import Decision, Proposal
 from tui.messages import DecisionChosen, EditRequested
-from tui.widgets.inputs import LineInput
+from tui.slash_commands import bindings
+from tui.widgets.input.fields import LineInput
 from tui.widgets.text import clean, diff_stats, one_line, word_diff
 
 KIND_LABEL = {"feedback": "feedback", "candidate": "candidate prompt", "demonstration": "demonstration"}
@@ -35,10 +35,7 @@ DECISION_MARK = {
 
 class ProposalCard(Vertical, can_focus=True):
     BINDINGS = [
-        Binding("a", "accept", "Accept", id="accept"),
-        Binding("e", "edit", "Edit", id="edit"),
-        Binding("r", "reject", "Reject", id="reject"),
-        Binding("enter", "enter", "Rationale / expand", id="expand", show=False),
+        *bindings("card"),
     ]
 
     def __init__(self, proposal: Proposal, *, parent_text: str | None = None, index: int = 0,

@@ -11,8 +11,8 @@ import io
 import time
 from pathlib import Path
 
-from tui.commands import plain
-from tui.commands.audit import add_audit_options, run_audit
+from tui.subcommands import plain
+from tui.subcommands.audit import add_audit_options, run_audit
 
 
 def register(sub) -> None:

@@ -22,7 +22,7 @@ import shlex
 import signal
 import sys
 
-from tui.commands import plain
+from tui.subcommands import plain
 
 LOOPBACK_NAMES = ("localhost",)
 

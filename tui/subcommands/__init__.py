@@ -24,7 +24,7 @@ def plain(doc: str) -> str:
 
 def register_all(sub) -> None:
     for name in MODULES:
-        importlib.import_module(f"tui.commands.{name}").register(sub)
+        importlib.import_module(f"tui.subcommands.{name}").register(sub)
     for command in READERS:
         parser = sub.choices[command]
         parser.add_argument("--strict", action="store_true", help=STRICT_HELP)

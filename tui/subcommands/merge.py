@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tui.commands import plain
+from tui.subcommands import plain
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from sessions.audit_run import SECTIONS, AuditOptions, AuditRun, audit_paths, tables_for, to_json
-from tui.commands import plain
+from tui.subcommands import plain
 
 
 def add_audit_options(p: argparse.ArgumentParser) -> None:
