@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint-imports bench clean
+.PHONY: install demo test lint-imports typecheck bench clean
 
 install: $(STAMP)
 
@@ -32,7 +32,11 @@ demo: install
 lint-imports: install
 	$(VENV)/bin/lint-imports
 
-test: lint-imports
+# Static types over core/ and sessions/ ([tool.mypy] in pyproject.toml).
+typecheck: install
+	$(PY) -m mypy
+
+test: lint-imports typecheck
 	$(PY) -m pytest -q
 
 clean:

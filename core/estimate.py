@@ -60,7 +60,7 @@ class StepEstimate:
     @property
     def cost(self) -> float | None:
         costs = [r.cost for r in self.roles]
-        return None if None in costs else sum(costs)
+        return None if None in costs else sum(c for c in costs if c is not None)
 
     @property
     def priced(self) -> bool:

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import asyncio
 from contextvars import copy_context
-from typing import Awaitable, Callable, Sequence
+from functools import partial
+from typing import Any, Callable, Coroutine, Sequence
 
 from core.llm.pricing import Meter, metering
 from core.methods.base import Draft, StepContext
@@ -64,12 +65,12 @@ class ReadAhead:
 
         for ctx, tag in contexts:
             if method.reflects:
-                ahead.ask(ctx, (tag, "reflect", ()), lambda ctx=ctx, tag=tag: reflect_then_refine(ctx, tag))
+                ahead.ask(ctx, (tag, "reflect", ()), partial(reflect_then_refine, ctx, tag))
             else:
-                ahead.ask(ctx, (tag, "refine", ()), lambda ctx=ctx: method.refine(ctx, ()))
+                ahead.ask(ctx, (tag, "refine", ()), partial(method.refine, ctx, ()))
         return ahead if len(ahead) else None
 
-    def ask(self, ctx: StepContext, key: Key, call: Callable[[], Awaitable[list[Draft]]]) -> None:
+    def ask(self, ctx: StepContext, key: Key, call: Callable[[], Coroutine[Any, Any, list[Draft]]]) -> None:
         """Start ``call`` (metered); a call may ask the one that follows it."""
         context = copy_context()
         context.run(metering.set, self.meter)

@@ -69,7 +69,7 @@ def _answer_objects(text: str) -> Iterator[dict]:
     while pos != -1:
         end = _matching_brace(text, pos)
         obj = _parse_object(text[pos : end + 1]) if end is not None else None
-        if isinstance(obj, dict) and "answer" in obj:
+        if end is not None and isinstance(obj, dict) and "answer" in obj:  # obj is None without an end
             yield obj
             pos = text.find("{", end + 1)
         else:
@@ -251,6 +251,7 @@ def score_output(
 
     An output cut by max_tokens before it gave its answer object has not
     followed the format, whatever the fallbacks read out of the cut text."""
+    answer: str | None
     if protocol == "study":
         answer, followed = study_extract(output)
         correct = study_correct(answer, targets)

@@ -198,10 +198,10 @@ class BeamSelection(Selection):
         keys = {i: rng.random() for i in unique}  # drawn for every member, so the ties fall as they always did
         if not unique:
             raise RuntimeError("no prompt survived review: accept or add at least one initial prompt")
-        rated = [i for i in unique if scores[i].score is not None]
+        rated = {i: s for i in unique if (s := scores[i].score) is not None}
         if not rated:
             raise unscored(step, unique)
-        ranked = sorted(rated, key=lambda i: (-scores[i].score, keys[i]))[: self.beam]
+        ranked = sorted(rated, key=lambda i: (-rated[i], keys[i]))[: self.beam]
         return StepOutcome(tuple(ranked), ranked[0])
 
     def to_dict(self) -> dict[str, Any]:

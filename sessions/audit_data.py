@@ -35,10 +35,10 @@ missing.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
 from core.analysis.data import AuditData
-from core.types import Decision, ErrorCase, Evaluation, ExampleResult, Prompt, Proposal, ProposalId
+from core.types import Decision, DecisionKind, ErrorCase, Evaluation, ExampleResult, Prompt, Proposal, ProposalId
 
 from .decisions import current_decisions
 from .service import is_session
@@ -119,7 +119,7 @@ class _ExportBuilder:
     def add(self, r: dict, line: int) -> None:
         d = self.data
         if not d.task:
-            config = r.get("config") if isinstance(r.get("config"), dict) else {}
+            config = r["config"] if isinstance(r.get("config"), dict) else {}
             d.config = d.config or config
             d.task = str(_first(r, "task", default=config.get("task", "")) or "")
             d.method = str(_first(r, "method", default=config.get("method", "")) or "")
@@ -140,13 +140,14 @@ class _ExportBuilder:
             author, _first(r, "for_candidate"),
         )
         decision = _first(r, "decision")
-        notes = {"labels": tuple(str(x) for x in _first(r, "labels", default=()) or ()),
+        notes: dict[str, Any] = {"labels": tuple(str(x) for x in _first(r, "labels", default=()) or ()),
                  "rationale": str(_first(r, "rationale", default="")), "annotator": str(_first(r, "annotator", default=""))}
         if isinstance(decision, dict):
             d.decisions[pid] = Decision(pid, decision.get("kind", "accept"), decision.get("text"), decision.get("by", "human"),
                                         **notes)
         elif isinstance(decision, str):
-            d.decisions[pid] = Decision(pid, decision, str(human) if decision == "edit" and human else None, "human",
+            # the kind as the export wrote it (the dict form above is not checked either)
+            d.decisions[pid] = Decision(pid, cast(DecisionKind, decision), str(human) if decision == "edit" and human else None, "human",
                                         **notes)
         elif author == "human":
             d.decisions[pid] = Decision(pid, "add", text, "human", **notes)

@@ -55,6 +55,7 @@ def best_prompt(path: str | Path) -> Best:
     if not steps:
         raise ValueError(f"{Path(path).name}: no finished step yet, so no best prompt")
     record = steps[-1]
+    assert record.dev_best is not None  # the loop never selects a best prompt without a dev score
     protocol = config.get("protocol", "reflectloop")
     template, notes = _template(task, config.get("task", ""), protocol, Path(path).name)
     return Best(

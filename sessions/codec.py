@@ -26,7 +26,7 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 def encode(obj: Any) -> dict:
     """A dataclass instance as a fresh JSON-able dict."""
-    return {name: _plain(getattr(obj, name)) for name in _field_names(type(obj))}
+    return {name: _plain(getattr(obj, name)) for name in _field_names(type(obj))}  # type: ignore[arg-type]  # a class is hashable; mypy does not see type[...] as Hashable
 
 
 @cache
@@ -49,7 +49,7 @@ def _plain(value: Any) -> Any:
 
 def decode(cls: type[T], data: dict) -> T:
     """Rebuild ``cls`` from what :func:`encode` produced."""
-    names, converters = _plan(cls)
+    names, converters = _plan(cls)  # type: ignore[arg-type]  # as above
     kwargs = {name: data[name] for name in names if name in data}
     for name, convert in converters:
         if name in kwargs:
@@ -73,7 +73,7 @@ def _identity(value: Any) -> Any:
 def _converter(hint: Any) -> Converter:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if dataclasses.is_dataclass(hint):
-        return lambda value: decode(hint, value)
+        return lambda value: decode(typing.cast(type, hint), value)  # a hint is a class, never an instance
     if origin is tuple:
         item = _converter(args[0]) if args else _identity
         if item is _identity:

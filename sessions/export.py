@@ -234,6 +234,7 @@ def _write(rows: list[dict], fmt: str, out: Path | IO[str], store: SessionStore,
     elif fmt == "csv":
         write_csv(rows, out)
     elif fmt == "hf":
+        assert isinstance(out, Path)  # export() refuses a stream for a folder
         write_hf(rows, out, source=store.path.name)
         if store.unread[0]:  # the card says it too: it is what a dataset's reader sees first
             with (out / "README.md").open("a") as f:
@@ -241,6 +242,7 @@ def _write(rows: list[dict], fmt: str, out: Path | IO[str], store: SessionStore,
     elif fmt == "labelstudio":
         from sessions.export_labelstudio import write_labelstudio
 
+        assert isinstance(out, Path)  # export() refuses a stream for two files
         write_labelstudio(rows, out, rubric)
 
 

@@ -142,6 +142,7 @@ class LogFile:
         self._identity = (st.st_dev, st.st_ino)
         if self.writable and self.size < len(data):
             # Drop the unacknowledged tail now so later appends start on a line boundary.
+            assert self._fd is not None  # a writer holds its log open
             os.ftruncate(self._fd, self.size)
             os.fsync(self._fd)
         return parsed.records
@@ -175,6 +176,7 @@ class LogFile:
     def append(self, line: bytes) -> None:
         """Append one terminated line and fsync it: on return it survives a crash."""
         assert line.endswith(_NEWLINE), "a log line must end with a newline"
+        assert self._fd is not None, "append needs a writable log"
         try:
             _write_fully(self._fd, line)
             os.fsync(self._fd)
@@ -214,6 +216,7 @@ class LogFile:
         either the old log or the new one, never a mix.  A failure before the
         rename (a full disk) leaves the old log in use and no temporary file.
         """
+        assert self._fd is not None, "only a writer compacts"
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         try:

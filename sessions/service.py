@@ -18,7 +18,7 @@ import gc
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from core import paths
 from core.config import RunConfig, from_dict
@@ -66,7 +66,10 @@ def session_path(config: RunConfig | None, *, label: str | None = None, folder: 
     parts = [time.strftime("%Y%m%d-%H%M%S")]
     if config is not None:
         parts.append(config.task.replace(":", "-").replace("/", "_"))
-    parts.append(label or config.method)
+    if not label:
+        assert config is not None, "a session without a config is named by its label"
+        label = config.method
+    parts.append(label)
     name = "-".join(parts) + ("" if folder else ".session")
     return (root or paths.sessions_dir()) / name
 
@@ -187,7 +190,7 @@ def _models(config: RunConfig, on_call: Callable[[CallRecord], None], task: Task
     like the others."""
     cache = default_cache() if config.cache else None
     budget = Budget(config.max_cost, config.max_tokens) if (config.max_cost or config.max_tokens) else None
-    common = dict(concurrency=config.concurrency, cache=cache, budget=budget, on_call=on_call)
+    common: dict[str, Any] = dict(concurrency=config.concurrency, cache=cache, budget=budget, on_call=on_call)
     target = make_llm(config.target, role="target", base_url=config.target_base_url, **common)
     # The study gives each method its own optimizer model (``optimizers``).
     optimizer = make_llm(config.optimizer_spec, role="optimizer", base_url=config.optimizer_base_url, **common)
@@ -229,7 +232,7 @@ def with_metric_workers(task: Task, workers: int | None) -> Task:
     """``task`` whose Python metric runs up to ``workers`` examples at once
     (the run's concurrency; unset: one per CPU)."""
     metric = task.taskfile.scorer.metric if task.taskfile is not None else None
-    if not hasattr(metric, "with_workers") or not workers:
+    if metric is None or not hasattr(metric, "with_workers") or not workers:
         return task
     scorer = dataclasses.replace(task.taskfile.scorer, metric=metric.with_workers(workers))
     return dataclasses.replace(task, taskfile=dataclasses.replace(task.taskfile, scorer=scorer))
@@ -246,8 +249,8 @@ def _parts(config: RunConfig, recorder: Recorder, injected: Injected, task: Task
     from the config's specs unless injected."""
     made = injected(config) if callable(injected) else injected
     if made:
-        task, target, optimizer, *judge = made
-        judge = judge[0] if judge else None
+        task, target, optimizer, *rest = made
+        judge = rest[0] if rest else None
         for model in (target, optimizer, *([judge] if judge else [])):
             model.on_call = recorder.on_call
     else:

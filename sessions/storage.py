@@ -44,6 +44,7 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from tinydb.storages import Storage
 
@@ -51,6 +52,8 @@ from .lock import SessionLock
 from .logfile import DamagedLine, LogFile, fsync_dir
 
 LOG_NAME = "log.jsonl"
+
+V = TypeVar("V")  # a table's documents: decoded dicts, or their encoded JSON text
 
 # One encoder instance: json.dumps with options builds a new encoder per call.
 # ensure_ascii keeps every Python str (even a lone surrogate) round-trippable.
@@ -65,7 +68,7 @@ class SessionWriteError(OSError):
     """The disk refused a write (full, over quota, failing): none of it is in the
     session, and every record acknowledged before it still is."""
 
-    _REASONS = {
+    _REASONS: dict[int | None, str] = {
         errno.ENOSPC: "the disk is full (no space left on device)",
         errno.EDQUOT: "the disk quota is exceeded",
         errno.EIO: "the disk reported an I/O error",
@@ -82,7 +85,7 @@ class SessionWriteError(OSError):
         )
 
     def __str__(self) -> str:
-        return self.strerror
+        return self.strerror or super().__str__()
 
 
 class AppendStorage(Storage):
@@ -147,9 +150,9 @@ class AppendStorage(Storage):
     def _set_damage_aside(self) -> None:
         # The bad bytes are durable in the .corrupt file before the log is rewritten without them.
         try:
-            self.corrupt_file = self._log.set_aside(self._log.damage)
+            self.corrupt_file = self._open_log.set_aside(self._open_log.damage)
         except OSError as exc:
-            raise SessionWriteError(self.path, f"the damaged lines to {self._log.corrupt_path.name}", exc) from exc
+            raise SessionWriteError(self.path, f"the damaged lines to {self._open_log.corrupt_path.name}", exc) from exc
         self.compact()
 
     # ------------------------------------------------------------ TinyDB's API
@@ -172,7 +175,7 @@ class AppendStorage(Storage):
         except Exception as exc:
             # TinyDB's in-place updates already changed our documents (e.g. to a value
             # JSON cannot hold): go back to what is on disk, so memory never runs ahead of it.
-            self._load(self._log.read_all())
+            self._load(self._open_log.read_all())
             if isinstance(exc, OSError):
                 raise SessionWriteError(self.path, "the rewritten log", exc) from exc
             raise
@@ -206,7 +209,7 @@ class AppendStorage(Storage):
             return
         live = self._live_after(encoded)
         try:
-            self._log.append(_line({"put": _docs_json(encoded)}, live))
+            self._open_log.append(_line({"put": _docs_json(encoded)}, live))
         except OSError as exc:
             raise SessionWriteError(self.path, _what(encoded), exc) from exc
         self._put_all({name: tables[name] for name in encoded})
@@ -249,7 +252,7 @@ class AppendStorage(Storage):
         """Make ``tables`` the whole log (one ``snap`` line) and the state in memory."""
         encoded = {name: {i: encode(doc) for i, doc in docs.items()} for name, docs in tables.items()}
         live = sum(len(text) for docs in encoded.values() for text in docs.values())
-        self._log.replace(_line({"snap": _docs_json(encoded)}, live))
+        self._open_log.replace(_line({"snap": _docs_json(encoded)}, live))
         self._tables, self._live = tables, live
 
     def _live_after(self, encoded: dict[str, dict[str, str]]) -> int:
@@ -263,7 +266,7 @@ class AppendStorage(Storage):
         return live
 
     def _maybe_compact(self) -> None:
-        size = self._log.size
+        size = self._open_log.size
         if size > max(self.COMPACT_MIN_BYTES, self.COMPACT_RATIO * self._live, self._compact_at):
             try:
                 self.compact()
@@ -304,7 +307,7 @@ class AppendStorage(Storage):
                 table.clear()
             table.update(self._keep_latest(name, docs))
 
-    def _keep_latest(self, name: str, docs: dict[str, dict]) -> dict[str, dict]:
+    def _keep_latest(self, name: str, docs: dict[str, V]) -> dict[str, V]:
         """``docs`` as a table holds them: only the last of a ``latest_only`` table's."""
         if name not in self.latest_only or len(docs) < 2:
             return docs
@@ -312,14 +315,21 @@ class AppendStorage(Storage):
         return {last: docs[last]}
 
     def _follow(self) -> None:
-        records = self._log.read_new()
+        records = self._open_log.read_new()
         if records is None:  # compacted (replaced) by the writer: start over
-            self._load(self._log.read_all())
+            self._load(self._open_log.read_all())
         else:
             for record in records:
                 self._apply(record)
 
     # ------------------------------------------------------------------ guards
+    @property
+    def _open_log(self) -> LogFile:
+        """The log, open (every use but ``close`` needs it open)."""
+        self._check_open()
+        assert self._log is not None
+        return self._log
+
     def _check_open(self) -> None:
         if self._log is None:
             raise ValueError(f"session storage {self.path} is closed")

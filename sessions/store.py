@@ -29,14 +29,16 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar, cast
+
+from tinydb.table import Document
 
 from core.types import CallRecord, Decision, Evaluation, Prompt, Proposal, StepRecord
 
 from . import codec, reading
 from .logfile import CORRUPT_SUFFIX, DamagedLine, set_aside
 from .redact import check_config, env_secrets, scrub
-from .storage import LOG_NAME, ReadOnlyError
+from .storage import LOG_NAME, AppendStorage, ReadOnlyError
 from .table import AppendDB
 
 FORMAT = 1
@@ -65,7 +67,7 @@ class SessionStore:
     """Use :meth:`create` or :meth:`open`; close it (or use ``with``)."""
 
     def __init__(self, db: AppendDB, path: Path, *, read_only: bool) -> None:
-        self._db = db
+        self._db: AppendDB | None = db  # None once closed
         self._path = path
         self._read_only = read_only
         self._mutex = threading.RLock()
@@ -190,7 +192,7 @@ class SessionStore:
         return self._unread
 
     def _unread_lines(self) -> tuple[int, str]:
-        storage = self._db.storage
+        storage = self._storage
         if storage.damage:
             return len(storage.damage), _damage_warning(storage.damage, storage.corrupt_file)
         corrupt = self._path / (LOG_NAME + CORRUPT_SUFFIX)
@@ -321,9 +323,14 @@ class SessionStore:
 
     # -------------------------------------------------------------- helpers
     @property
-    def _storage(self):
+    def _storage(self) -> AppendStorage:
+        return cast(AppendStorage, self._open_db.storage)  # create and open use one
+
+    @property
+    def _open_db(self) -> AppendDB:
         self._check_open()
-        return self._db.storage
+        assert self._db is not None
+        return self._db
 
     @_locked
     def _insert(self, table: str, doc: dict) -> None:
@@ -331,30 +338,29 @@ class SessionStore:
         # Pending calls (those that led to this record) ride along in the same
         # line: one fsync, and never a record without the calls before it.
         secrets = env_secrets()
-        self._db.insert_together({CALLS: self._scrubbed_calls(secrets), table: [scrub(doc, secrets)]})
+        self._open_db.insert_together({CALLS: self._scrubbed_calls(secrets), table: [scrub(doc, secrets)]})
         self._pending_calls = []
 
     def _flush_calls(self) -> None:
         if self._pending_calls:
-            self._db.table(CALLS).insert_multiple(self._scrubbed_calls(env_secrets()))
+            self._open_db.table(CALLS).insert_multiple(self._scrubbed_calls(env_secrets()))
             self._pending_calls = []  # only after the write succeeded
 
     def _scrubbed_calls(self, secrets: list[str]) -> list[dict]:
         return [scrub(doc, secrets) for doc in self._pending_calls]
 
     @_locked
-    def _docs(self, table: str) -> list[dict]:
-        self._check_open()
-        return self._db.table(table).all()
+    def _docs(self, table: str) -> list[Document]:
+        return self._open_db.table(table).all()
 
     def _decoded(self, table: str, cls: type[T]) -> list[T]:
         return [codec.decode(cls, d) for d in self._docs(table)]
 
     def _load_meta(self) -> dict:
-        docs = self._db.table(META).all()
+        docs = self._open_db.table(META).all()
         if not docs or "format" not in docs[0]:
-            damage = self._db.storage.damage
-            why = f" ({_damage_warning(damage, self._db.storage.corrupt_file)})" if damage else ""
+            damage = self._storage.damage
+            why = f" ({_damage_warning(damage, self._storage.corrupt_file)})" if damage else ""
             raise ValueError(f"{self._path} is not a reflectloop session{why}")
         fmt = docs[0]["format"]
         if type(fmt) is not int or not 1 <= fmt <= FORMAT:

@@ -12,7 +12,8 @@ the same either way: plain ``TinyDB(path, storage=AppendStorage)`` reads them.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import cast
 
 from tinydb import TinyDB
 from tinydb.table import Table
@@ -36,7 +37,7 @@ class AppendTable(Table):
         self.clear_cache()
         return [int(doc_id) for doc_id in batch]
 
-    def with_new_ids(self, documents: list[Mapping]) -> dict[str, dict]:
+    def with_new_ids(self, documents: Sequence[Mapping]) -> dict[str, dict]:
         """Give new documents the ids TinyDB would, ready for :meth:`AppendStorage.append`."""
         for document in documents:
             if not isinstance(document, Mapping):
@@ -48,11 +49,13 @@ class AppendDB(TinyDB):
     """TinyDB with :class:`AppendTable`; opened on an :class:`AppendStorage` by default."""
 
     table_class = AppendTable
-    default_storage_class = AppendStorage
+    # TinyDB's attribute is inferred as its own JSONStorage; any Storage class is meant.
+    default_storage_class = AppendStorage  # type: ignore[assignment]
 
-    def insert_together(self, documents: dict[str, list[Mapping]]) -> None:
+    def insert_together(self, documents: Mapping[str, Sequence[Mapping]]) -> None:
         """Insert into several tables as one write: one line, one fsync, all or nothing."""
-        batches = {name: self.table(name).with_new_ids(docs) for name, docs in documents.items() if docs}
-        self.storage.append(batches)
+        # table_class and the default storage make these an AppendTable and an AppendStorage.
+        batches = {name: cast(AppendTable, self.table(name)).with_new_ids(docs) for name, docs in documents.items() if docs}
+        cast(AppendStorage, self.storage).append(batches)
         for name in batches:
             self.table(name).clear_cache()

@@ -15,15 +15,15 @@ so chance agreement is already perfect) is NaN, never a made-up 1.0.
 """
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Hashable, Mapping, Sequence
+from typing import Any, Hashable, Mapping, Sequence
 
 from core.analysis.text import Similarity
 from core.types import Decision
 
-Ratings = Mapping[Hashable, Mapping[str, Hashable]]
+Ratings = Mapping[Any, Mapping[str, Hashable]]  # item (any hashable; a Mapping's key type is invariant) -> rater -> value
 NAN = float("nan")
 
 
@@ -58,7 +58,7 @@ def fleiss_kappa(ratings: Ratings, raters: Sequence[str]) -> float:
 def krippendorff_alpha(ratings: Ratings) -> float:
     """Nominal alpha, 1 - D_o / D_e, from the coincidence matrix of the
     pairable values (items with at least two ratings)."""
-    coincidence: Counter = Counter()
+    coincidence: defaultdict[tuple[Hashable, Hashable], float] = defaultdict(float)  # weights 1 / (m - 1)
     for r in ratings.values():
         values = list(r.values())
         m = len(values)
@@ -66,7 +66,7 @@ def krippendorff_alpha(ratings: Ratings) -> float:
             continue
         for i, j in ((i, j) for i in range(m) for j in range(m) if i != j):
             coincidence[(values[i], values[j])] += 1 / (m - 1)
-    n_c: Counter = Counter()
+    n_c: defaultdict[Hashable, float] = defaultdict(float)
     for (c, _k), w in coincidence.items():
         n_c[c] += w
     n = sum(n_c.values())

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Collection, Iterable, Sequence
 
 from core.analysis.data import AuditData, Feedback
 from core.analysis.text import tokens
@@ -137,7 +137,7 @@ def distinctive(errors: Sequence[ErrorCase], background: set[str]) -> list[set[s
 
 
 def ground(
-    text: str, errors: Sequence[ErrorCase], *, instruction: str = "", common: set[str] = frozenset()
+    text: str, errors: Sequence[ErrorCase], *, instruction: str = "", common: Collection[str] = frozenset()
 ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[str, ...], ...]]:
     """(indices referred to, score per error, matched features per error)."""
     background = set(GENERIC) | set(common) | {w for w in features(instruction) if " " not in w}
@@ -164,7 +164,7 @@ def grounding(data: AuditData) -> Grounding:
     return out
 
 
-def ground_feedback(f: Feedback, data: AuditData, common: set[str] = frozenset()) -> FeedbackGrounding:
+def ground_feedback(f: Feedback, data: AuditData, common: Collection[str] = frozenset()) -> FeedbackGrounding:
     parent = data.prompts.get(f.parent_id)
     instruction = parent.instruction if parent else ""
     refers, scores, matched = ground(f.text, f.errors, instruction=instruction, common=common)

@@ -89,8 +89,9 @@ def _finite(x: float) -> float | None:
 
 
 def _best(data: AuditData, candidates: list[Prompt]) -> Prompt | None:
-    scored = [p for p in candidates if p.id in data.dev and data.dev[p.id].score is not None]
-    return max(scored, key=lambda p: data.dev[p.id].score) if scored else None  # max keeps the first of ties
+    scores = {p.id: s for p in candidates if p.id in data.dev and (s := data.dev[p.id].score) is not None}
+    scored = [p for p in candidates if p.id in scores]
+    return max(scored, key=lambda p: scores[p.id]) if scored else None  # max keeps the first of ties
 
 
 def human_vs_llm(

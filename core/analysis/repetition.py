@@ -87,7 +87,7 @@ def _items(data: AuditData, author: str) -> list[Feedback]:
 def repetition(data: AuditData, *, backend: Similarity | None = None, author: str = "llm") -> Repetition:
     backend = backend or TfIdfSimilarity()
     items = _items(data, author)
-    sets: dict[tuple[int, str], list[Feedback]] = {}
+    sets: dict[tuple[int, str, str], list[Feedback]] = {}
     for f in items:
         sets.setdefault(f.error_set, []).append(f)
     keys = list(sets)
@@ -98,7 +98,8 @@ def repetition(data: AuditData, *, backend: Similarity | None = None, author: st
     m = backend.matrix(texts) if texts else []
     ni = len(items)
 
-    across_steps, across_parents = [], []
+    across_steps: list[float] = []
+    across_parents: list[float] = []
     for i in range(len(keys)):
         for j in range(i + 1, len(keys)):
             s = m[ni + i][ni + j]

@@ -96,7 +96,7 @@ def histogram(values: Iterable[float], *, bins: int = 10, lo: float = 0.0, hi: f
 def text_histogram(values: Sequence[float], *, bins: int = 10, width: int = 40, lo: float = 0.0, hi: float = 1.0) -> str:
     """The histogram as lines ``[0.0,0.1)  ####  12``."""
     counts = histogram(values, bins=bins, lo=lo, hi=hi)
-    top = max(counts) if counts and max(counts) else 1
+    top = max(counts, default=0) or 1
     step = (hi - lo) / bins
     lines = []
     for k, c in enumerate(counts):

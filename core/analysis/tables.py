@@ -122,6 +122,7 @@ def repetition_table(a: SessionAudit) -> Table:
 
 def control_table(a: SessionAudit) -> Table:
     c = a.control
+    assert c is not None  # only called for an audit that ran the control
     overlap = {cond: [s.overlap for s in c.samples if s.condition == cond] for cond in c.by_condition()}
     rows = [_dist_row(cond, d) + [pct(sum(overlap[cond]) / len(overlap[cond])) if overlap[cond] else "-"]
             for cond, d in c.by_condition().items()]

@@ -34,7 +34,7 @@ from core.types import Completion, Message, Params, Usage
 try:
     import anthropic
 except ImportError:  # reported when an anthropic: model is asked for
-    anthropic = None
+    anthropic = None  # type: ignore[assignment]  # mypy types the name as the module; None means absent
 
 KEY_VARIABLE = "ANTHROPIC_API_KEY"
 BASE_URL_VARIABLE = "ANTHROPIC_BASE_URL"

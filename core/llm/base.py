@@ -141,7 +141,7 @@ def parse_retry_after(headers: Mapping[str, str] | None, *, now: float | None = 
         if value is None:
             continue
         try:
-            seconds = float(value) / divisor
+            seconds: float | None = float(value) / divisor
         except ValueError:
             seconds = _seconds_until_http_date(value, now)
         if seconds is not None and math.isfinite(seconds):

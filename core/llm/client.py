@@ -82,10 +82,12 @@ class LLM:
         ``identity()`` (the spec and the endpoint, or the model file), the
         spec for a provider that has none.  Found once: a local model's
         digest reads the whole file, off the event loop."""
-        if self._identity is None:
-            find = getattr(self.provider, "identity", None)
-            self._identity = self.spec if find is None else await asyncio.to_thread(find)
-        return self._identity
+        identity = self._identity
+        if identity is None:
+            find: Callable[[], str] | None = getattr(self.provider, "identity", None)
+            identity = self.spec if find is None else await asyncio.to_thread(find)
+            self._identity = identity
+        return identity
 
     async def overflow(self, messages: Sequence[Message], params: Params) -> str | None:
         """Why the request cannot fit the model's context (its prompt and
@@ -138,6 +140,7 @@ class LLM:
         completion (``text`` None, the texts as user messages)."""
         self.check_embeds()
         provider = self.provider
+        assert isinstance(provider, EmbeddingProvider)  # check_embeds raised otherwise
         distinct = list(dict.fromkeys(texts))
         identity = await self.identity()
         found: dict[str, Vector] = {}
@@ -174,7 +177,9 @@ class LLM:
         def failed(attempt: int, latency: float, error: str) -> CallRecord:
             return self._embed_record(tuple(batch), purpose, attempt, latency=latency, error=error)
 
-        answer, attempt = await self._retrying(lambda: self.provider.embed(batch), failed)
+        provider = self.provider
+        assert isinstance(provider, EmbeddingProvider)  # embed() checked it
+        answer, attempt = await self._retrying(lambda: provider.embed(batch), failed)
         if len(answer.vectors) != len(batch):  # a provider bug, not a server's whim
             raise LLMError(f"{self.spec}: asked for {len(batch)} embeddings, got {len(answer.vectors)}")
         spent = self._account(answer.usage)

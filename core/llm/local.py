@@ -121,7 +121,7 @@ def _load(path: Path, n_ctx: int, *, embedding: bool = False) -> tuple[Any, thre
                 raise MissingPackageError("llama-cpp-python", "local models") from exc
             # A chat model has no pooling of its own; without one llama.cpp
             # returns a vector per token instead of one per text.
-            pooling = {"embedding": True, "pooling_type": llama_cpp.LLAMA_POOLING_TYPE_MEAN} if embedding else {}
+            pooling: dict[str, Any] = {"embedding": True, "pooling_type": llama_cpp.LLAMA_POOLING_TYPE_MEAN} if embedding else {}
             try:
                 model = llama_cpp.Llama(
                     model_path=str(path), n_ctx=n_ctx, n_threads=os.cpu_count(), verbose=False, **pooling

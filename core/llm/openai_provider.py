@@ -102,8 +102,8 @@ class OpenAIProvider:
             raise ProviderError(f"{self.spec}: asked for {expected} embeddings, got {len(items)}", retryable=False)
         # The order of ``data`` is not promised; ``index`` is.
         ordered = sorted(items, key=lambda d: d.get("index", 0) if isinstance(d, dict) else 0)
-        vectors = tuple(_vector(item) for item in ordered)
-        if any(v is None for v in vectors):
+        vectors = tuple(v for item in ordered if (v := _vector(item)) is not None)
+        if len(vectors) < len(ordered):
             raise ProviderError(
                 f"{self.spec}: an embedding is neither a list of numbers nor a list of token vectors", retryable=False
             )

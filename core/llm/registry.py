@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import EllipsisType
+from typing import Any
 
 from core import paths
 from core.llm.base import LLMError, Provider
@@ -86,5 +87,5 @@ def make_llm(
     elif cache is None:
         cache = NullCache()
     provider = make_provider(spec, base_url=base_url, timeout=timeout)
-    pacing = {k: v for k, v in (("retries", retries), ("backoff", backoff)) if v is not None}
+    pacing: dict[str, Any] = {k: v for k, v in (("retries", retries), ("backoff", backoff)) if v is not None}
     return LLM(provider, role=role, concurrency=concurrency, cache=cache, budget=budget, on_call=on_call, **pacing)

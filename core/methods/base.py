@@ -274,7 +274,8 @@ class Method(ABC):
         """One optimizer sample of the request, fitted to the optimizer's
         context.  ``draw`` names what it is drawn for (see :func:`draw_seed`)."""
         if isinstance(request, str):
-            request = Request(lambda n, text=request: text)
+            text = request
+            request = Request(lambda n: text)
         params = self.params(sample, draw)
         shown = request.errors
         messages = self._messages(request, shown)

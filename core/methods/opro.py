@@ -14,7 +14,7 @@ from core.types import Example
 
 
 def scored_trajectory(ctx: StepContext, size: int) -> str:
-    best = {}
+    best: dict[str, float] = {}
     for prompt, score in ctx.history:  # one entry per distinct text, its best score
         if score is None:
             continue  # a prompt with no scored example has no score to show

@@ -169,7 +169,7 @@ def _required(f: dataclasses.Field) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
-_SIMPLE = {"str": str, "bool": bool, "float": (int, float), "int": int, "dict": dict}
+_SIMPLE: dict[str, Any] = {"str": str, "bool": bool, "float": (int, float), "int": int, "dict": dict}
 
 
 def _typed(value: Any, f: dataclasses.Field, where: str) -> Any:

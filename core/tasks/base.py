@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence, TypeVar
 
 from core.tasks.hints import answer_hint
 from core.types import Example, Task
@@ -19,6 +19,7 @@ DEFAULT_INI_SIZE = 10
 DEFAULT_DEV_SIZE = 50
 DEFAULT_TEST_SIZE = 200
 SPLITS = ("ini", "dev", "test")
+E = TypeVar("E")  # an example: a task's Example, or a task file's TaskExample
 
 
 class TaskError(Exception):
@@ -29,7 +30,7 @@ def rng(seed: int, purpose: str) -> random.Random:
     return random.Random(f"{seed}:{purpose}")
 
 
-def cap(examples: Sequence[Example], size: int | None, *, seed: int, purpose: str) -> tuple[Example, ...]:
+def cap(examples: Sequence[E], size: int | None, *, seed: int, purpose: str) -> tuple[E, ...]:
     """At most ``size`` examples: a seeded sample when cutting, in the
     original order so ids read naturally."""
     if size is None or size >= len(examples):
@@ -39,8 +40,8 @@ def cap(examples: Sequence[Example], size: int | None, *, seed: int, purpose: st
 
 
 def seeded_split(
-    examples: Sequence[Example], *, label: str, seed: int, ini_size: int, dev_size: int, test_size: int
-) -> dict[str, tuple[Example, ...]]:
+    examples: Sequence[E], *, label: str, seed: int, ini_size: int, dev_size: int, test_size: int
+) -> dict[str, tuple[E, ...]]:
     """Split data that has no split of its own into disjoint ini/dev/test.
 
     One seeded permutation is cut in order ini → dev → test, so dev never
@@ -117,7 +118,7 @@ def as_targets(value: object, where: str) -> tuple[str, ...]:
 def build_task(
     name: str,
     description: str,
-    splits: dict[str, Sequence[Example]],
+    splits: Mapping[str, Sequence[Example]],
     *,
     initial_prompts: Sequence[str] = (),
 ) -> Task:

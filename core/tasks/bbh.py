@@ -61,6 +61,7 @@ def _examples(data: object, label: str) -> list[Example]:
 def _example(index: int, ex: object, label: str) -> Example:
     where = f"{label}: example {index}"
     text = example_input(ex, where)
+    assert isinstance(ex, dict)  # example_input refused anything else
     if "target" not in ex:
         raise TaskError(f"{where} has no 'target'")
     targets = as_targets(ex["target"], where)

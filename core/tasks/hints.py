@@ -34,7 +34,7 @@ def answer_hint(examples: Sequence[Example]) -> str:
 
 
 def _letter_hint(letters: list[str]) -> str:
-    found = sorted({_LETTER.fullmatch(t).group(1) for t in letters})
+    found = sorted({m.group(1) for t in letters if (m := _LETTER.fullmatch(t))})  # every one matches: the caller picked them so
     parens = sum(t.startswith("(") for t in letters) * 2 > len(letters)
     show = (lambda c: f'"({c})"') if parens else (lambda c: f'"{c}"')
     if len(found) == 1:
@@ -50,7 +50,7 @@ def _closed_set(canon: list[str]) -> list[str] | None:
     counts = Counter(t.casefold() for t in canon)
     if len(counts) > _MAX_CHOICES or any(len(t.split()) > 3 for t in counts):
         return None
-    first_spelling = {}
+    first_spelling: dict[str, str] = {}
     for t in canon:
         first_spelling.setdefault(t.casefold(), t)
     return [first_spelling[k] for k, _ in counts.most_common()]

@@ -58,6 +58,7 @@ def _examples(data: object, label: str, folder: str) -> list[Example]:
 def _example(key: str, ex: object, label: str, folder: str) -> Example:
     where = f"{label}: example '{key}'"
     text = example_input(ex, where)
+    assert isinstance(ex, dict)  # example_input refused anything else
     output = ex.get("output")
     if not isinstance(output, list):
         raise TaskError(f"{where} has no 'output' list")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from core.tasks import bbh, csv, filetask, generators, jsonl, paper, tabular
 from core.tasks.base import DEFAULT_INI_SIZE, TaskError, resolve_sizes
@@ -38,7 +39,7 @@ def load_task(
     dev, test = resolve_sizes(dev_size, test_size)
     if ini_size < 0:
         raise TaskError(f"the ini size must not be negative (got {ini_size})")
-    sizes = dict(spec=spec, seed=seed, ini_size=ini_size, dev_size=dev, test_size=test)
+    sizes: dict[str, Any] = dict(spec=spec, seed=seed, ini_size=ini_size, dev_size=dev, test_size=test)
     if prefix == "gen":
         return generators.build(rest, **sizes)
     if prefix in COLLECTIONS:

@@ -38,13 +38,18 @@ class DataSource:
 
     @property
     def label(self) -> str:
-        return self.spec if self.spec else self.path.name
+        if self.spec:
+            return self.spec
+        assert self.path is not None, "a data source names a spec or a file"
+        return self.path.name
 
 
 # ------------------------------------------------------------------ reading
 def read_examples(source: DataSource) -> tuple[TaskExample, ...]:
     """Every row of a data file as an example; each problem names its row."""
-    examples, seen = [], {}
+    assert source.path is not None, "a spec source is loaded as a task, not read here"
+    examples: list[TaskExample] = []
+    seen: dict[str, str] = {}
     for number, where, record in _records(source.path, source.format):
         example = _example(record, number, where, source)
         if example.id in seen:
@@ -104,7 +109,8 @@ def _example(record: dict, number: int, where: str, source: DataSource) -> TaskE
         return record[name]
 
     fields = {name: field_text(column(name), where, name) for name in source.inputs}
-    targets, target = ((), None)
+    targets: tuple[str, ...] = ()
+    target: Any = None
     if source.target is not None:
         value = column(source.target)
         value = csv_target(value) if source.format == "csv" else value

@@ -23,7 +23,7 @@ import dataclasses
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping, overload
 
 from core.metrics import MetricError, Scorer, TaskExample, build_contract, build_metric
 from core.metrics.scorer import DEFAULT_THRESHOLD
@@ -166,6 +166,10 @@ def check_keys(table: Mapping[str, Any], known: tuple[str, ...], where: str, wha
         raise TaskError(f"{where}: unknown key {unknown[0]!r} in {what} (known: {', '.join(known)})")
 
 
+@overload
+def _table(table: dict, name: str, where: str, *, required: Literal[True]) -> dict: ...
+@overload
+def _table(table: dict, name: str, where: str, *, required: bool = False) -> dict | None: ...
 def _table(table: dict, name: str, where: str, *, required: bool = False) -> dict | None:
     value = table.get(name)
     if value is None:
@@ -246,7 +250,8 @@ def _shot(shot: Any, number: int, where: str) -> tuple[str, str]:
     if not isinstance(shot, dict):
         raise TaskError(f"{where}: {label} must be a table with user and assistant")
     check_keys(shot, FEW_SHOT_KEYS, where, label)
-    return tuple(_text(shot, role, f"{where}: {label}", required=True) for role in FEW_SHOT_KEYS)
+    user, assistant = (_text(shot, role, f"{where}: {label}", required=True) for role in FEW_SHOT_KEYS)
+    return user, assistant
 
 
 def _check_slots(template: MessageTemplate, source: DataSource, where: str) -> list[str]:

@@ -31,7 +31,7 @@ def _generate(module: ModuleType, name: str, split: str, size: int, seed: int) -
     """``size`` examples with distinct inputs (a repeat is drawn again)."""
     stream = rng(seed, f"gen:{name}:{split}")
     seen: set[str] = set()
-    examples = []
+    examples: list[Example] = []
     while len(examples) < size:
         text, targets = module.make_example(stream)
         if text not in seen:
