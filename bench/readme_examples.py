@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         if not 1 <= args.only <= len(found):
             parser.error(f"--only must be between 1 and {len(found)}")
         chosen = [chosen[args.only - 1]]
-    print(f"{os.cpu_count()} cores; README examples on the embedded model, each from an empty home", flush=True)
+    home = f"in {args.keep_home} (its cache kept)" if args.keep_home else "each from an empty home"
+    print(f"{os.cpu_count()} cores; README examples on the embedded model, {home}", flush=True)
     worst = 0
     for k, command in chosen:
         if args.keep_home:
