@@ -1,17 +1,24 @@
-"""Where the loop screen's keys go, in words for the status bar."""
+"""Where the loop screen's keys go: Escape only leaves the input line, and
+the status bar says where the next key goes (``keys → card 2/4``).  The
+keys that open the input (``/``, a paste) are routed by the app:
+``tui.widgets.input.typing``."""
 from __future__ import annotations
 
+from textual import events
+from textual.css.query import NoMatches
 from textual.widget import Widget
 from textual.widgets import Button
 
+from tui.widgets.input import CommandLine
 from tui.widgets.review import ProposalCard, ReviewGroup
+from tui.widgets.status import StatusBar
 
 
-def keys_go_to(widget: Widget | None, line: Widget) -> str:
+def keys_go_to(widget: Widget | None) -> str:
     """``card 2/4`` (or its rationale), ``input``, ``Done``, ``transcript``."""
     if widget is None:
         return "nowhere: / opens the input"
-    if widget is line:
+    if isinstance(widget, CommandLine):
         return "input"
     card = next((w for w in (widget, *widget.ancestors) if isinstance(w, ProposalCard)), None)
     if card is not None:
@@ -21,3 +28,44 @@ def keys_go_to(widget: Widget | None, line: Widget) -> str:
     if isinstance(widget, Button) and widget.name == "done":
         return "Done"
     return "transcript"
+
+
+class KeysShown:
+    """For the loop screen (it has ``desk``, ``transcript`` and ``command_line``)."""
+
+    came_from: Widget | None = None  # where the focus was before the input line: Escape goes back there
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Escape is shown (and acts) only in the input line; the key into it only outside.
+        if action == "leave_input":
+            return isinstance(self.focused, CommandLine)
+        if action == "command":
+            return not isinstance(self.focused, CommandLine)
+        return True
+
+    def action_leave_input(self) -> None:
+        """Back to the card (or Done button) the focus came from, else the next
+        undecided card, else the transcript; nothing from outside the input."""
+        if not isinstance(self.focused, CommandLine):
+            return
+        back = self.came_from
+        open_card = isinstance(back, ProposalCard) and back.is_open
+        ready_done = isinstance(back, Button) and back.name == "done" and back.focusable and back.is_attached
+        target = back if open_card or ready_done else self.desk.first_undecided() or self.transcript
+        self.set_focus(target)  # at once: the next key typed goes where the status says
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if not isinstance(event.widget, CommandLine):
+            self.came_from = event.widget
+        self.show_keys()
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        self.show_keys()
+
+    def show_keys(self) -> None:
+        try:
+            status = self.query_one(StatusBar)
+        except NoMatches:  # not composed yet, or being taken down
+            return
+        status.keys = keys_go_to(self.focused)
+        status.show()

@@ -16,11 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
-from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widget import Widget
-from textual.widgets import Button, Footer, Static
+from textual.widgets import Footer, Static
 
 from core.config import RunConfig
 from core.rubric import RubricError, load_rubric, resolve_annotator
@@ -51,10 +49,10 @@ from tui.screens.chat import ChatScreen
 from tui.screens.loop.command_table import LoopCommands
 from tui.screens.loop.desk import ReviewDesk
 from tui.screens.loop.driver import RunDriver, RunState
-from tui.screens.loop.keys import keys_go_to
+from tui.screens.loop.keys import KeysShown
 from tui.screens.loop.spent import Spent
 from tui.widgets.input import CommandLine
-from tui.widgets.review import PendingReflection, ProposalCard
+from tui.widgets.review import PendingReflection
 from tui.widgets.scores import ScoresPanel
 from tui.widgets.status import StatusBar
 from tui.widgets.status.status_bar import ModelState
@@ -62,7 +60,7 @@ from tui.widgets.text import clean
 from tui.widgets.transcript import EvaluationMessage, NoteLine, PhaseLine, StepSummary, Transcript
 
 
-class LoopScreen(ChatScreen):
+class LoopScreen(KeysShown, ChatScreen):
     BINDINGS = [
         *bindings("loop"),
     ]
@@ -91,7 +89,6 @@ class LoopScreen(ChatScreen):
         self.annotator_setting = config.annotator  # the person at this terminal, not the session's first annotator
         self.spent: dict[str, Spent] = {}  # what the session's models spent before this sitting
         self.pending: list[PendingReflection] = []  # beside reviewer.queued, in the same order
-        self.came_from: Widget | None = None  # where the focus was before the input line: Escape goes back there
 
     @property
     def config(self) -> RunConfig:
@@ -357,38 +354,6 @@ class LoopScreen(ChatScreen):
     def action_toggle_scores(self) -> None:
         panel = self.query_one(ScoresPanel)
         panel.display = not panel.display
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Escape is shown (and acts) only in the input line; the key into it only outside.
-        if action == "leave_input":
-            return isinstance(self.focused, CommandLine)
-        if action == "command":
-            return not isinstance(self.focused, CommandLine)
-        return True
-
-    def action_leave_input(self) -> None:
-        """Back to the card (or Done button) the focus came from, else the next
-        undecided card, else the transcript; never anywhere from outside the input."""
-        if self.focused is not self.command_line:
-            return
-        back = self.came_from
-        open_card = isinstance(back, ProposalCard) and back.is_open
-        ready_done = isinstance(back, Button) and back.name == "done" and back.focusable and back.is_attached
-        target = back if open_card or ready_done else self.desk.first_undecided() or self.transcript
-        self.set_focus(target)  # at once: the next key typed goes where the status says
-
-    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
-        if event.widget is not self.command_line:
-            self.came_from = event.widget
-        self.show_keys()
-
-    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
-        self.show_keys()
-
-    def show_keys(self) -> None:
-        """The status bar says where the next key goes."""
-        self.status.keys = keys_go_to(self.focused, self.command_line)
-        self.status.show()
 
     def action_next_step(self) -> None:
         """While a review is open: the next undecided card; otherwise the next step."""
