@@ -46,8 +46,10 @@ Listener = Callable[[Event], None]
 Injected = tuple | Callable[[RunConfig], tuple] | None
 
 # Settings a continued session may change: how far to go, what it may spend,
-# and where its models are served (a changed base URL is said on opening).
-RESUMABLE = ("steps", "max_cost", "max_tokens", "concurrency", "annotator", "target_base_url",
+# how many errored examples an evaluation may have (a session stopped by a
+# deterministic failure can be finished with a looser bound), and where its
+# models are served (a changed base URL is said on opening).
+RESUMABLE = ("steps", "max_cost", "max_tokens", "concurrency", "annotator", "max_errored", "target_base_url",
              "optimizer_base_url")
 MOVABLE = ("target_base_url", "optimizer_base_url")
 

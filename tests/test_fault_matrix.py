@@ -309,6 +309,23 @@ def test_a_judge_answering_garbage_is_exit_2_and_its_replies_are_not_cached(tmp_
     assert lines == clean_lines and comparable(session) == clean
 
 
+def test_a_resume_may_loosen_max_errored_for_a_failure_that_stays(tmp_path, capsys, servers):
+    """A deterministic failure is not a session that can never be finished:
+    the resume takes a looser ``--max-errored`` and the errored examples are
+    left out of the score, never counted."""
+    task, session = task_file(tmp_path / "task"), tmp_path / "run.session"
+    (task.parent / "fault.txt").write_text("raise-odd")
+    code, _, err = cli(capsys, run_args(task, servers, session))
+    assert code == 4, err
+
+    code, lines, err = cli(capsys, run_args(task, servers, session, "--max-errored", "0.9"))
+    assert code == 0, err
+    assert assert_no_score_from_failures(session, limit=0.9) == [0, 1]
+    with SessionStore.open(session, read_only=True) as store:
+        notes = [n for r in store.steps() for n in r.notes]
+    assert any("errored and are left out of its score" in n for n in notes)
+
+
 # ------------------------------------------------------------ --max-errored
 def test_a_test_set_with_no_scored_example_is_null_never_0(tmp_path, capsys, servers):
     """Allowed to error (``--max-errored 1``), a prompt scored on no example

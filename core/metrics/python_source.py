@@ -87,6 +87,15 @@ def materialise(name: str, text: str) -> Path:
 
 def stored_reference(stored: dict) -> tuple[str, Path]:
     """(the metric's ``file.py:function`` reference, its base folder) for
-    loading the stored copy ``stored`` (what :func:`capture` returned)."""
-    path = materialise(stored["name"], stored["text"])
+    loading the stored copy ``stored`` (what :func:`capture` returned).
+
+    While the original file still holds the same bytes it is the one loaded,
+    in its own folder: a metric that reads a file beside it or imports a
+    helper of its own keeps working.  Moved or changed, the copy is loaded."""
+    original = Path(stored["path"])
+    try:
+        same = digest(original.read_bytes()) == stored["sha256"]
+    except OSError:
+        same = False
+    path = original if same else materialise(stored["name"], stored["text"])
     return f"{path.name}:{stored['function']}", path.parent

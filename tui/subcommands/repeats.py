@@ -40,7 +40,8 @@ class RepeatResult:
     sessions: list[Path]
     rows: list[dict] = field(default_factory=list)  # seed, step, dev_best, test
     summary: list[StepSpread] = field(default_factory=list)
-    stopped: str | None = None  # why the repeats stopped early (budget)
+    stopped: str | None = None  # why the repeats stopped early (budget, evaluations errored)
+    stopped_kind: str | None = None  # as Drive.kind: "budget" or "errored"
 
     def to_dict(self) -> dict:
         return {"folder": str(self.folder), "seeds": self.seeds, "sessions": [str(s) for s in self.sessions],
@@ -105,7 +106,7 @@ async def repeat_runs(
         finally:
             await run.close()
         if drive.stopped:
-            result.stopped = f"seed {seed}: {drive.stopped}"
+            result.stopped, result.stopped_kind = f"seed {seed}: {drive.stopped}", drive.kind
             break
     result.summary = spread(result.rows)
     _write(result)
@@ -162,4 +163,6 @@ async def main(args, values: dict) -> int:
         print(json.dumps(result.to_dict()))
     else:
         print(summary_text(result))
-    return 3 if result.stopped else 0
+    if not result.stopped:
+        return 0
+    return 4 if result.stopped_kind == "errored" else 3  # the exit codes of a single run
