@@ -96,7 +96,7 @@ class ReviewPoints:
                          context: str = "", tag: str = "", first: Sequence[Example] | None = None) -> list[Prompt]:
         """The prompts a review of candidates keeps; ``first``: the examples an
         accepted one starts its scoring on at once (None: no overlap)."""
-        record: Callable[[Decision], None] = self.record
+        record = self.record
         if first:
             record = self._starting(step, parent, proposals, origin, feedback_ids, first)
         request = ReviewRequest(step, kind, parent, errors, tuple(proposals), True, context, record=record)
