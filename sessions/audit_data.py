@@ -35,10 +35,10 @@ missing.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, cast
+from typing import Any, Iterable
 
 from core.analysis.data import AuditData
-from core.types import Decision, DecisionKind, ErrorCase, Evaluation, ExampleResult, Prompt, Proposal, ProposalId
+from core.types import Decision, ErrorCase, Evaluation, ExampleResult, Prompt, Proposal, ProposalId
 
 from .decisions import current_decisions
 from .service import is_session
@@ -146,8 +146,8 @@ class _ExportBuilder:
             d.decisions[pid] = Decision(pid, decision.get("kind", "accept"), decision.get("text"), decision.get("by", "human"),
                                         **notes)
         elif isinstance(decision, str):
-            # the kind as the export wrote it (the dict form above is not checked either)
-            d.decisions[pid] = Decision(pid, cast(DecisionKind, decision), str(human) if decision == "edit" and human else None, "human",
+            decided: Any = decision  # the kind as the export wrote it: not checked here (nor in the dict form above)
+            d.decisions[pid] = Decision(pid, decided, str(human) if decision == "edit" and human else None, "human",
                                         **notes)
         elif author == "human":
             d.decisions[pid] = Decision(pid, "add", text, "human", **notes)
