@@ -19,7 +19,7 @@ import re
 
 import pytest
 
-from core.config import RunConfig
+from core.config import RunConfig, from_dict
 from core.loop import Loop
 from core.methods import make_method
 from core.methods.gepa import GEPA, DirectOps, GepaSettings, ParetoSelection, exact_match_feedback
@@ -121,8 +121,8 @@ async def run_loop(tmp_path) -> tuple[list[tuple], list[str], str, int]:
     task, target, optimizer = world()
     given = tmp_path / "seed.json"
     given.write_text(json.dumps([SEED_TEXT]))
-    config = RunConfig(method="gepa", seed=SEED, errors=3, gepa_iterations=4, gepa_max_metric_calls=BUDGET,
-                       initial_prompts=str(given), init_prompts=1, steps=100, test_size=0)
+    config = from_dict(dict(method="gepa", seed=SEED, errors=3, gepa_iterations=4, gepa_max_metric_calls=BUDGET,
+                            initial_prompts=str(given), init_prompts=1, steps=100, test_size=0))
     loop = Loop(task=task, config=config, method=make_method("gepa", optimizer, task, config), target=target,
                 optimizer=optimizer, reviewer=AutoReviewer())
     await loop.run_step()

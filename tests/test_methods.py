@@ -216,12 +216,12 @@ async def test_a_cut_optimizer_output_is_flagged_on_its_proposal():
 
 
 def test_the_method_classes_are_the_one_source_of_their_facts():
-    from core.config import METHOD_DEFAULTS, RunConfig
+    from core.config import RunConfig
     from core.methods import METHODS
 
     for name, cls in METHODS.items():
         config = RunConfig(method=name)
-        assert config.method_defaults() is cls.facts() is METHOD_DEFAULTS[name]
+        assert config.method_defaults() is cls.facts()
         assert (config.n_errors, config.n_per_parent, config.n_samples) == (cls.defaults.errors, cls.defaults.per_parent, cls.defaults.samples)
         assert cls.reflects == cls.defaults.reflects
     assert [m for m, cls in METHODS.items() if not cls.reflects] == ["ape", "opro"]

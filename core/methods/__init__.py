@@ -29,8 +29,16 @@ def facts_of(name: str, protocol: str = "reflectloop") -> MethodFacts:
     return method_class(name).facts(protocol)
 
 
+def method_options() -> dict[str, type]:
+    """Each method's own settings dataclass, by the prefix of its settings
+    (the method's name, ``-`` as ``_``): only a class that declares one."""
+    return {name.replace("-", "_"): cls.options_class for name, cls in METHODS.items()
+            if "options_class" in cls.__dict__ and cls.options_class is not None}
+
+
 def make_method(name: str, optimizer, task, config) -> Method:
     return method_class(name)(optimizer, task, config)
 
 
-__all__ = ["METHODS", "PROTOCOLS", "Draft", "Method", "MethodFacts", "StepContext", "facts_of", "make_method", "method_class"]
+__all__ = ["METHODS", "PROTOCOLS", "Draft", "Method", "MethodFacts", "StepContext", "facts_of", "make_method", "method_class",
+           "method_options"]
