@@ -26,6 +26,7 @@ from core.methods.gepa import GEPA, DirectOps, GepaSettings, ParetoSelection, ex
 from core.review import AutoReviewer
 from core.prompting import target_messages
 from core.scoring import score_output
+from core.metrics.task import EXACT_MATCH
 from core.types import Example, ExampleResult, Params, Prompt, Task
 from tests.scripted import optimizer_by_rules, scripted_llm
 
@@ -80,7 +81,7 @@ def world():
     }
     target, _ = scripted_llm("fake:target", lambda text, p: target_reply(text), role="target")
     optimizer, _ = scripted_llm("fake:optimizer", optimizer_by_rules(rules), role="optimizer")
-    return Task("kinds", "sort items by kind", ini=(), dev=DEV, test=()), target, optimizer
+    return Task("kinds", "sort items by kind", ini=(), dev=DEV, test=(), scorer=EXACT_MATCH), target, optimizer
 
 
 async def run_reflectloop() -> tuple[list[tuple], list[str], str, int]:

@@ -7,10 +7,11 @@ from core.methods.ape import IterativeAPE
 from core.methods.apo import APO
 from core.methods.apo_sum import APOSum
 from core.methods.base import Draft, Method, StepContext
-from core.methods.facts import PROTOCOLS, MethodFacts
+from core.methods.facts import MethodFacts
 from core.methods.gepa import GEPA
 from core.methods.opro import OPRO
 from core.methods.promptagent import PromptAgent
+from core.scoring import PROTOCOLS
 
 METHODS: dict[str, type[Method]] = {
     m.name: m for m in (IterativeAPE, APO, APOSum, PromptAgent, OPRO, ABO, ABOAblation, GEPA)

@@ -18,8 +18,6 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-PROTOCOLS = ("reflectloop", "study")
-
 
 @dataclass(frozen=True)
 class MethodFacts:
