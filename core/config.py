@@ -263,7 +263,8 @@ def validate(config: RunConfig) -> None:
     for s in SETTINGS:  # a method's own settings say their least value
         minimum, value = s.field.metadata.get("minimum"), s.value(config)
         if minimum is not None and value is not None and value < minimum:
-            raise ConfigError(f"setting {s.name!r} must be positive, got {value}")
+            least = "positive" if minimum == 1 else f"at least {minimum}"
+            raise ConfigError(f"setting {s.name!r} must be {least}, got {value}")
     for name in ("max_cost", "max_tokens"):  # a budget of 0 is no budget, as unset
         value = getattr(config, name)
         if value is not None and value < 0:

@@ -1,7 +1,7 @@
 """A task file as the loop's ``Task``: its examples with their input fields
-and target kept, its starting prompts, and the ``TaskSpec`` itself, whose
-message template and scorer the evaluation uses instead of the study's
-request and exact match."""
+and target kept, its starting prompts, the ``TaskSpec`` itself, and its
+message template and scorer as the task's scorer (``FileScorer``), which the
+evaluation uses instead of the study's request and exact match."""
 from __future__ import annotations
 
 import dataclasses
