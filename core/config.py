@@ -4,8 +4,11 @@ The study's unified setting (Ma et al., 2024) gives the defaults.  A method's
 own defaults (errors sampled, candidates per parent, samples, whether it
 reflects) belong to its class in ``core.methods``, per protocol; a value set
 here explicitly overrides them, or is refused by name when the method fixes
-it.  Every field carries a one-line ``help``: the command line's flags are
-generated from it.
+it.  ``RunConfig`` holds what every method shares; a method's own settings
+are its ``options_class``, kept in ``RunConfig.method_options`` and named
+``<method>_<field>`` everywhere a person or a session
+gives them: flags, config files, a session's stored config.  Every field
+carries a one-line ``help``: the command line's flags are generated from it.
 """
 from __future__ import annotations
 
@@ -13,10 +16,13 @@ import dataclasses
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from core.methods import METHODS, PROTOCOLS, MethodFacts, facts_of
+from core.methods import METHODS, PROTOCOLS, MethodFacts, facts_of, method_options
+from core.methods.facts import setting as _setting
 from core.tasks.registry import SPEC_FORMS
+
+O = TypeVar("O")
 
 SELECTIONS = ("children", "pool")
 EVALUATIONS = ("full", "adaptive")
@@ -30,8 +36,18 @@ class ConfigError(ValueError):
     """A setting that is unknown or of the wrong type."""
 
 
-def _setting(default: Any, help: str) -> Any:
-    return dataclasses.field(default=default, metadata={"help": help})
+def _noted(setting: str) -> str:
+    """What the methods do differently with a shared setting, for its help."""
+    notes = [cls.notes[setting] for cls in METHODS.values() if setting in cls.__dict__.get("notes", {})]
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
+def _several_per_sample() -> str:
+    return ", ".join(cls.__name__ for cls in METHODS.values() if not cls.one_per_sample)
+
+
+def _default_options() -> tuple[Any, ...]:
+    return tuple(kind() for kind in method_options().values())
 
 
 @dataclass(frozen=True)
@@ -51,8 +67,8 @@ class RunConfig:
     protocol: str = _setting("reflectloop", "study: the request, extraction, selection and sample counts of the "
                              "study's released code; reflectloop: a JSON answer line and lenient extraction")
     selection: str | None = _setting(None, "the next beam is picked from: children (the step's new candidates "
-                                     "only) or pool (parents and children); unset: the protocol's "
-                                     "(GEPA keeps its Pareto front instead)")
+                                     "only) or pool (parents and children); unset: the protocol's"
+                                     + _noted("selection"))
     seed: int = _setting(0, "the seed of every random draw (errors, samples, ties, splits)")
     steps: int = _setting(10, "steps in total, counting step 0 (the initial prompts)")
     beam: int = _setting(5, "prompts kept after each step")
@@ -62,16 +78,12 @@ class RunConfig:
     init_examples: int = _setting(5, "ini examples shown to the optimizer to write each initial prompt")
     initial_prompts: str | None = _setting(None, "given initial prompts instead: task (the task's own list) "
                                            "or a JSON file of strings")
-    errors: int | None = _setting(None, "error examples shown to the optimizer per parent (GEPA: its minibatch "
-                                  "of dev examples); unset: the method's")
+    errors: int | None = _setting(None, "error examples shown to the optimizer per parent" + _noted("errors")
+                                  + "; unset: the method's")
     per_parent: int | None = _setting(None, "candidate prompts per parent per step; unset: the method's")
     samples: int | None = _setting(None, "independent optimizer samples the candidates of a parent are drawn in "
-                                   "(APO, PromptAgent; the other methods draw one per candidate); unset: the method's")
-    opro_history: int = _setting(20, "past prompts with their scores shown to OPRO")
-    gepa_iterations: int = _setting(10, "GEPA iterations per step: each reflects on a minibatch of --errors dev "
-                                    "examples and writes one candidate")
-    gepa_max_metric_calls: int | None = _setting(None, "GEPA's budget of metric calls, counted as the gepa package "
-                                                 "counts them; unset: the steps bound the run")
+                                   f"({_several_per_sample()}; the other methods draw one per candidate); "
+                                   "unset: the method's")
     optimizer_temperature: float = _setting(1.0, "the optimizer's sampling temperature")
     optimizer_top_p: float = _setting(0.9, "the optimizer's nucleus sampling top_p")
     optimizer_max_tokens: int | None = _setting(None, "cap on each optimizer answer in tokens; unset: "
@@ -93,6 +105,15 @@ class RunConfig:
     annotator: str | None = _setting(None, "your name on every decision you make (default: the login name)")
     rubric: str | None = _setting(None, "TOML file of the annotation rubric: the labels each card offers "
                                   "(default: the study's questions)")
+    # Each method's own settings, one instance of each registered options class.
+    method_options: tuple[Any, ...] = dataclasses.field(default_factory=_default_options, metadata={"method": True})
+
+    def options_of(self, kind: type[O]) -> O:
+        """This run's instance of the method settings class ``kind``."""
+        for options in self.method_options:
+            if type(options) is kind:
+                return options
+        raise KeyError(f"{kind.__name__} is no method's settings class")
 
     def method_defaults(self) -> MethodFacts:
         return facts_of(self.method, self.protocol)
@@ -122,7 +143,44 @@ class RunConfig:
         return from_dict({**self.to_dict(), **changes})
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every setting by its flat name, as flags, config files and sessions give them."""
+        return {s.name: s.value(self) for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting as a person gives it: a ``RunConfig`` field, or a field of a
+    method's settings class (``owner``) named ``<prefix>_<field>``."""
+
+    name: str
+    field: dataclasses.Field
+    owner: type | None = None  # the method's settings class; None: a shared setting
+
+    @property
+    def help(self) -> str:
+        return str(self.field.metadata.get("help", "")).strip()
+
+    @property
+    def type(self) -> str:
+        return str(self.field.type)
+
+    @property
+    def default(self) -> Any:
+        return self.field.default
+
+    def value(self, config: RunConfig) -> Any:
+        source = config if self.owner is None else config.options_of(self.owner)
+        return getattr(source, self.field.name)
+
+
+def _settings() -> tuple[Setting, ...]:
+    shared = [Setting(f.name, f) for f in fields(RunConfig) if not f.metadata.get("method")]
+    own = [Setting(f"{prefix}_{f.name}", f, kind) for prefix, kind in method_options().items() for f in fields(kind)]
+    return (*shared, *own)
+
+
+# Every setting: the shared ones, then each method's own.
+SETTINGS: tuple[Setting, ...] = _settings()
 
 
 def optimizer_map(value: str | None) -> dict[str, str]:
@@ -163,12 +221,17 @@ def _check_type(name: str, value: Any, annotation: str) -> Any:
 
 
 def from_dict(values: dict[str, Any]) -> RunConfig:
-    known = {f.name: f for f in fields(RunConfig)}
+    known = {s.name: s for s in SETTINGS}
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(unknown)} (known: {', '.join(known)})")
-    checked = {k: _check_type(k, v, str(known[k].type)) for k, v in values.items()}
-    config = RunConfig(**checked)
+    checked = {k: _check_type(k, v, known[k].type) for k, v in values.items()}
+    shared = {k: v for k, v in checked.items() if known[k].owner is None}
+    options = tuple(
+        kind(**{s.field.name: checked[s.name] for s in SETTINGS if s.owner is kind and s.name in checked})
+        for kind in method_options().values()
+    )
+    config = RunConfig(**shared, method_options=options)
     validate(config)
     return config
 
@@ -190,14 +253,18 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(f"setting 'max_errored' is a fraction of an evaluation's examples: it must be in [0, 1], "
                           f"got {config.max_errored}")
     optimizer_map(config.optimizers)
-    for name in ("steps", "beam", "dev_size", "test_size", "init_prompts", "init_examples", "gepa_iterations"):
+    for name in ("steps", "beam", "dev_size", "test_size", "init_prompts", "init_examples"):
         if getattr(config, name) < (0 if name == "test_size" else 1):
             raise ConfigError(f"setting {name!r} must be positive, got {getattr(config, name)}")
-    for name in ("per_parent", "samples", "optimizer_max_tokens", "target_max_tokens", "gepa_max_metric_calls",
-                 "concurrency"):
+    for name in ("per_parent", "samples", "optimizer_max_tokens", "target_max_tokens", "concurrency"):
         value = getattr(config, name)
         if value is not None and value < 1:
             raise ConfigError(f"setting {name!r} must be positive, got {value}")
+    for s in SETTINGS:  # a method's own settings say their least value
+        minimum, value = s.field.metadata.get("minimum"), s.value(config)
+        if minimum is not None and value is not None and value < minimum:
+            least = "positive" if minimum == 1 else f"at least {minimum}"
+            raise ConfigError(f"setting {s.name!r} must be {least}, got {value}")
     for name in ("max_cost", "max_tokens"):  # a budget of 0 is no budget, as unset
         value = getattr(config, name)
         if value is not None and value < 0:
@@ -207,8 +274,9 @@ def validate(config: RunConfig) -> None:
             raise ConfigError(f"setting 'errors' must not be negative, got {config.errors}")
         if config.method_defaults().fixes_errors:
             raise ConfigError(f"method {config.method!r} never sees errors: the 'errors' setting is refused for it")
-        if config.method == "gepa" and config.errors < 1:
-            raise ConfigError("method 'gepa' reflects on a minibatch of 'errors' dev examples: it must be at least 1")
+    refusal = METHODS[config.method].refusal(config)
+    if refusal is not None:
+        raise ConfigError(refusal)
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

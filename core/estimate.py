@@ -1,9 +1,10 @@
 """What one step of a run will ask of its models, before it starts: calls,
 tokens and, for priced models, cost, per role.
 
-Calls follow from the configuration and the method's facts (errors, samples,
-candidates per parent; which methods reflect, pair their reflection with the
-revision, or write demonstrations).  Tokens are the calls times a typical
+Calls follow from the configuration and the method, which counts its own
+calls per step (``Method.step_calls``: errors, samples, candidates per
+parent; whether it reflects, writes analysis and revision in one call, or
+writes demonstrations).  Tokens are the calls times a typical
 request and answer: the answer caps when set (so an upper bound), else a
 typical answer length.  Dev evaluations are counted once per new prompt, as
 the loop keeps them; the test set is counted every step (an upper bound: a
@@ -17,8 +18,6 @@ from dataclasses import dataclass
 from core.config import RunConfig
 from core.llm.pricing import cost, price
 from core.methods import method_class
-from core.methods.facts import split
-from core.methods.paired import PairedMethod
 from core.types import Usage
 
 # Typical lengths in tokens, from the embedded default's requests: a target
@@ -71,24 +70,13 @@ class StepEstimate:
 def optimizer_calls(config: RunConfig, step: int) -> int:
     if step == 0:
         return 0 if config.initial_prompts else config.init_prompts
-    if config.method == "gepa":
-        return 2 * config.gepa_iterations  # a reflection and a candidate per iteration
-    cls = method_class(config.method)
-    samples, _ = split(config.n_per_parent, config.n_samples, cls.one_per_sample)
-    paired = issubclass(cls, PairedMethod)  # one call both reflects and revises
-    reflect = samples if paired else int(cls.facts(config.protocol).reflects)
-    refine = 0 if paired else samples
-    demonstrations = config.n_per_parent if cls.uses_demonstration else 0
-    return config.beam * (reflect + refine + demonstrations)
+    return method_class(config.method).step_calls(config).optimizer
 
 
 def target_calls(config: RunConfig, step: int) -> int:
     if step == 0:
         return config.init_prompts * config.dev_size + config.test_size
-    if config.method == "gepa":
-        # Each candidate on its minibatch, and at most each on the whole dev set.
-        return config.gepa_iterations * (config.n_errors + config.dev_size) + config.test_size
-    return config.beam * config.n_per_parent * config.dev_size + config.test_size
+    return method_class(config.method).step_calls(config).target + config.test_size
 
 
 def _role(role: str, spec: str, calls: int, request: int, answer: int) -> RoleEstimate:

@@ -71,7 +71,7 @@ class Loop:
         self.selection = method.selection()
         self.evaluation, self.adaptive_z = config.evaluation, config.adaptive_z  # StepOps: how candidates are scored
         self._early = EarlyStarts(lambda prompt, example: evaluate_one(
-            self.target, prompt, example, self._target_params(), self.config.protocol, self.task.taskfile),
+            self.target, prompt, example, self._target_params(), self.config.protocol, self.task.scorer),
             self.emit)
         self.steps = config.steps  # the steps the run is to have in total (step 0 included)
         self._ahead: ReadAhead | None = None  # this step's first round, asked during the last one's test evaluation
@@ -286,8 +286,8 @@ class Loop:
             tick(result)
         rest = [e for e in examples if e.id not in early]
         ev = await evaluate(self.target, prompt, rest, split=split, params=self._target_params(), on_result=tick,
-                            protocol=self.config.protocol, taskfile=self.task.taskfile)
-        ev = merged(ev, early, examples, self.task.taskfile) if early else ev
+                            protocol=self.config.protocol, scorer=self.task.scorer)
+        ev = merged(ev, early, examples, self.task.scorer) if early else ev
         # An evaluation that failed is never taken as a result (``core.failures``).
         check(ev, self._step, self.config.max_errored, self.task)
         return ev

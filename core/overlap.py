@@ -18,9 +18,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Mapping, Sequence
 
-from core.evaluate import aggregate
 from core.events import DecisionMade, EarlyScoring, Emit, Event
-from core.types import Decision, Evaluation, Example, ExampleResult, Proposal, Prompt
+from core.types import Decision, Evaluation, Example, ExampleResult, Proposal, Prompt, TaskScorer
 
 RunOne = Callable[[Prompt, Example], Awaitable[ExampleResult]]
 
@@ -128,8 +127,9 @@ def _settle(tasks) -> None:
             task.cancel()
 
 
-def merged(ev: Evaluation, early: Mapping[str, ExampleResult], examples: Sequence[Example], taskfile) -> Evaluation:
+def merged(ev: Evaluation, early: Mapping[str, ExampleResult], examples: Sequence[Example],
+           scorer: TaskScorer) -> Evaluation:
     """``ev`` (the examples run late) with the results started early, in ``examples``' order."""
     got = {**early, **{r.example_id: r for r in ev.results}}
     results = tuple(got[e.id] for e in examples)
-    return Evaluation(ev.prompt_id, ev.split, results, aggregate(taskfile, examples, results))
+    return Evaluation(ev.prompt_id, ev.split, results, scorer.aggregate(examples, results))

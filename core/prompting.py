@@ -5,14 +5,12 @@ prompt is scored the same way and format compliance stays measurable.
 ``study`` sends what the study's code sends: a system message, the prompt,
 then the input under ``## Input`` and an empty ``## Output``; the answer
 format comes only from the prompt itself.
-A task file replaces both: its message template, with the prompt's text at
-its ``{prompt}`` slot and each example's fields at theirs.
+A task file replaces both with its message template, with the prompt's text
+at its ``{prompt}`` slot and each example's fields at theirs
+(``core.metrics.task.FileScorer``).
 """
 from __future__ import annotations
 
-from typing import Any
-
-from core.metrics.base import TaskExample
 from core.types import Example, Message, Prompt
 
 ANSWER_FORMAT = 'Give your final answer as JSON on the last line, like {"answer": "..."}.'
@@ -31,13 +29,8 @@ def render_prompt(prompt: Prompt, protocol: str = "reflectloop") -> str:
     return f"{prompt.instruction}\n\nExample of following the instruction:\n{prompt.demonstration}"
 
 
-def target_messages(
-    prompt: Prompt, example: Example, protocol: str = "reflectloop", taskfile: Any = None
-) -> tuple[Message, ...]:
-    """``taskfile``: the task's ``TaskSpec``; its template decides the
-    messages and the protocol does not apply."""
-    if taskfile is not None:
-        return taskfile.messages(render_prompt(prompt), TaskExample.from_example(example))
+def target_messages(prompt: Prompt, example: Example, protocol: str = "reflectloop") -> tuple[Message, ...]:
+    """The study's tasks' request for one example, as ``protocol`` asks it."""
     if protocol == "study":
         text = f"{render_prompt(prompt, protocol)}\n\n## Input\n{example.input}\n## Output\n"
         return (Message("system", STUDY_SYSTEM), Message("user", text))

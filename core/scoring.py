@@ -15,6 +15,10 @@ import re
 import string
 from typing import Iterator, Sequence
 
+# How a run asks the target and reads its answers: reflectloop's JSON answer
+# line with lenient extraction, or the study's released code.
+PROTOCOLS = ("reflectloop", "study")
+
 NUMBER_WORDS = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen "
     "fourteen fifteen sixteen seventeen eighteen nineteen twenty"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, Sequence
 
 Role = Literal["system", "user", "assistant"]
 
@@ -97,6 +97,21 @@ class Example:
     target: Any = field(default=None, hash=False)
 
 
+class TaskScorer(Protocol):
+    """How a task puts one example to the target and scores the reply: the
+    study's request and exact match (``core.metrics.task.EXACT_MATCH``, per
+    the run's protocol), or a task file's message template, output contract
+    and metric (``core.metrics.task.FileScorer``).  Every task carries one."""
+
+    def messages(self, prompt: Prompt, example: Example, protocol: str) -> tuple[Message, ...]: ...
+
+    async def score(self, example: Example, completion: Completion, protocol: str) -> ExampleResult: ...
+
+    def aggregate(self, examples: Sequence[Example], results: Sequence[ExampleResult]) -> float | None:
+        """The prompt's score when it is not the mean of its examples' (label macro-F1); None: the mean."""
+        ...
+
+
 @dataclass(frozen=True)
 class Task:
     name: str  # the spec string, e.g. "gen:navigate"
@@ -106,9 +121,10 @@ class Task:
     test: tuple[Example, ...]
     initial_prompts: tuple[str, ...] = ()  # given initial prompts, when the source has them
     answer_hint: str = ""  # e.g. 'A letter, "A" or "B"' — how answers look
-    # A task file (``core.tasks.taskfile.TaskSpec``): its message template and
-    # scorer replace the study's request and exact match.  None for every other task.
+    # A task file (``core.tasks.taskfile.TaskSpec``), whose template and scorer
+    # are ``scorer``; None for every other task.
     taskfile: Any = field(default=None, compare=False, repr=False)
+    scorer: TaskScorer = field(kw_only=True, compare=False, repr=False)
 
 
 # -------------------------------------------------------------------- prompts

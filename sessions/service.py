@@ -32,6 +32,7 @@ from core.rubric import RubricError, resolve_annotator
 from core.review import ReplayReviewer, Reviewer
 from core.tasks import load_task
 from core.tasks import stored as stored_task
+from core.tasks.filetask import with_spec
 from core.types import CallRecord, Decision, StepRecord, Task
 from sessions.recorder import Recorder
 from sessions.resume import load_state, replay_reviewer
@@ -227,7 +228,7 @@ def with_judge(task: Task, judge) -> Task:
         return task
     scorer = task.taskfile.scorer
     scorer = dataclasses.replace(scorer, metric=scorer.metric.with_model(judge))
-    return dataclasses.replace(task, taskfile=dataclasses.replace(task.taskfile, scorer=scorer))
+    return with_spec(task, dataclasses.replace(task.taskfile, scorer=scorer))
 
 
 def with_metric_workers(task: Task, workers: int | None) -> Task:
@@ -237,7 +238,7 @@ def with_metric_workers(task: Task, workers: int | None) -> Task:
     if metric is None or not hasattr(metric, "with_workers") or not workers:
         return task
     scorer = dataclasses.replace(task.taskfile.scorer, metric=metric.with_workers(workers))
-    return dataclasses.replace(task, taskfile=dataclasses.replace(task.taskfile, scorer=scorer))
+    return with_spec(task, dataclasses.replace(task.taskfile, scorer=scorer))
 
 
 def _close_metric(task: Task) -> None:

@@ -16,6 +16,7 @@ from typing import Callable
 
 from core.llm.client import LLM
 from core.llm.cache import MemoryCache
+from core.metrics.task import EXACT_MATCH
 from core.review import ReflectRequest, Reviewer, ReviewRequest, ReviewResult
 from core.types import Completion, Decision, Example, Message, Params, Proposal, Task, Usage
 
@@ -65,6 +66,7 @@ def toy_task(n_dev: int = 6, n_test: int = 4) -> Task:
         ini=tuple(ex("ini", i) for i in range(5)),
         dev=tuple(ex("dev", i) for i in range(n_dev)),
         test=tuple(ex("test", i) for i in range(100, 100 + n_test)),
+        scorer=EXACT_MATCH,
     )
 
 

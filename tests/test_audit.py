@@ -43,6 +43,7 @@ from core.analysis import (
     tfidf_cosine,
     tokens,
 )
+from core.metrics.task import EXACT_MATCH
 from core.types import Decision, ErrorCase, Evaluation, ExampleResult, Prompt, Proposal, StepRecord
 from sessions.audit_data import load, load_export, load_session
 from sessions.store import SessionStore
@@ -544,7 +545,7 @@ def hand_task():
     from core.types import Example, Task
 
     dev = tuple(Example(f"dev/{i}", question(i), (gold(i),)) for i in range(N))
-    return Task("hand:built", "count animals", ini=dev[:5], dev=dev, test=())
+    return Task("hand:built", "count animals", ini=dev[:5], dev=dev, test=(), scorer=EXACT_MATCH)
 
 
 def control_with(answer, data, backend=None):

@@ -13,6 +13,7 @@ from core.llm.cache import MemoryCache
 from core.llm.client import LLM
 from core.llm.tokens import count_message_tokens
 from core.review import AutoReviewer
+from core.metrics.task import EXACT_MATCH
 from core.types import Example, Params, Task
 from sessions.service import open_run
 from sessions.store import SessionStore
@@ -32,7 +33,7 @@ def long_task() -> Task:
     ex = lambda split, i: Example(f"{split}/{i}", f"q{i} {PADDING}", (str(i),))  # noqa: E731
     return Task("long", "answer with the number in the question", ini=tuple(ex("ini", i) for i in range(4)),
                 dev=tuple(ex("dev", i) for i in range(6)), test=tuple(ex("test", i) for i in range(100, 102)),
-                initial_prompts=("Say something.",))
+                initial_prompts=("Say something.",), scorer=EXACT_MATCH)
 
 
 class SmallContext(ScriptedProvider):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import RunConfig
+from core.config import RunConfig, from_dict
 from core.estimate import (
     OPTIMIZER_ANSWER, OPTIMIZER_REQUEST, TARGET_ANSWER, TARGET_REQUEST, describe, estimate_step, headline,
 )
@@ -45,7 +45,7 @@ def test_settings_override_the_method_facts():
 
 def test_gepa_counts_its_iterations():
     # 5 iterations of a reflection and a candidate; each candidate on a minibatch of 3, at most on all 10.
-    calls = roles(RunConfig(method="gepa", gepa_iterations=5, **SIZES))
+    calls = roles(from_dict(dict(method="gepa", gepa_iterations=5, **SIZES)))
     assert calls == {"optimizer": 5 * 2, "target": 5 * (3 + 10) + 20}
 
 

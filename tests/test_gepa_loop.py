@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import RunConfig
+from core.config import from_dict
 from core.events import FrontUpdated, GateDecided, IterationStarted
 from core.llm.cache import MemoryCache
 from core.review import AutoReviewer
@@ -18,8 +18,8 @@ from tests.scripted import ScriptedReviewer, optimizer_by_rules, scripted_llm, t
 from tests.test_fidelity import Interrupt as Stop
 from tests.test_fidelity import interrupt_at as stop_at
 
-CONFIG = RunConfig(task="toy", method="gepa", steps=3, init_prompts=2, errors=2, gepa_iterations=3,
-                   dev_size=6, test_size=0, seed=1)
+CONFIG = from_dict(dict(task="toy", method="gepa", steps=3, init_prompts=2, errors=2, gepa_iterations=3,
+                        dev_size=6, test_size=0, seed=1))
 
 
 def candidate(text: str, params) -> str:
@@ -72,7 +72,7 @@ async def test_every_reflection_and_candidate_is_a_card_and_the_gate_is_recorded
     gates = [g for r in records for g in r.gates]
     assert {g.accepted for g in gates} == {True, False}  # the scripted world exercises both
     for r in records[1:]:
-        assert len(r.picks) == CONFIG.gepa_iterations
+        assert len(r.picks) == CONFIG.to_dict()["gepa_iterations"]
         assert set(r.beam) == set(r.front) and r.best_id in dev
         assert r.method_state["iteration"] == r.picks[-1].iteration
     for g in gates:
@@ -186,3 +186,22 @@ def test_gepa_settings_are_checked_with_their_reason():
         from_dict({"method": "gepa", "gepa_iterations": 0})
     with pytest.raises(ConfigError, match="gepa_max_metric_calls"):
         from_dict({"method": "gepa", "gepa_max_metric_calls": 0})
+
+
+def test_a_methods_own_settings_keep_their_flat_names_in_a_stored_config(tmp_path):
+    """A session stores ``gepa_iterations`` and ``opro_history`` as before, and one
+    written before the settings moved to their methods opens and resumes with them."""
+    from core.methods.gepa import GepaOptions
+    from core.methods.opro import OproOptions
+
+    stored = {**CONFIG.to_dict(), "gepa_iterations": 4, "gepa_max_metric_calls": 30, "opro_history": 7}
+    config = from_dict(stored)
+    assert config.options_of(GepaOptions) == GepaOptions(iterations=4, max_metric_calls=30)
+    assert config.options_of(OproOptions).history == 7
+    assert config.to_dict() == stored
+    assert config.replace(gepa_iterations=2).options_of(GepaOptions).iterations == 2
+    path = tmp_path / "old.toml"
+    path.write_text("[run]\nmethod = 'gepa'\ngepa_iterations = 5\n")
+    from core.config import load_toml
+
+    assert from_dict(load_toml(path)).options_of(GepaOptions).iterations == 5

@@ -19,7 +19,7 @@ import re
 
 import pytest
 
-from core.config import RunConfig
+from core.config import RunConfig, from_dict
 from core.loop import Loop
 from core.methods import make_method
 from core.methods.gepa import GEPA, GepaSettings, ParetoSelection, exact_match_feedback
@@ -27,6 +27,7 @@ from tests.support.gepa_direct import DirectOps
 from core.review import AutoReviewer
 from core.prompting import target_messages
 from core.scoring import score_output
+from core.metrics.task import EXACT_MATCH
 from core.types import Example, ExampleResult, Params, Prompt, Task
 from tests.scripted import optimizer_by_rules, scripted_llm
 
@@ -81,7 +82,7 @@ def world():
     }
     target, _ = scripted_llm("fake:target", lambda text, p: target_reply(text), role="target")
     optimizer, _ = scripted_llm("fake:optimizer", optimizer_by_rules(rules), role="optimizer")
-    return Task("kinds", "sort items by kind", ini=(), dev=DEV, test=()), target, optimizer
+    return Task("kinds", "sort items by kind", ini=(), dev=DEV, test=(), scorer=EXACT_MATCH), target, optimizer
 
 
 async def run_reflectloop() -> tuple[list[tuple], list[str], str, int]:
@@ -122,8 +123,8 @@ async def run_loop(tmp_path) -> tuple[list[tuple], list[str], str, int]:
     task, target, optimizer = world()
     given = tmp_path / "seed.json"
     given.write_text(json.dumps([SEED_TEXT]))
-    config = RunConfig(method="gepa", seed=SEED, errors=3, gepa_iterations=4, gepa_max_metric_calls=BUDGET,
-                       initial_prompts=str(given), init_prompts=1, steps=100, test_size=0)
+    config = from_dict(dict(method="gepa", seed=SEED, errors=3, gepa_iterations=4, gepa_max_metric_calls=BUDGET,
+                            initial_prompts=str(given), init_prompts=1, steps=100, test_size=0))
     loop = Loop(task=task, config=config, method=make_method("gepa", optimizer, task, config), target=target,
                 optimizer=optimizer, reviewer=AutoReviewer())
     await loop.run_step()

@@ -17,6 +17,7 @@ from core.methods.gepa import GEPA, GepaSettings, ParetoSelection, rollouts
 from tests.support.gepa_direct import DirectOps
 from core.methods.pareto import EpochSampler, GepaSearch, Pool, draw_parent
 from core.selection import Focus
+from core.metrics.task import EXACT_MATCH
 from core.types import ErrorCase, Evaluation, Example, ExampleResult, Params, Prompt, Task
 from tests.scripted import optimizer_by_rules, scripted_llm
 
@@ -292,7 +293,7 @@ async def test_a_step_stops_when_the_budget_is_spent_and_says_so():
 # ------------------------------------------------------ what the optimizer sees
 def sums_task() -> Task:
     dev = (Example("d0", "2 + 2", ("4",)), Example("d1", "3 + 3", ("6",)))
-    return Task("sums", "add the numbers", ini=(), dev=dev, test=())
+    return Task("sums", "add the numbers", ini=(), dev=dev, test=(), scorer=EXACT_MATCH)
 
 
 async def reflect_and_refine(iteration: int):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import RunConfig
+from core.config import RunConfig, from_dict
 from core.events import DecisionMade, Note, ProposalMade
 from core.llm.cache import MemoryCache
 from core.loop import Loop
@@ -27,7 +27,7 @@ def init_answers(texts):
 
 def loop_config(method="apo", **config) -> RunConfig:
     base = dict(method=method, steps=2, beam=2, init_prompts=3, dev_size=6, test_size=4, seed=1)
-    return RunConfig(**{**base, **config})
+    return from_dict({**base, **config})  # flat names: a method's own settings too
 
 
 def scripted_models(rules=None, cache=None):

@@ -85,7 +85,7 @@ async def evaluated(path: Path, workers: int, examples: int = 6):
     target, _ = scripted("fake:target", lambda text, params: "G-answer", "target")
     try:
         ev = await evaluate(target, Prompt("p", "Answer."), task.dev, split="dev", params=Params(),
-                            taskfile=task.taskfile)
+                            scorer=task.scorer)
     finally:
         task.taskfile.scorer.metric.close()
     return ev, task

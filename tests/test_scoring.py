@@ -178,3 +178,26 @@ async def test_a_truncated_target_answer_is_scored_as_not_following_the_format()
     llm, _ = scripted_llm("fake:t", lambda text, p: cut("Let me think. The answer: 4 and"), role="target")
     result = await evaluate_one(llm, Prompt("p", "Count."), Example("e", "q", ("4",)), Params(max_tokens=8))
     assert result.followed_format is False and result.output == "Let me think. The answer: 4 and"
+
+
+@pytest.mark.parametrize("protocol", ["reflectloop", "study"])
+@pytest.mark.parametrize("output", [
+    '{"answer": "4"}', '{"answer": null}', "The answer is 4.", "  4\n", "", "Reasoning.\n{'answer': 'five'}",
+])
+async def test_the_study_tasks_scorer_records_what_score_output_reads(protocol, output):
+    """The study's exact match through the one scorer interface: the answer,
+    correctness and format following of ``score_output``, no graded score, no feedback."""
+    from core.evaluate import evaluate_one
+    from core.metrics.base import SyncMetric
+    from core.metrics.text import AnswerMatch
+    from core.tasks.base import build_task
+    from core.types import Example, ExampleResult, Params, Prompt
+    from tests.scripted import scripted_llm
+
+    assert issubclass(AnswerMatch, SyncMetric)  # a metric like the others
+    example = Example("e", "q", ("4",))
+    task = build_task("t", "count", {"dev": [example]})
+    llm, _ = scripted_llm("fake:t", lambda text, p: output, role="target")
+    result = await evaluate_one(llm, Prompt("p", "Count."), example, Params(), protocol, task.scorer)
+    answer, correct, followed = score_output(output, example.targets, protocol=protocol)
+    assert result == ExampleResult("e", output, answer, correct, followed)

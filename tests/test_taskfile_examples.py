@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from core.evaluate import aggregate
 from core.tasks import load_task
 from sessions.store import SessionStore
 from tui.cli import main
@@ -62,7 +61,7 @@ def test_an_example_task_runs_on_the_embedded_model(tmp_path, capsys, name):
     assert all(r.correct == (r.score >= threshold) for r in results if not r.errored)
     if name == "ticket-routing":
         dev = [ev for ev in evaluations if ev.split == "dev"]
-        assert all(ev.aggregate == aggregate(task.taskfile, task.dev, ev.results) for ev in dev)
+        assert all(ev.aggregate == task.scorer.aggregate(task.dev, ev.results) for ev in dev)
     if name == "contact-extraction":
         assert all(r.score * 4 == int(r.score * 4) for r in results if not r.errored)
     if name == "plain-explanations":

@@ -148,7 +148,7 @@ async def test_a_graded_dev_score_is_the_mean_and_errors_are_under_the_threshold
     path = task_folder(tmp_path, TASK.replace("threshold = 1.0", "threshold = 0.5"))
     task = load_task(f"file:{path}", dev_size=8, test_size=2)
     target, _ = scripted("fake:target", adder, "target")
-    ev = await evaluate(target, Prompt("p", "Add."), task.dev, split="dev", params=Params(), taskfile=task.taskfile)
+    ev = await evaluate(target, Prompt("p", "Add."), task.dev, split="dev", params=Params(), scorer=task.scorer)
     by_id = {e.id: e for e in task.dev}
     for r in ev.results:
         a = int(by_id[r.example_id].fields["a"])
@@ -162,7 +162,7 @@ async def test_a_graded_dev_score_is_the_mean_and_errors_are_under_the_threshold
 async def test_label_metric_scores_a_prompt_by_macro_f1_not_accuracy():
     task = load_task(f"file:{EXAMPLES / 'ticket-routing' / 'task.toml'}", dev_size=12, test_size=4)
     target, _ = scripted("fake:target", lambda text, params: "billing", "target")
-    ev = await evaluate(target, Prompt("p", "Route."), task.dev, split="dev", params=Params(), taskfile=task.taskfile)
+    ev = await evaluate(target, Prompt("p", "Route."), task.dev, split="dev", params=Params(), scorer=task.scorer)
     gold = [e.targets[0] for e in task.dev]
     hits = gold.count("billing")
     # Everything predicted "billing": F1 of billing is 2tp/(2tp+fp); every other gold label scores 0.
@@ -183,7 +183,7 @@ async def test_an_unreadable_judge_verdict_errors_the_example_and_is_left_out(tm
     judge, _ = scripted("fake:judge", verdict, "judge")
     task = with_judge(task, judge)
     target, _ = scripted("fake:target", lambda text, params: "Because of physics.", "target")
-    ev = await evaluate(target, Prompt("p", "Explain."), task.dev, split="dev", params=Params(), taskfile=task.taskfile)
+    ev = await evaluate(target, Prompt("p", "Explain."), task.dev, split="dev", params=Params(), scorer=task.scorer)
     broken = next(r for r in ev.results if r.example_id == task.dev[0].id)
     assert broken.errored and "could not be parsed" in broken.errored
     assert broken.feedback == "I think it is quite nice."  # the judge's reply, kept for the person

@@ -90,7 +90,7 @@ async def test_a_task_through_a_task_file_scores_as_through_its_loader(tmp_path,
     prompt = Prompt("p", "Answer the question.")
     before = await evaluate(target, prompt, examples, split="dev", params=Params(), protocol=protocol)
     after = await evaluate(target, prompt, new.dev + new.test, split="dev", params=Params(), protocol=protocol,
-                           taskfile=new.taskfile)
+                           scorer=new.scorer)
     assert [(r.example_id, r.output) for r in after.results] == [(r.example_id, r.output) for r in before.results]
     for b, a in zip(before.results, after.results):
         assert (a.answer, a.correct, a.followed_format) == (b.answer, b.correct, b.followed_format), a.output

@@ -9,7 +9,7 @@ from typing import Callable
 import pytest
 from textual.widgets import Static
 
-from core.config import RunConfig
+from core.config import RunConfig, from_dict
 from core.llm.cache import MemoryCache
 from tests.scripted import optimizer_by_rules, scripted_llm, toy_target, toy_task
 from tui.app import ReflectLoopApp
@@ -40,7 +40,7 @@ def default_rules(**over):
 def tui_config(**changes) -> RunConfig:
     base = dict(task="toy", method="apo", target="fake:target", optimizer="fake:opt", steps=2, beam=1,
                 init_prompts=2, dev_size=6, test_size=4, seed=1)
-    return RunConfig(**{**base, **changes})
+    return from_dict({**base, **changes})  # flat names: a method's own settings too
 
 
 class Injector:

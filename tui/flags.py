@@ -1,19 +1,19 @@
-"""The settings flags of ``run`` and ``tui``, generated from ``RunConfig``,
-and where a run's settings come from.
+"""The settings flags of ``run`` and ``tui``, generated from the settings
+model, and where a run's settings come from.
 
-Every ``RunConfig`` field is a flag (``dev_size`` -> ``--dev-size``) with the
-one-line help of the field's ``metadata["help"]`` and its default; a bool is
-a ``--x/--no-x`` pair.  Flags that are not given stay ``None``, so only what
+Every setting (``core.config.SETTINGS``: each ``RunConfig`` field, then each
+method's own settings, ``gepa_iterations`` of GEPA's ``iterations``) is a
+flag (``dev_size`` -> ``--dev-size``) with the one-line help of the field's
+``metadata["help"]`` and its default; a bool is a ``--x/--no-x`` pair.  Flags that are not given stay ``None``, so only what
 the person typed overrides the config files.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 from core import paths
-from core.config import ConfigError, RunConfig, load_toml
+from core.config import SETTINGS, ConfigError, Setting, load_toml
 
 _TYPES = {"int": int, "float": float, "str": str}
 _METAVARS = {"int": "N", "float": "NUMBER", "str": "TEXT"}
@@ -23,29 +23,27 @@ def flag_name(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
-def _base_type(field: dataclasses.Field) -> str:
-    return str(field.type).replace(" | None", "").strip()
+def _base_type(setting: Setting) -> str:
+    return setting.type.replace(" | None", "").strip()
 
 
-def _help(field: dataclasses.Field, default) -> str:
-    text = str(field.metadata.get("help", "")).strip()
+def _help(setting: Setting, default) -> str:
+    text = setting.help
     shown = "not set" if default is None else ("on" if default is True else "off" if default is False else default)
     # argparse formats help with %: a literal percent sign must be doubled.
     return f"{text} (default: {shown})".strip().replace("%", "%%")
 
 
 def add_settings(parser: argparse.ArgumentParser) -> None:
-    """One flag per ``RunConfig`` field, plus ``--config FILE``."""
+    """One flag per setting, plus ``--config FILE``."""
     group = parser.add_argument_group("settings", "each also a key of a TOML config file (with _ for -)")
-    defaults = RunConfig()
-    for field in dataclasses.fields(RunConfig):
-        default = getattr(defaults, field.name)
-        kind = _base_type(field)
-        common = dict(dest=field.name, default=None, help=_help(field, default))
+    for setting in SETTINGS:
+        kind = _base_type(setting)
+        common = dict(dest=setting.name, default=None, help=_help(setting, setting.default))
         if kind == "bool":
-            group.add_argument(flag_name(field.name), action=argparse.BooleanOptionalAction, **common)
+            group.add_argument(flag_name(setting.name), action=argparse.BooleanOptionalAction, **common)
         else:
-            group.add_argument(flag_name(field.name), type=_TYPES[kind], metavar=_METAVARS[kind], **common)
+            group.add_argument(flag_name(setting.name), type=_TYPES[kind], metavar=_METAVARS[kind], **common)
     group.add_argument("--config", type=Path, metavar="FILE",
                         help="a TOML file of settings: keys as the flags with _, at the top level or in a [run] table")
     from core.presets import PRESETS
@@ -83,10 +81,10 @@ def settings(args: argparse.Namespace) -> dict:
         from core.presets import preset
 
         values.update(preset(args.preset).settings)
-    for field in dataclasses.fields(RunConfig):
-        given = getattr(args, field.name, None)
+    for setting in SETTINGS:
+        given = getattr(args, setting.name, None)
         if given is not None:
-            values[field.name] = given
+            values[setting.name] = given
     return values
 
 

@@ -7,10 +7,11 @@ from core.methods.ape import IterativeAPE
 from core.methods.apo import APO
 from core.methods.apo_sum import APOSum
 from core.methods.base import Draft, Method, StepContext
-from core.methods.facts import PROTOCOLS, MethodFacts
+from core.methods.facts import MethodFacts
 from core.methods.gepa import GEPA
 from core.methods.opro import OPRO
 from core.methods.promptagent import PromptAgent
+from core.scoring import PROTOCOLS
 
 METHODS: dict[str, type[Method]] = {
     m.name: m for m in (IterativeAPE, APO, APOSum, PromptAgent, OPRO, ABO, ABOAblation, GEPA)
@@ -29,8 +30,16 @@ def facts_of(name: str, protocol: str = "reflectloop") -> MethodFacts:
     return method_class(name).facts(protocol)
 
 
+def method_options() -> dict[str, type]:
+    """Each method's own settings dataclass, by the prefix of its settings
+    (the method's name, ``-`` as ``_``): only a class that declares one."""
+    return {name.replace("-", "_"): cls.options_class for name, cls in METHODS.items()
+            if "options_class" in cls.__dict__ and cls.options_class is not None}
+
+
 def make_method(name: str, optimizer, task, config) -> Method:
     return method_class(name)(optimizer, task, config)
 
 
-__all__ = ["METHODS", "PROTOCOLS", "Draft", "Method", "MethodFacts", "StepContext", "facts_of", "make_method", "method_class"]
+__all__ = ["METHODS", "PROTOCOLS", "Draft", "Method", "MethodFacts", "StepContext", "facts_of", "make_method", "method_class",
+           "method_options"]

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from core.methods.base import Draft, fill
 from core.methods.facts import MethodFacts
-from core.methods.paired import PairedMethod
+from core.methods.one_call import OneCallMethod
 from core.scoring import score_output
 from core.types import Example
 
 
-class ABO(PairedMethod):
+class ABO(OneCallMethod):
     name = "abo"
     uses_demonstration = True
     defaults = MethodFacts(errors=2, per_parent=2, samples=2)

@@ -3,10 +3,10 @@ categories, suggests fixes and slightly revises the prompt."""
 from __future__ import annotations
 
 from core.methods.facts import MethodFacts
-from core.methods.paired import PairedMethod
+from core.methods.one_call import OneCallMethod
 
 
-class APOSum(PairedMethod):
+class APOSum(OneCallMethod):
     name = "apo-sum"
     defaults = MethodFacts(errors=4, per_parent=2, samples=2)
     combined = "apo_sum"

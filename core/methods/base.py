@@ -18,15 +18,48 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib import resources
 from string import Template
-from typing import TYPE_CHECKING, Sequence
+from typing import ClassVar, Mapping, Protocol, Sequence, TypeVar
 
 from core.llm.base import ContextExceeded
-from core.methods.facts import MethodFacts, split
+from core.methods.facts import MethodFacts, StepCalls, split
 from core.selection import BeamSelection, Selection
 from core.types import Completion, ErrorCase, Example, Message, Params, Prompt, Task
 
-if TYPE_CHECKING:  # core.config imports the method registry: no import at run time
-    from core.config import RunConfig
+O = TypeVar("O")
+
+
+class RunSettings(Protocol):
+    """What a method reads of a run's settings.  ``core.config.RunConfig`` is
+    one; it imports the method registry, so the methods name only this."""
+
+    @property
+    def protocol(self) -> str: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def beam(self) -> int: ...
+    @property
+    def dev_size(self) -> int: ...
+    @property
+    def init_examples(self) -> int: ...
+    @property
+    def errors(self) -> int | None: ...
+    @property
+    def optimizer_temperature(self) -> float: ...
+    @property
+    def optimizer_top_p(self) -> float: ...
+    @property
+    def optimizer_max_tokens(self) -> int | None: ...
+    @property
+    def selection_mode(self) -> str: ...
+    @property
+    def n_errors(self) -> int: ...
+    @property
+    def n_per_parent(self) -> int: ...
+    @property
+    def n_samples(self) -> int: ...
+
+    def options_of(self, kind: type[O]) -> O: ...
 
 
 @dataclass(frozen=True)
@@ -229,8 +262,14 @@ class Method(ABC):
     # The method's defaults, per protocol (the study's code where it differs).
     defaults: MethodFacts
     study_defaults: MethodFacts | None = None
+    # The dataclass of the method's own settings (``core.methods.facts.setting``
+    # fields), named ``<name>_<field>`` as flags and keys; None: it has none.
+    options_class: ClassVar[type | None] = None
+    # What the method does differently with a shared setting, added to that
+    # setting's help: {setting: note}.
+    notes: ClassVar[Mapping[str, str]] = {}
 
-    def __init__(self, optimizer, task: Task, config: RunConfig):
+    def __init__(self, optimizer, task: Task, config: RunSettings):
         self.optimizer = optimizer
         self.task = task
         self.config = config
@@ -240,6 +279,27 @@ class Method(ABC):
         if protocol == "study" and cls.study_defaults is not None:
             return cls.study_defaults
         return cls.defaults
+
+    @classmethod
+    def refusal(cls, settings: RunSettings) -> str | None:
+        """Why the method cannot run with ``settings``, if it cannot."""
+        return None
+
+    @classmethod
+    def step_calls(cls, settings: RunSettings) -> StepCalls:
+        """The calls one step asks for (the estimate shown before a run):
+        per beam member, its reflections, revisions and demonstrations, and
+        each candidate scored on the dev set."""
+        samples, _ = split(settings.n_per_parent, settings.n_samples, cls.one_per_sample)
+        reflect, refine = cls.calls_per_parent(samples, settings.protocol)
+        demonstrations = settings.n_per_parent if cls.uses_demonstration else 0
+        return StepCalls(settings.beam * (reflect + refine + demonstrations),
+                         settings.beam * settings.n_per_parent * settings.dev_size)
+
+    @classmethod
+    def calls_per_parent(cls, samples: int, protocol: str) -> tuple[int, int]:
+        """(reflection calls, revision calls) for one parent drawn in ``samples``."""
+        return int(cls.facts(protocol).reflects), samples
 
     reflects = True  # derived from ``defaults`` for each subclass: never set by hand
 

@@ -4,14 +4,19 @@ feedback.  Each method class owns its facts (one per protocol); the settings
 resolve through the registry (``core.methods.facts_of``), so the TUI, the CLI and the loop read the
 same numbers.
 
+A method's own settings (GEPA's iterations, OPRO's history) are a dataclass
+of ``setting`` fields the method class names as its ``options_class``; the
+settings model (``core.config``) reads them from the registry, so the flags,
+config-file keys and stored sessions name them ``<method>_<field>``.
+
 This module imports nothing of ``core.config``: ``core.config`` imports it.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
-
-PROTOCOLS = ("reflectloop", "study")
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -39,3 +44,21 @@ def split(per_parent: int, samples: int, one_per_sample: bool) -> tuple[int, int
     n = max(1, min(samples, per_parent))
     return n, math.ceil(per_parent / n)
 
+
+
+def setting(default: Any, help: str, *, minimum: int | None = None) -> Any:
+    """A field of a settings dataclass: its default and one-line help (the
+    command line's flags are generated from it); ``minimum``: the least
+    value it accepts when set."""
+    metadata: dict[str, Any] = {"help": help}
+    if minimum is not None:
+        metadata["minimum"] = minimum
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class StepCalls:
+    """What one step after step 0 asks of the models, as a method counts it."""
+
+    optimizer: int  # optimizer calls
+    target: int  # target calls scoring the step's candidates (the test set aside)

@@ -20,22 +20,35 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from core.events import FrontUpdated, GateDecided, IterationStarted
-from core.methods.base import Draft, Method, Rollout, StepContext, draw_of, fill, parse_at_most
+from core.methods.base import Draft, Method, Rollout, RunSettings, StepContext, draw_of, fill, parse_at_most
 from core.methods.context import error_feedback, exact_match_feedback, rollouts, scores_of
-from core.methods.facts import MethodFacts
+from core.methods.facts import MethodFacts, StepCalls, setting
 from core.methods.pareto import Gate, GepaSearch, Pick
 from core.failures import unscored
 from core.selection import Focus, Selection, StepOutcome
 from core.types import Evaluation, Prompt, Task
 
-__all__ = ["GEPA", "GepaSettings", "ParetoSelection", "exact_match_feedback", "rollouts", "scores_of"]
+__all__ = ["GEPA", "GepaOptions", "GepaSettings", "ParetoSelection", "exact_match_feedback", "rollouts", "scores_of"]
+
+
+@dataclass(frozen=True)
+class GepaOptions:
+    """GEPA's own settings, as a person sets them (``--gepa-iterations``, ...)."""
+
+    # per step: about as many new candidates as the study's methods write
+    iterations: int = setting(10, "GEPA iterations per step: each reflects on a minibatch of --errors dev "
+                              "examples and writes one candidate", minimum=1)
+    max_metric_calls: int | None = setting(None, "GEPA's budget of metric calls, counted as the gepa package "
+                                           "counts them; unset: the steps bound the run", minimum=1)
 
 
 @dataclass(frozen=True)
 class GepaSettings:
+    """What the search runs with: the options, and the minibatch (the run's errors)."""
+
     minibatch: int = 3  # dev examples per reflection, as in the package
-    iterations: int = 10  # per step: about as many new candidates as the study's methods write
-    max_metric_calls: int | None = None  # the package's budget; None: the steps bound the run
+    iterations: int = GepaOptions.iterations
+    max_metric_calls: int | None = GepaOptions.max_metric_calls
     skip_perfect: bool = True  # no mutation of a parent already perfect on its minibatch
 
 
@@ -62,11 +75,26 @@ class GEPA(Method):
     name = "gepa"
     # errors: the minibatch; one candidate per iteration, from one sample.
     defaults = MethodFacts(errors=3, per_parent=1, samples=1)
+    options_class = GepaOptions
+    notes = {"errors": "GEPA: its minibatch of dev examples", "selection": "GEPA keeps its Pareto front instead"}
 
-    def __init__(self, optimizer, task: Task, config, settings: GepaSettings | None = None):
+    def __init__(self, optimizer, task: Task, config: RunSettings, settings: GepaSettings | None = None):
         super().__init__(optimizer, task, config)
-        minibatch = self.facts(config.protocol).errors if config.errors is None else config.errors
-        self.settings = settings or GepaSettings(minibatch, config.gepa_iterations, config.gepa_max_metric_calls)
+        options = config.options_of(GepaOptions)
+        self.settings = settings or GepaSettings(config.n_errors, options.iterations, options.max_metric_calls)
+
+    @classmethod
+    def refusal(cls, settings: RunSettings) -> str | None:
+        if settings.errors is not None and settings.errors < 1:
+            return "method 'gepa' reflects on a minibatch of 'errors' dev examples: it must be at least 1"
+        return None
+
+    @classmethod
+    def step_calls(cls, settings: RunSettings) -> StepCalls:
+        # A reflection and a candidate per iteration; each candidate scored on
+        # its minibatch, and at most each on the whole dev set.
+        iterations = settings.options_of(GepaOptions).iterations
+        return StepCalls(2 * iterations, iterations * (settings.n_errors + settings.dev_size))
 
     async def reflect(self, ctx: StepContext) -> list[Draft]:
         text = fill("gepa_reflect", prompt=ctx.parent.instruction, examples=shown(ctx))

@@ -6,10 +6,11 @@ evolved, so a step's candidates come from several members' problems, as the
 study's code intends (about 10 per step with a beam of 5)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 from core.methods.base import Draft, Method, StepContext, fill, format_examples
-from core.methods.facts import MethodFacts
+from core.methods.facts import MethodFacts, setting
 from core.types import Example
 
 
@@ -24,12 +25,18 @@ def scored_trajectory(ctx: StepContext, size: int) -> str:
     return "\n\n".join(f"text:\n{text}\nscore:\n{round(score * 100)}" for text, score in top)
 
 
+@dataclass(frozen=True)
+class OproOptions:
+    history: int = setting(20, "past prompts with their scores shown to OPRO")
+
+
 class OPRO(Method):
     name = "opro"
     defaults = MethodFacts(errors=4, per_parent=2, samples=2, reflects=False)
+    options_class = OproOptions
 
     def implicit_reflection(self, ctx: StepContext) -> str:
-        return scored_trajectory(ctx, self.config.opro_history)
+        return scored_trajectory(ctx, self.config.options_of(OproOptions).history)
 
     async def refine(self, ctx: StepContext, feedback: Sequence[str]) -> list[Draft]:
         # A member with no errors left still gets problems: example ones from dev.

@@ -19,9 +19,7 @@ from typing import Any, ClassVar
 
 from core.metrics.base import MetricError, TaskExample, quote
 from core.metrics.text import compile_pattern
-from core.scoring import normalize, score_output
-
-PROTOCOLS = ("reflectloop", "study")
+from core.scoring import PROTOCOLS, normalize, score_output
 
 
 @dataclass(frozen=True)

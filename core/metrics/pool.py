@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.metrics.python_loader import load_function
+
 
 STARTUP_CEILING = 120.0  # seconds a new worker may take to start and load the function
 
@@ -169,8 +171,6 @@ async def _receive(conn, timeout: float) -> tuple[str, Any]:
 def serve(conn, reference: str, base_dir: str) -> None:
     """A worker's life: load the function, then answer calls until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run decides when a worker stops
-    from core.metrics.python import load_function
-
     try:
         function = load_function(reference, Path(base_dir or "."))
     except Exception as exc:  # loaded once in the parent already: only a changed file gets here

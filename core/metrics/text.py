@@ -1,5 +1,6 @@
-"""Metrics that compare output text with the gold strings: normalized exact
-match (the study's), contains, a regular expression, and token-F1."""
+"""Metrics that compare output text with the gold strings: the study's
+answer match on a whole reply, normalized exact match, contains, a regular
+expression, and token-F1."""
 from __future__ import annotations
 
 import re
@@ -9,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from core.metrics.base import MetricError, MetricResult, SyncMetric, TaskExample, as_text, quote
-from core.scoring import is_correct, study_correct
+from core.scoring import PROTOCOLS, is_correct, score_output, study_correct
+from core.types import Completion
 
 
 def no_target(example: TaskExample) -> MetricResult:
@@ -20,6 +22,27 @@ def expected(example: TaskExample) -> str:
     """The gold answer for a feedback line: the first, and how many more."""
     more = len(example.targets) - 1
     return quote(example.targets[0]) + (f" (or {more} other accepted answers)" if more > 0 else "")
+
+
+@dataclass(frozen=True)
+class AnswerMatch(SyncMetric):
+    """The study's tasks' scoring (``core.scoring.score_output``): the answer
+    read out of the whole reply (a ``Completion``, so a cut reply is known) as
+    ``protocol`` reads it, compared with any accepted answer; 1 or 0, with no
+    feedback, and the format following of that protocol."""
+
+    kind: ClassVar[str] = "answer_match"
+    protocol: str = "reflectloop"
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise MetricError(f"unknown protocol {self.protocol!r} (known: {', '.join(PROTOCOLS)})")
+
+    def measure(self, example: TaskExample, value: Any) -> MetricResult:
+        reply: Completion = value
+        answer, correct, followed = score_output(reply.text, example.targets, protocol=self.protocol,
+                                                 truncated=reply.truncated)
+        return MetricResult(float(correct), answer=answer, followed=followed)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import random
 from pathlib import Path
 from typing import Mapping, Sequence, TypeVar
 
+from core.metrics.task import EXACT_MATCH
 from core.tasks.hints import answer_hint
 from core.types import Example, Task
 
@@ -132,4 +133,5 @@ def build_task(
         test=test,
         initial_prompts=tuple(initial_prompts),
         answer_hint=answer_hint(ini + dev + test),
+        scorer=EXACT_MATCH,
     )

@@ -1,13 +1,15 @@
 """A task file as the loop's ``Task``: its examples with their input fields
-and target kept, its starting prompts, and the ``TaskSpec`` itself, whose
-message template and scorer the evaluation uses instead of the study's
-request and exact match."""
+and target kept, its starting prompts, the ``TaskSpec`` itself, and its
+message template and scorer as the task's scorer (``FileScorer``), which the
+evaluation uses instead of the study's request and exact match."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Mapping
 
 from core.metrics.base import TaskExample
+from core.metrics.task import FileScorer
 from core.tasks.base import SPLITS
 from core.tasks.taskdata import SpecLoader
 from core.tasks.taskfile import TaskSpec, load_task_file
@@ -35,7 +37,19 @@ def as_task(spec: TaskSpec, splits: Mapping[str, tuple[TaskExample, ...]]) -> Ta
         initial_prompts=spec.prompts,
         answer_hint=spec.scorer.contract.describe(),
         taskfile=spec,
+        scorer=scorer_of(spec),
     )
+
+
+def scorer_of(spec: TaskSpec) -> FileScorer:
+    """The task file's template and scorer as its task's scorer."""
+    return FileScorer(spec.template, spec.scorer, spec.path.name)
+
+
+def with_spec(task: Task, spec: TaskSpec) -> Task:
+    """``task`` with its task file replaced (a judge's model, a metric's
+    workers), its scorer with it."""
+    return dataclasses.replace(task, taskfile=spec, scorer=scorer_of(spec))
 
 
 def as_example(example: TaskExample) -> Example:

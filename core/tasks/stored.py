@@ -20,7 +20,9 @@ from typing import Any, Mapping
 
 from core.metrics import MetricError
 from core.metrics.python_source import capture, digest, stored_reference
+from core.metrics.task import EXACT_MATCH
 from core.tasks.base import SPLITS, TaskError
+from core.tasks.filetask import scorer_of
 from core.tasks.taskdata import DataSource
 from core.tasks.taskfile import TaskSpec, build_scorer
 from core.tasks.template import MessageTemplate, TemplateError
@@ -147,6 +149,7 @@ def _load(stored: Mapping) -> Task:
         initial_prompts=tuple(stored["initial_prompts"]),
         answer_hint=stored["answer_hint"],
         taskfile=spec,
+        scorer=EXACT_MATCH if spec is None else scorer_of(spec),
     )
 
 

@@ -56,7 +56,7 @@ class DirectOps:
         out = {}
         for p in prompts:
             out[p.id] = await evaluate(self.target, p, chosen, split="dev", params=self.params,
-                                       taskfile=self.method.task.taskfile)
+                                       scorer=self.method.task.scorer)
             if examples is None:
                 self.dev[p.id] = out[p.id]
         return out

@@ -28,7 +28,9 @@ def split_output(raw: str, truncated: bool = False) -> tuple[Draft, Draft]:
     return analysis, revision
 
 
-class PairedMethod(Method):
+class OneCallMethod(Method):
+    """A method whose one call per sample writes the analysis and its revision."""
+
     combined = ""  # template of the one call: analysis and revision
     revise = ""  # template of a revision from a given (edited or human) analysis
 
@@ -36,6 +38,10 @@ class PairedMethod(Method):
         super().__init__(*args, **kwargs)
         # Revisions written together with an analysis, by (step, parent, analysis text).
         self._paired: dict[tuple[int, str, str], Draft] = {}
+
+    @classmethod
+    def calls_per_parent(cls, samples: int, protocol: str) -> tuple[int, int]:
+        return samples, 0  # each call both reflects and revises
 
     async def reflect(self, ctx: StepContext) -> list[Draft]:
         request = self.about_errors(ctx, lambda errors: fill(
