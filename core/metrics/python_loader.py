@@ -46,6 +46,8 @@ def _from_file(name: str, base_dir: Path):
     if not path.is_file():
         raise MetricError(f"metric module {name!r} not found ({path})")
     spec = importlib.util.spec_from_file_location(f"reflectloop_metric_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise MetricError(f"metric module {name!r} cannot be imported: {path} is not a Python source file")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
