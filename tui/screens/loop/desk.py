@@ -15,46 +15,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Protocol
-
-from rich.text import Text
-from textual.widget import Widget
 
 from core.review import AutoReviewer, ReviewRequest, ReviewResult
 from core.rubric import Rubric
 from core.types import Decision, Prompt, Proposal, ProposalId
 from tui.screens.chat import bulk_takes
 from tui.messages import DecisionArrived, ReflectRequested, ReviewRequested
-from tui.reviewer import TuiReviewer
+from tui.screens.loop.desk_host import DeskHost
 from tui.widgets.review import ProposalCard, ReflectPrompt, ReviewGroup
 from tui.widgets.input import CommandLine
-from tui.widgets.status import StatusBar
 from tui.widgets.text import clean
-from tui.widgets.transcript import Transcript
-
-
-class DeskHost(Protocol):
-    """What the desk needs of its screen (the loop screen is one)."""
-
-    reviewer: TuiReviewer
-
-    @property
-    def transcript(self) -> Transcript: ...
-
-    @property
-    def command_line(self) -> CommandLine: ...
-
-    @property
-    def status(self) -> StatusBar: ...
-
-    @property
-    def focused(self) -> Widget | None: ...
-
-    def on_top(self) -> bool:
-        """The screen is the one shown (no modal over it)."""
-        ...
-
-    def say(self, text: str | Text, level: str = "info") -> None: ...
 
 
 @dataclass
