@@ -13,6 +13,8 @@ import re
 import tomllib
 from pathlib import Path
 
+from textual.binding import Binding
+
 from core.config import ConfigError
 from tui.slash_commands import BY_NAME, KEYS
 
@@ -37,8 +39,14 @@ def check(table: object, source: str = "the config file") -> dict[str, str]:
         if not parts or not all(_KEY.match(p.strip()) for p in parts):
             raise ConfigError(f"{source}: [keymap] {name} = {keys!r} is not a key or a comma list of keys "
                               "(for example \"f3\", \"ctrl+n\", \"j,down\")")
-    _refuse_shared(table, source)
-    return {name: ",".join(p.strip() for p in keys.split(",")) for name, keys in table.items()}
+    normal = {name: ",".join(_named(p) for p in keys.split(",")) for name, keys in table.items()}
+    _refuse_shared(normal, source)
+    return normal
+
+
+def _named(key: str) -> str:
+    """A key as Textual names it ("?" -> "question_mark"), so that a clash is seen however it is written."""
+    return next(iter(Binding.make_bindings([Binding(key.strip(), "")]))).key
 
 
 def _refuse_shared(table: dict, source: str) -> None:

@@ -120,10 +120,11 @@ def bindings(where: str) -> list[Binding]:
             for k in KEYS if k.where == where]
 
 
-def command_binding(command: SlashCommand, key: str) -> Binding:
-    """The binding the [keymap] table gives a command: its key runs it, or
-    opens the input line with it typed when it needs an argument."""
-    return Binding(key, f"slash({command.name!r})", command.usage, show=False, id=f"/{command.name}")
+def command_bindings(command: SlashCommand, keys: str) -> list[Binding]:
+    """The bindings the [keymap] table gives a command (``keys``: a comma list): each key runs
+    it, or opens the input line with it typed when it needs an argument."""
+    binding = Binding(keys, f"slash({command.name!r})", command.usage, show=False, id=f"/{command.name}")
+    return list(Binding.make_bindings([binding]))  # one per key, named as Textual names keys ("?" -> question_mark)
 
 
 # ----------------------------------------------------------- parsing

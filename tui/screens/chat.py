@@ -10,7 +10,7 @@ from textual.widgets import Input
 
 from core.types import Proposal
 from tui.palette import SlashCommandsProvider
-from tui.slash_commands import BY_NAME, CommandError, SlashCommand, available, command_binding, parse
+from tui.slash_commands import BY_NAME, CommandError, SlashCommand, available, command_bindings, parse
 from tui.screens.edit import EditScreen
 from tui.widgets.input import CommandLine
 from tui.widgets.review import ProposalCard
@@ -43,8 +43,8 @@ class ChatScreen(Screen):
         # The [keymap] table's keys for commands (``tui.keymap``): bindings of this screen.
         for name, keys in getattr(self.app, "command_keys", {}).items():
             if BY_NAME[name] in self.slash_commands:
-                for key in keys.split(","):
-                    self._bindings.key_to_bindings.setdefault(key, []).append(command_binding(BY_NAME[name], key))
+                for binding in command_bindings(BY_NAME[name], keys):
+                    self._bindings.key_to_bindings.setdefault(binding.key, []).append(binding)
 
     async def action_slash(self, name: str) -> None:
         """A command from a key or the palette: carried out as if typed, or typed
