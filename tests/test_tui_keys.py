@@ -263,3 +263,30 @@ async def test_a_command_typed_fast_on_a_packet_card_decides_nothing(tmp_path):
         await pilot.press("q")
     with SessionStore.open(packet, read_only=True) as store:
         assert decision_log(store) == []
+
+
+async def test_escape_on_a_packet_only_leaves_the_input(tmp_path):
+    from core.review import AutoReviewer
+    from sessions.packets import assign
+    from sessions.service import open_run
+    from tui.screens.packet import PacketScreen
+
+    run = open_run(tui_config(), AutoReviewer(), session=tmp_path / "src.session", injected=Injector())
+    await run.drive(1)
+    await run.close()
+    (packet,) = assign(tmp_path / "src.session", ["ann"], tmp_path / "packets")
+    app = ReflectLoopApp(config=tui_config(), session=packet)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await wait_for(pilot, lambda: isinstance(app.screen, PacketScreen) and app.screen.sets
+                                and app.screen, what="the packet screen")
+        card = await wait_for(pilot, lambda: isinstance(app.focused, ProposalCard) and app.focused,
+                              what="a focused card")
+        await pilot.press("escape")  # outside the input: Escape does nothing, least of all enter it
+        await pilot.pause()
+        assert app.focused is card
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: app.focused is screen.command_line, what="the input line")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.focused, ProposalCard), what="a card again")
+        assert app.focused.decision is None
+        await pilot.press("q")

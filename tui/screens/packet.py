@@ -286,12 +286,29 @@ class PacketScreen(ChatScreen):
                                    "what is")
 
     # ---------------------------------------------------------- actions
-    def action_switch_focus(self) -> None:
-        if self.focused is self.command_line:
-            cards = self.undecided()
-            (cards[0] if cards else self.transcript).focus()
-        else:
-            self.command_line.focus()
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Escape is shown (and acts) only in the input line; the key into it only outside.
+        if action == "leave_input":
+            return self.focused is self.command_line
+        if action == "command":
+            return self.focused is not self.command_line
+        return True
+
+    def action_leave_input(self) -> None:
+        """Escape only leaves the input line, to the first undecided card (else
+        the transcript): a key typed next never lands in the line by surprise."""
+        if self.focused is not self.command_line:
+            return
+        cards = self.undecided()
+        self.set_focus(cards[0] if cards else self.transcript)
+
+    def action_command(self) -> None:
+        """The input line, from a click on the footer's key (the key itself is
+        taken by the app: ``tui.widgets.input.typing``)."""
+        line = self.command_line
+        self.set_focus(line)
+        if not line.value:
+            line.start("/")
 
     def action_next_undecided(self) -> None:
         focused = self.focused if isinstance(self.focused, ProposalCard) else None
