@@ -4,7 +4,7 @@
 
 Every step of a session recorded with full evaluation holds each candidate's
 result on every dev example.  For each step this bench runs the race of
-``core.adaptive`` over the same candidates, answering its asks from those
+``core.step.adaptive`` over the same candidates, answering its asks from those
 recorded results (no model is called), and compares it with what the session
 selected: the calls each made, whether the beam is the same set, and whether
 the best prompt is the same.  Parents known from earlier steps cost neither
@@ -34,12 +34,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.adaptive import race  # noqa: E402
-from core.config import RunConfig, from_dict  # noqa: E402
-from core.review import AutoReviewer  # noqa: E402
-from core.selection import BeamSelection  # noqa: E402
-from core.types import Evaluation  # noqa: E402
-from sessions.store import SessionStore  # noqa: E402
+from reflectloop.core.step.adaptive import race  # noqa: E402
+from reflectloop.core.settings.config import RunConfig, from_dict  # noqa: E402
+from reflectloop.core.review import AutoReviewer  # noqa: E402
+from reflectloop.core.step.selection import BeamSelection  # noqa: E402
+from reflectloop.core.types import Evaluation  # noqa: E402
+from reflectloop.sessions.store import SessionStore  # noqa: E402
 from tests.support.fake_server import FakeServer  # noqa: E402
 
 TASKS = ("gen:navigate", "gen:object_counting")
@@ -59,7 +59,7 @@ class Compared:
 
 
 def record_sessions(root: Path, runs: int, steps: int, first_seed: int) -> list[Path]:
-    from sessions.service import open_run
+    from reflectloop.sessions.service import open_run
 
     paths = []
     with FakeServer(concurrency=16) as server:

@@ -29,14 +29,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.config import RunConfig  # noqa: E402
-from core.events import EvaluationDone  # noqa: E402
-from core.llm.cache import MemoryCache  # noqa: E402
-from core.loop import Loop  # noqa: E402
-from core.methods import make_method  # noqa: E402
-from core.methods.gepa import GepaSettings  # noqa: E402
-from core.review import AutoReviewer  # noqa: E402
-from core.tasks import load_task  # noqa: E402
+from reflectloop.core.settings.config import RunConfig  # noqa: E402
+from reflectloop.core.events import EvaluationDone  # noqa: E402
+from reflectloop.core.llm.cache import MemoryCache  # noqa: E402
+from reflectloop.core.step.loop import Loop  # noqa: E402
+from reflectloop.core.methods import make_method  # noqa: E402
+from reflectloop.core.methods.gepa import GepaSettings  # noqa: E402
+from reflectloop.core.review import AutoReviewer  # noqa: E402
+from reflectloop.core.tasks import load_task  # noqa: E402
 from tests.scripted import scripted_llm  # noqa: E402
 from tests.support.fake_answers import answer_text  # noqa: E402
 

@@ -40,10 +40,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.config import RunConfig  # noqa: E402
-from core.events import Event, StepDone  # noqa: E402
-from core.review import AutoReviewer, ReflectRequest, Reviewer, ReviewRequest, ReviewResult  # noqa: E402
-from core.types import Decision  # noqa: E402
+from reflectloop.core.settings.config import RunConfig  # noqa: E402
+from reflectloop.core.events import Event, StepDone  # noqa: E402
+from reflectloop.core.review import AutoReviewer, ReflectRequest, Reviewer, ReviewRequest, ReviewResult  # noqa: E402
+from reflectloop.core.types import Decision  # noqa: E402
 from tests.support.fake_server import spawn_fake_server  # noqa: E402
 
 
@@ -101,7 +101,7 @@ class ScriptedPerson(Reviewer):
 
 
 async def drive(config: RunConfig, person: ScriptedPerson, session: Path) -> None:
-    from sessions.service import open_run
+    from reflectloop.sessions.service import open_run
 
     run = open_run(config, person, session=session, listeners=(person,))
     person.steps[0] = StepTimes(time.monotonic())  # the person's clock starts with the first step, not the set-up

@@ -14,7 +14,7 @@ The figure is the ratio of the two rates (target >= 0.9).
 
 Then **evaluations per second** on the study's request shape (``--protocol
 study`` messages: system line, an ABO-sized instruction with its worked
-example, the input): reflectloop's own evaluation path (``core.evaluate``,
+example, the input): reflectloop's own evaluation path (``core.evaluation.evaluate``,
 two prompts at once, as a step evaluates candidates) against raw
 ``llama_cpp`` on the same requests under each setting tried -- threads,
 ``n_batch``, and the order of the requests: grouped by prompt, so llama.cpp
@@ -35,12 +35,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.llm import make_llm  # noqa: E402
-from core.llm.base import sample_seed  # noqa: E402
-from core.llm.local import DEFAULT_SEED, TRAINED, smollm2_path  # noqa: E402
-from core.prompting import target_messages  # noqa: E402
-from core.tasks import load_task  # noqa: E402
-from core.types import Message, Params, Prompt  # noqa: E402
+from reflectloop.core.llm import make_llm  # noqa: E402
+from reflectloop.core.llm.base import sample_seed  # noqa: E402
+from reflectloop.core.llm.local import DEFAULT_SEED, TRAINED, smollm2_path  # noqa: E402
+from reflectloop.core.evaluation.prompting import target_messages  # noqa: E402
+from reflectloop.core.tasks import load_task  # noqa: E402
+from reflectloop.core.types import Message, Params, Prompt  # noqa: E402
 
 INSTRUCTION = "Decide whether the instructions lead back to the starting point. Think step by step."
 # ABO-sized prompts (a step-by-step instruction and a worked example), the long shared prefix of a step.
@@ -117,7 +117,7 @@ def raw_evals_per_second(requests, params: Params, *, threads: int, n_batch: int
 
 
 async def ours_evals_per_second(requests, params: Params) -> float:
-    from core.evaluate import evaluate
+    from reflectloop.core.evaluation.evaluate import evaluate
 
     task = load_task("gen:navigate", seed=1, dev_size=len(requests) // len(STUDY_INSTRUCTIONS), test_size=0)
     llm = make_llm("local:smollm2", role="target", cache=None)
@@ -144,7 +144,7 @@ async def study_shape(n: int, max_tokens: int) -> None:
         rates[label] = rate
         print(f"{label:<52} {rate:5.2f} evals/s")
     ours = await ours_evals_per_second(requests, params)
-    print(f"{'reflectloop (core.evaluate, 2 prompts at once)':<52} {ours:5.2f} evals/s")
+    print(f"{'reflectloop (core.evaluation.evaluate, 2 prompts at once)':<52} {ours:5.2f} evals/s")
     best = max(rates, key=rates.get)
     grouped = rates[f"raw grouped, {cores} threads, n_batch 512"]
     mixed = rates[f"raw interleaved, {cores} threads, n_batch 512"]

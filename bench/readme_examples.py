@@ -56,7 +56,7 @@ def run_one(command: str, home: Path) -> tuple[float, int, str]:
     """(wall seconds, exit code, last line of stderr) of one example."""
     env = {**os.environ, "REFLECTLOOP_HOME": str(home), "REFLECTLOOP_CONFIG": str(home / "no-config.toml"),
            "PYTHONPATH": str(ROOT)}
-    argv = [sys.executable, "-m", "tui.cli", *shlex.split(command)]
+    argv = [sys.executable, "-m", "reflectloop", *shlex.split(command)]
     started = time.perf_counter()
     done = subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - started

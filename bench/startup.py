@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 APP = r"""
 import time
-from tui.app import ReflectLoopApp
-from tui.screens.start import StartScreen
+from reflectloop.tui.app import ReflectLoopApp
+from reflectloop.tui.screens.start import StartScreen
 
 class Bench(ReflectLoopApp):
     def on_ready(self) -> None:

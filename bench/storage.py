@@ -57,11 +57,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tinydb import TinyDB  # noqa: E402
 from tinydb.storages import JSONStorage  # noqa: E402
 
-from core.types import CallRecord, Decision, Message, Params, Usage  # noqa: E402
-from sessions import AppendStorage, SessionStore, codec  # noqa: E402
-from sessions.storage import LOG_NAME  # noqa: E402
-from sessions.store import CALL_BATCH  # noqa: E402
-from sessions.table import AppendDB  # noqa: E402
+from reflectloop.core.types import CallRecord, Decision, Message, Params, Usage  # noqa: E402
+from reflectloop.sessions import AppendStorage, SessionStore, codec  # noqa: E402
+from reflectloop.sessions.storage import LOG_NAME  # noqa: E402
+from reflectloop.sessions.store import CALL_BATCH  # noqa: E402
+from reflectloop.sessions.table import AppendDB  # noqa: E402
 
 WORDS = ("the object count navigate step left right forward answer apple violin car "
          "three two carrot piano think carefully list each item then sum").split()

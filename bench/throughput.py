@@ -24,7 +24,7 @@ endpoint must see no call at all.
 A step followed by another is the study's usual one (nine of its ten).
 The auto-reviewer decides by the proposals alone, so while a step's test
 evaluation runs, the next step's reflections and then the refinements from
-the feedback it will keep are asked (``core.readahead``): step 1's were
+the feedback it will keep are asked (``core.step.readahead``): step 1's were
 asked during step 0's, and step 1 asks step 2's during its own.  A step
 then opens with its candidates' evaluations, and the slots the test leaves
 idle are filled.  (With a person reviewing, only the reflections are asked
@@ -53,9 +53,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.fake_server import spawn_fake_server  # noqa: E402
-from core.config import RunConfig  # noqa: E402
-from core.events import Event, Note, PhaseStarted, Progress, StepDone  # noqa: E402
-from core.review import AutoReviewer  # noqa: E402
+from reflectloop.core.settings.config import RunConfig  # noqa: E402
+from reflectloop.core.events import Event, Note, PhaseStarted, Progress, StepDone  # noqa: E402
+from reflectloop.core.review import AutoReviewer  # noqa: E402
 
 
 class ProgressLine:
@@ -133,7 +133,7 @@ async def bare_client(url: str, calls: int, concurrency: int) -> float:
 async def run_steps(config: RunConfig, session: Path, server, label: str) -> list[tuple[int, float, int, float, float]]:
     """(step, wall seconds, endpoint requests, endpoint latency, busy seconds)
     for each step of a new session."""
-    from sessions.service import open_run
+    from reflectloop.sessions.service import open_run
 
     progress = ProgressLine(server, label)
     run = open_run(config, AutoReviewer(), session=session, listeners=(progress,))

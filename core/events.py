@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Union
 
-from core.types import Decision, Evaluation, Gate, Pick, Prompt, Proposal, StepRecord
+from reflectloop.core.types import Decision, Evaluation, Gate, Pick, Prompt, Proposal, StepRecord
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class DecisionMade:
 @dataclass(frozen=True)
 class EarlyScoring:
     """A candidate's scoring started at its acceptance, while the person
-    reviews on (``core.overlap``), or stopped: its decision changed, or it
+    reviews on (``core.step.overlap``), or stopped: its decision changed, or it
     duplicates a prompt.  The step's evaluation takes what was started."""
 
     prompt_id: str

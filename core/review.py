@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Protocol
 
-from core.types import Decision, ErrorCase, Prompt, Proposal, ProposalId, ProposalKind
+from reflectloop.core.types import Decision, ErrorCase, Prompt, Proposal, ProposalId, ProposalKind
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class Reviewer(Protocol):
 
     - ``asks_first``: the reviewer may ask a person for their reflection
       before the LLM's exists (blind mode); the loop then asks nothing of the
-      LLM's reflection ahead (``core.readahead``).  Default: False.
+      LLM's reflection ahead (``core.step.readahead``).  Default: False.
     - ``foresee(request)``: the review's result when the decisions follow
       from the proposals alone, so the loop may act on them ahead; None (the
       default): only the review can tell."""

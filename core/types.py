@@ -375,5 +375,5 @@ class StepRecord:
     gates: tuple[Gate, ...] = ()  # each new candidate's minibatch comparison with its parent
     front: dict[str, int] = field(default_factory=dict)  # front member -> dev examples it is best on
     method_state: dict[str, Any] = field(default_factory=dict)  # the selection's state after the step, to resume from
-    evaluation: str = "full"  # how the step's candidates were scored (adaptive: raced, see core.adaptive)
+    evaluation: str = "full"  # how the step's candidates were scored (adaptive: raced, see core.step.adaptive)
     calls_saved: int = 0  # target calls adaptive evaluation did not make, against full evaluation

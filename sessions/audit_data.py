@@ -37,8 +37,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from core.analysis.data import AuditData
-from core.types import Decision, ErrorCase, Evaluation, ExampleResult, Prompt, Proposal, ProposalId
+from reflectloop.core.analysis.data import AuditData
+from reflectloop.core.types import Decision, ErrorCase, Evaluation, ExampleResult, Prompt, Proposal, ProposalId
 
 from .decisions import current_decisions
 from .service import is_session

@@ -47,7 +47,7 @@ class AuditRun:
 
 
 def parse_conditions(value: str) -> list[str]:
-    from core.analysis import CONDITIONS
+    from reflectloop.core.analysis import CONDITIONS
 
     names = [c.strip() for c in value.split(",") if c.strip()]
     bad = [c for c in names if c not in CONDITIONS]
@@ -59,10 +59,10 @@ def parse_conditions(value: str) -> list[str]:
 async def control_for(data, options: AuditOptions, backend, session: Path | None = None):
     """The control experiment for one session (None when it cannot run, with
     a note); the task is the one the session stored (``session``: its folder)."""
-    from core.analysis import control_method, run_control, session_task
-    from core.config import ConfigError, from_dict
-    from sessions.store import SessionStore
-    from sessions.stored_task import session_task as stored_session_task
+    from reflectloop.core.analysis import control_method, run_control, session_task
+    from reflectloop.core.settings.config import ConfigError, from_dict
+    from reflectloop.sessions.store import SessionStore
+    from reflectloop.sessions.stored_task import session_task as stored_session_task
 
     if not data.config:
         data.notes.append("control: the export carries no run configuration; run it on the session instead")
@@ -105,9 +105,9 @@ def audit_paths(paths, options: AuditOptions | None = None) -> AuditRun:
     """Load every path, run the control when asked, audit each session and
     compare methods on the same task.  Synchronous: call it from a thread
     (not from a running event loop) when ``options.control`` is set."""
-    from core.analysis import audit, compare_methods, make_similarity
-    from core.analysis.labels import label_rates
-    from sessions.audit_data import load_all_located
+    from reflectloop.core.analysis import audit, compare_methods, make_similarity
+    from reflectloop.core.analysis.labels import label_rates
+    from reflectloop.sessions.audit_data import load_all_located
 
     options = options or AuditOptions()
     check_options(options)
@@ -130,10 +130,10 @@ def audit_paths(paths, options: AuditOptions | None = None) -> AuditRun:
 
 def rubric_of(paths):
     """The rubric of the first packet or merged set among ``paths``; else the default."""
-    from core.rubric import DEFAULT_RUBRIC
-    from sessions.audit_data import session_paths
-    from sessions.packets import session_rubric
-    from sessions.store import SessionStore
+    from reflectloop.core.rubric import DEFAULT_RUBRIC
+    from reflectloop.sessions.audit_data import session_paths
+    from reflectloop.sessions.packets import session_rubric
+    from reflectloop.sessions.store import SessionStore
 
     for path in paths:
         for found in session_paths(Path(path)):
@@ -145,7 +145,7 @@ def rubric_of(paths):
 
 
 def labels_table(run: AuditRun):
-    from core.analysis.tables import Table, num, pct
+    from reflectloop.core.analysis.tables import Table, num, pct
 
     rows = [[r.method or "?", "all" if r.step is None else str(r.step), r.label, str(r.cards), pct(r.rate),
              num(r.dev_with), num(r.dev_without)] for r in run.labels if r.cards]
@@ -159,9 +159,9 @@ def labels_table(run: AuditRun):
 
 def merged_agreements(paths, backend) -> list:
     """Agreement of every merged set of packets among ``paths`` (sessions only)."""
-    from sessions.audit_data import session_paths
-    from sessions.packets import merged_agreement
-    from sessions.store import SessionStore
+    from reflectloop.sessions.audit_data import session_paths
+    from reflectloop.sessions.packets import merged_agreement
+    from reflectloop.sessions.store import SessionStore
 
     out = []
     for path in paths:
@@ -173,7 +173,7 @@ def merged_agreements(paths, backend) -> list:
 
 
 def agreement_tables(run: AuditRun) -> list:
-    from core.analysis.tables import Table, num
+    from reflectloop.core.analysis.tables import Table, num
 
     tables = []
     for name, result in run.agreements:
@@ -193,7 +193,7 @@ def agreement_tables(run: AuditRun) -> list:
 
 def tables_for(run: AuditRun, sections: str = "all"):
     """The tables of the wanted sections (comma separated, or ``all``)."""
-    from core.analysis import methods_table, session_tables
+    from reflectloop.core.analysis import methods_table, session_tables
 
     wanted = set(SECTIONS) if sections == "all" else {s.strip() for s in sections.split(",") if s.strip()}
     bad = wanted - set(SECTIONS)

@@ -15,13 +15,13 @@ import keyword
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.prompting import render_prompt
-from core.tasks.base import TaskError
-from core.tasks.taskfile import QA_TEMPLATE, STUDY_TEMPLATE
-from core.tasks.template import MessageTemplate
-from core.types import Message
-from sessions.stored_task import predates, session_template
-from sessions.store import SessionStore
+from reflectloop.core.evaluation.prompting import render_prompt
+from reflectloop.core.tasks.base import TaskError
+from reflectloop.core.tasks.taskfile import QA_TEMPLATE, STUDY_TEMPLATE
+from reflectloop.core.tasks.template import MessageTemplate
+from reflectloop.core.types import Message
+from reflectloop.sessions.stored_task import predates, session_template
+from reflectloop.sessions.store import SessionStore
 
 FORMATS = ("text", "json", "python")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from core.types import Decision
+from reflectloop.core.types import Decision
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Iterable
 
-from core.rubric import DEFAULT_RUBRIC, Rubric
-from core.types import Decision, ErrorCase, Evaluation, Prompt, Proposal
-from sessions.decisions import decision_log, standing
-from sessions.redact import env_secrets, scrub
-from sessions.storage import LOG_NAME
-from sessions.store import SessionStore
+from reflectloop.core.rubric import DEFAULT_RUBRIC, Rubric
+from reflectloop.core.types import Decision, ErrorCase, Evaluation, Prompt, Proposal
+from reflectloop.sessions.decisions import decision_log, standing
+from reflectloop.sessions.redact import env_secrets, scrub
+from reflectloop.sessions.storage import LOG_NAME
+from reflectloop.sessions.store import SessionStore
 
 FIELDS = [
     "session", "task", "method", "step", "kind", "proposal_id", "parent_id", "for_candidate", "author",
@@ -240,7 +240,7 @@ def _write(rows: list[dict], fmt: str, out: Path | IO[str], store: SessionStore,
             with (out / "README.md").open("a") as f:
                 f.write(f"\n**Incomplete:** {store.unread[1]}. See `meta.json`.\n")
     elif fmt == "labelstudio":
-        from sessions.export_labelstudio import write_labelstudio
+        from reflectloop.sessions.export_labelstudio import write_labelstudio
 
         assert isinstance(out, Path)  # export() refuses a stream for two files
         write_labelstudio(rows, out, rubric)

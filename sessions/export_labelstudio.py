@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
-from core.rubric import Rubric
+from reflectloop.core.rubric import Rubric
 
 DECISIONS = ("accept", "edit", "reject", "add")
 # Label Studio control names; the labels of each proposal kind get their own control.

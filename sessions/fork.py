@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sessions.store import SessionStore
+from reflectloop.sessions.store import SessionStore
 
 
 def fork(source: str | Path, step: int, target: str | Path) -> Path:

@@ -28,14 +28,14 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.analysis.agreement import AgreementRow, ReflectionSet, ReflectionSimilarity, agreement, reflection_similarity
-from core.analysis.data import reflection_round
-from core.analysis.text import Similarity
-from core.rubric import DEFAULT_RUBRIC, Rubric, check_annotator, rubric_from_toml, rubric_to_toml
-from core.types import Decision, DecisionKind, ErrorCase, Prompt, Proposal, ProposalId
-from sessions.decisions import current, decision_log, standing
-from sessions.fork import copy_steps
-from sessions.store import SessionStore
+from reflectloop.core.analysis.agreement import AgreementRow, ReflectionSet, ReflectionSimilarity, agreement, reflection_similarity
+from reflectloop.core.analysis.data import reflection_round
+from reflectloop.core.analysis.text import Similarity
+from reflectloop.core.rubric import DEFAULT_RUBRIC, Rubric, check_annotator, rubric_from_toml, rubric_to_toml
+from reflectloop.core.types import Decision, DecisionKind, ErrorCase, Prompt, Proposal, ProposalId
+from reflectloop.sessions.decisions import current, decision_log, standing
+from reflectloop.sessions.fork import copy_steps
+from reflectloop.sessions.store import SessionStore
 
 
 class PacketError(ValueError):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from core.events import (
+from reflectloop.core.events import (
     DecisionMade,
     Event,
     EvaluationDone,
@@ -12,7 +12,7 @@ from core.events import (
     ProposalMade,
     StepDone,
 )
-from core.types import CallRecord, Decision
+from reflectloop.core.types import CallRecord, Decision
 
 
 class Recorder:

@@ -10,10 +10,10 @@ the first undecided card.
 """
 from __future__ import annotations
 
-from core.loop import LoopState
-from core.review import ReplayReviewer, Reviewer
-from core.types import ProposalId
-from sessions.decisions import current_decisions
+from reflectloop.core.step.loop import LoopState
+from reflectloop.core.review import ReplayReviewer, Reviewer
+from reflectloop.core.types import ProposalId
+from reflectloop.sessions.decisions import current_decisions
 
 
 def load_state(store) -> LoopState:

@@ -20,25 +20,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from core import paths
-from core.config import RunConfig, from_dict
-from core.events import Event
-from core.failures import EvaluationFailed
-from core.llm import Budget, default_cache, make_llm
-from core.llm.base import BudgetExceeded
-from core.loop import Loop
-from core.methods import make_method
-from core.rubric import RubricError, resolve_annotator
-from core.review import ReplayReviewer, Reviewer
-from core.tasks import load_task
-from core.tasks import stored as stored_task
-from core.tasks.filetask import with_spec
-from core.types import CallRecord, Decision, StepRecord, Task
-from sessions.recorder import Recorder
-from sessions.resume import load_state, replay_reviewer
-from sessions.stored_task import USE_STORED, resume_task
-from sessions.storage import LOG_NAME
-from sessions.store import SessionStore
+from reflectloop.core.settings import paths
+from reflectloop.core.settings.config import RunConfig, from_dict
+from reflectloop.core.events import Event
+from reflectloop.core.step.failures import EvaluationFailed
+from reflectloop.core.llm import Budget, default_cache, make_llm
+from reflectloop.core.llm.base import BudgetExceeded
+from reflectloop.core.step.loop import Loop
+from reflectloop.core.methods import make_method
+from reflectloop.core.rubric import RubricError, resolve_annotator
+from reflectloop.core.review import ReplayReviewer, Reviewer
+from reflectloop.core.tasks import load_task
+from reflectloop.core.tasks import stored as stored_task
+from reflectloop.core.tasks.filetask import with_spec
+from reflectloop.core.types import CallRecord, Decision, StepRecord, Task
+from reflectloop.sessions.recorder import Recorder
+from reflectloop.sessions.resume import load_state, replay_reviewer
+from reflectloop.sessions.stored_task import USE_STORED, resume_task
+from reflectloop.sessions.storage import LOG_NAME
+from reflectloop.sessions.store import SessionStore
 
 Listener = Callable[[Event], None]
 # (task, target, optimizer) made by the caller instead of from the config's specs

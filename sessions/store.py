@@ -33,7 +33,7 @@ from typing import Any, Callable, TypeVar, cast
 
 from tinydb.table import Document
 
-from core.types import CallRecord, Decision, Evaluation, Prompt, Proposal, StepRecord
+from reflectloop.core.types import CallRecord, Decision, Evaluation, Prompt, Proposal, StepRecord
 
 from . import codec, reading
 from .logfile import CORRUPT_SUFFIX, DamagedLine, set_aside

@@ -15,10 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-from core.tasks import TaskError, load_task
-from core.tasks import stored as stored_task
-from core.tasks.template import MessageTemplate
-from core.types import Task
+from reflectloop.core.tasks import TaskError, load_task
+from reflectloop.core.tasks import stored as stored_task
+from reflectloop.core.tasks.template import MessageTemplate
+from reflectloop.core.types import Task
 
 # The ``open_run`` override (from ``--use-stored-task``) that continues a
 # session whose task files changed with the copy the session holds.
@@ -67,7 +67,7 @@ def session_template(store_task: Mapping | None, task: str) -> MessageTemplate |
     prefix, _, rest = task.partition(":")
     if prefix.strip().casefold() != "file":
         return None
-    from core.tasks.taskfile import load_task_file
+    from reflectloop.core.tasks.taskfile import load_task_file
 
     return load_task_file(rest.strip()).template
 

@@ -31,7 +31,7 @@ from typing import IO
 
 import pytest
 
-from core.llm.local import smollm2_path
+from reflectloop.core.llm.local import smollm2_path
 
 START_TIMEOUT = 120.0
 STOP_GRACE = 10.0

@@ -14,11 +14,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from core.llm.client import LLM
-from core.llm.cache import MemoryCache
-from core.metrics.task import EXACT_MATCH
-from core.review import ReflectRequest, Reviewer, ReviewRequest, ReviewResult
-from core.types import Completion, Decision, Example, Message, Params, Proposal, Task, Usage
+from reflectloop.core.llm.client import LLM
+from reflectloop.core.llm.cache import MemoryCache
+from reflectloop.core.metrics.task import EXACT_MATCH
+from reflectloop.core.review import ReflectRequest, Reviewer, ReviewRequest, ReviewResult
+from reflectloop.core.types import Completion, Decision, Example, Message, Params, Proposal, Task, Usage
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Adaptive candidate evaluation (core.adaptive) on scripted tasks whose answer is known.
+"""Adaptive candidate evaluation (core.step.adaptive) on scripted tasks whose answer is known.
 
 Each scripted candidate has a true accuracy; whether it is right on an example
 is a fixed hash of (candidate, example), so full evaluation's beam is computed
@@ -10,9 +10,9 @@ import random
 
 import pytest
 
-from core.adaptive import example_order, race, schedule
-from core.selection import BeamSelection
-from core.types import Evaluation, ExampleResult
+from reflectloop.core.step.adaptive import example_order, race, schedule
+from reflectloop.core.step.selection import BeamSelection
+from reflectloop.core.types import Evaluation, ExampleResult
 
 EXAMPLES = [f"dev/{i}" for i in range(50)]
 

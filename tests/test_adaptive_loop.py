@@ -7,12 +7,12 @@ import re
 
 import pytest
 
-from core.config import ConfigError, RunConfig
-from core.llm.cache import MemoryCache
-from core.review import AutoReviewer
-from core.types import Params
-from sessions.service import open_run
-from sessions.store import SessionStore
+from reflectloop.core.settings.config import ConfigError, RunConfig
+from reflectloop.core.llm.cache import MemoryCache
+from reflectloop.core.review import AutoReviewer
+from reflectloop.core.types import Params
+from reflectloop.sessions.service import open_run
+from reflectloop.sessions.store import SessionStore
 from tests.scripted import optimizer_by_rules, scripted_llm, toy_task
 
 DEV = 40

@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from core.llm.cache import NullCache
-from core.review import AutoReviewer, Reviewer, ReviewResult
-from core.types import Decision
-from sessions.service import open_run
-from sessions.store import SessionStore
+from reflectloop.core.llm.cache import NullCache
+from reflectloop.core.review import AutoReviewer, Reviewer, ReviewResult
+from reflectloop.core.types import Decision
+from reflectloop.sessions.service import open_run
+from reflectloop.sessions.store import SessionStore
 from tests.test_adaptive_loop import DEV, config, injector
 
 

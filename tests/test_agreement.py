@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from core.analysis.agreement import (
+from reflectloop.core.analysis.agreement import (
     ReflectionSet,
     agreement,
     cohen_kappa,
@@ -14,8 +14,8 @@ from core.analysis.agreement import (
     krippendorff_alpha,
     reflection_similarity,
 )
-from core.analysis.text import TfIdfSimilarity
-from core.types import Decision
+from reflectloop.core.analysis.text import TfIdfSimilarity
+from reflectloop.core.types import Decision
 
 
 def test_cohen_kappa_two_raters():

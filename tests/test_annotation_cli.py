@@ -8,11 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from core.rubric import DEFAULT_RUBRIC
-from sessions.export import read_records
-from sessions.packets import PacketReview
+from reflectloop.core.rubric import DEFAULT_RUBRIC
+from reflectloop.sessions.export import read_records
+from reflectloop.sessions.packets import PacketReview
 from tests.test_packets import make_source
-from tui.cli import main
+from reflectloop.tui.cli import main
 
 
 def annotated_pair(tmp_path):
@@ -96,7 +96,7 @@ def test_labelstudio_export_validates_with_the_sdk(tmp_path):
 
 
 def test_one_step_report_has_whole_step_ticks():
-    from tui.subcommands.report import curves_figure
+    from reflectloop.tui.subcommands.report import curves_figure
 
     audit = SimpleNamespace(curve=[{"step": 0, "dev_best": 0.5, "test": 0.4}], method="apo", name="x")
     fig = curves_figure([audit])

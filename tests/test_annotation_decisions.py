@@ -2,10 +2,10 @@
 readers see the decision that stands, per annotator; old sessions decode."""
 from __future__ import annotations
 
-from core.types import Decision, Proposal
-from sessions import codec
-from sessions.decisions import current, current_decisions, decision_log, history, standing
-from sessions.store import SessionStore
+from reflectloop.core.types import Decision, Proposal
+from reflectloop.sessions import codec
+from reflectloop.sessions.decisions import current, current_decisions, decision_log, history, standing
+from reflectloop.sessions.store import SessionStore
 
 
 def d(kind, who="ann", pid="p1", labels=()):

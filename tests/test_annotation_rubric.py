@@ -6,7 +6,7 @@ import getpass
 
 import pytest
 
-from core.rubric import (
+from reflectloop.core.rubric import (
     DEFAULT_RUBRIC,
     RubricError,
     load_rubric,

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import pytest
 
-from core.review import AutoReviewer
-from sessions.decisions import current_decisions, decision_log
-from sessions.packets import PacketReview, assign
-from sessions.service import open_run
-from sessions.store import SessionStore
+from reflectloop.core.review import AutoReviewer
+from reflectloop.sessions.decisions import current_decisions, decision_log
+from reflectloop.sessions.packets import PacketReview, assign
+from reflectloop.sessions.service import open_run
+from reflectloop.sessions.store import SessionStore
 from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixture)
     INIT,
     SIZE,
@@ -32,10 +32,10 @@ from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixt
     wait_for,
     wait_open,
 )
-from tui.app import ReflectLoopApp
-from tui.messages import DecisionArrived, QueuedReflectionUsed, ReviewRequested, RunOpened, StepFinished
-from tui.screens.packet import PacketScreen
-from tui.widgets.review import PendingReflection, ProposalCard, ReviewGroup
+from reflectloop.tui.app import ReflectLoopApp
+from reflectloop.tui.messages import DecisionArrived, QueuedReflectionUsed, ReviewRequested, RunOpened, StepFinished
+from reflectloop.tui.screens.packet import PacketScreen
+from reflectloop.tui.widgets.review import PendingReflection, ProposalCard, ReviewGroup
 
 
 def group_of(card: ProposalCard) -> ReviewGroup:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from core.analysis import (
+from reflectloop.core.analysis import (
     AuditData,
     TfIdf,
     audit,
@@ -43,10 +43,10 @@ from core.analysis import (
     tfidf_cosine,
     tokens,
 )
-from core.metrics.task import EXACT_MATCH
-from core.types import Decision, ErrorCase, Evaluation, ExampleResult, Prompt, Proposal, StepRecord
-from sessions.audit_data import load, load_export, load_session
-from sessions.store import SessionStore
+from reflectloop.core.metrics.task import EXACT_MATCH
+from reflectloop.core.types import Decision, ErrorCase, Evaluation, ExampleResult, Prompt, Proposal, StepRecord
+from reflectloop.sessions.audit_data import load, load_export, load_session
+from reflectloop.sessions.store import SessionStore
 from tests.llama_server import llama_server  # noqa: F401  (the fixture)
 
 N = 50
@@ -388,7 +388,7 @@ def test_export_with_scores_only_says_what_is_missing(tmp_path):
 
 # ------------------------------------------------------ command line
 def cli(argv: list[str]) -> int:
-    from tui.subcommands import audit as audit_cmd, report as report_cmd
+    from reflectloop.tui.subcommands import audit as audit_cmd, report as report_cmd
 
     parser = argparse.ArgumentParser(prog="reflectloop")
     sub = parser.add_subparsers(dest="command")
@@ -441,7 +441,7 @@ SECRET = "sk-test-SECRET"
 def embedder(llama_server, isolated_home, monkeypatch):
     """An embedding backend on the real server through the on-disk response
     cache, with a key in the environment that must never be written."""
-    from core.analysis import make_similarity
+    from reflectloop.core.analysis import make_similarity
 
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     records: list = []
@@ -470,7 +470,7 @@ def test_embeddings_backend_through_core_llm(data, embedder):
 
 @pytest.mark.shared_model_cache
 def test_embeddings_are_cached_per_text_across_backends(data, embedder, llama_server):
-    from core.analysis import make_similarity
+    from reflectloop.core.analysis import make_similarity
 
     backend, records = embedder
     texts = [f.text for f in data.feedback("llm")]
@@ -505,8 +505,8 @@ def test_audit_command_with_embeddings_from_the_server(session, llama_server, is
 
 
 def test_embedding_model_names_and_a_model_that_cannot_embed(monkeypatch):
-    from core.analysis import embedding_spec, make_similarity
-    from core.llm import LLMError
+    from reflectloop.core.analysis import embedding_spec, make_similarity
+    from reflectloop.core.llm import LLMError
 
     # A bare name is a model of an OpenAI-compatible server, colons and all.
     assert embedding_spec("nomic-embed-text:latest") == "openai:nomic-embed-text:latest"
@@ -517,7 +517,7 @@ def test_embedding_model_names_and_a_model_that_cannot_embed(monkeypatch):
 
 
 def test_method_comparison_needs_the_same_split(tmp_path):
-    from core.analysis import compare_methods
+    from reflectloop.core.analysis import compare_methods
 
     a = load_session(build_session(tmp_path / "a.session", config={"task": "gen:navigate", "method": "apo", "seed": 0}))
     b = load_session(build_session(tmp_path / "b.session", config={"task": "gen:navigate", "method": "abo", "seed": 1}))
@@ -527,7 +527,7 @@ def test_method_comparison_needs_the_same_split(tmp_path):
 
 
 def test_registered_through_the_real_command_line(session, capsys):
-    from tui.cli import main
+    from reflectloop.tui.cli import main
 
     assert main(["audit", str(session), "--section", "summary"]) == 0
     assert "Audit of hand.session" in capsys.readouterr().out
@@ -542,16 +542,16 @@ def test_registered_through_the_real_command_line(session, capsys):
 
 # ------------------------------------------------------- control (scripted)
 def hand_task():
-    from core.types import Example, Task
+    from reflectloop.core.types import Example, Task
 
     dev = tuple(Example(f"dev/{i}", question(i), (gold(i),)) for i in range(N))
     return Task("hand:built", "count animals", ini=dev[:5], dev=dev, test=(), scorer=EXACT_MATCH)
 
 
 def control_with(answer, data, backend=None):
-    from core.analysis import run_control
-    from core.config import RunConfig
-    from core.methods import make_method
+    from reflectloop.core.analysis import run_control
+    from reflectloop.core.settings.config import RunConfig
+    from reflectloop.core.methods import make_method
     from tests.scripted import scripted_llm
 
     task = hand_task()

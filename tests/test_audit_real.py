@@ -27,11 +27,11 @@ from pathlib import Path
 
 import pytest
 
-from core.analysis import CONDITIONS, audit, control_method, run_control, session_task
-from core.config import RunConfig, from_dict
-from core.review import AutoReviewer
-from sessions.audit_data import load_session
-from sessions.service import open_run
+from reflectloop.core.analysis import CONDITIONS, audit, control_method, run_control, session_task
+from reflectloop.core.settings.config import RunConfig, from_dict
+from reflectloop.core.review import AutoReviewer
+from reflectloop.sessions.audit_data import load_session
+from reflectloop.sessions.service import open_run
 from tests.support.fake_server import FakeServer
 from tests.support.homes import link_cache
 from tests.test_audit import cli

@@ -11,7 +11,7 @@ import statistics
 import pytest
 
 from tests.scripted import optimizer_by_rules, scripted_llm, toy_task
-from tui.subcommands.repeats import repeat_runs, spread, summary_text
+from reflectloop.tui.subcommands.repeats import repeat_runs, spread, summary_text
 
 
 def seeded_target(seed: int):

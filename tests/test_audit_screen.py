@@ -12,7 +12,7 @@ from textual.app import App
 from textual.widgets import DataTable, Static
 
 from tests.test_audit import H1, H1_RIGHT, H2_RIGHT, L1_RIGHT, L2_RIGHT, N, ROOT, ROOT_RIGHT, build_session
-from tui.screens.audit import AuditScreen, AuditTable
+from reflectloop.tui.screens.audit import AuditScreen, AuditTable
 
 
 async def _until(pilot, predicate, what: str, ceiling: float = 60.0):

@@ -7,14 +7,14 @@ from functools import partial
 
 import pytest
 
-from core.llm import ResponseCache, make_llm
-from core.llm.cache import cache_key
-from core.llm.local import LocalProvider, file_identity
-from core.types import Message, Params
+from reflectloop.core.llm import ResponseCache, make_llm
+from reflectloop.core.llm.cache import cache_key
+from reflectloop.core.llm.local import LocalProvider, file_identity
+from reflectloop.core.types import Message, Params
 from tests.support.fake_answers import answer_text
 from tests.support.fake_http import success_body
 from tests.support.fake_server import FakeServer
-from tui.cli import main
+from reflectloop.tui.cli import main
 
 MESSAGES = (Message("user", "Write a better instruction."),)
 TINY = ["--steps", "2", "--beam", "1", "--dev-size", "4", "--test-size", "2", "--init-prompts", "2", "--json"]

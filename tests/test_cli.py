@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sessions.store import SessionStore
+from reflectloop.sessions.store import SessionStore
 
 EXE = str(Path(sys.executable).with_name("reflectloop"))
 FAST = ["--init-prompts", "2", "--target-max-tokens", "24", "--optimizer-max-tokens", "96", "--gepa-iterations", "2"]

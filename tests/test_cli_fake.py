@@ -3,7 +3,7 @@ endpoint (real HTTP, real sessions; answers that depend only on
 the request): what the README promises of ``run``, ``--method``,
 ``--repeats``, the budget, the settings' precedence and the subcommands.
 
-The command runs in-process (``tui.cli.main``), so each test takes a
+The command runs in-process (``reflectloop.tui.cli.main``), so each test takes a
 fraction of a second; ``test_cli.py`` runs the installed executable on the
 embedded model.
 """
@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from tinydb import TinyDB
 
-from core import paths
-from sessions.service import find_sessions
-from sessions.storage import AppendStorage
-from sessions.store import SessionStore
+from reflectloop.core.settings import paths
+from reflectloop.sessions.service import find_sessions
+from reflectloop.sessions.storage import AppendStorage
+from reflectloop.sessions.store import SessionStore
 from tests.support.fake_server import FakeServer
-from tui.cli import main
+from reflectloop.tui.cli import main
 
 TINY = ["--steps", "2", "--beam", "1", "--dev-size", "4", "--test-size", "2", "--init-prompts", "2"]
 REFLECTING = {"apo", "apo-sum", "promptagent", "abo", "abo-ablation", "gepa"}  # the methods that write feedback
@@ -175,9 +175,9 @@ def test_settings_precedence_defaults_user_file_config_flags(capsys, tmp_path, f
 
 
 def test_a_preset_sits_over_the_config_files_and_under_single_flags(tmp_path, monkeypatch):
-    from core.presets import preset
-    from tui.cli import build_parser
-    from tui.flags import settings
+    from reflectloop.core.settings.presets import preset
+    from reflectloop.tui.cli import build_parser
+    from reflectloop.tui.flags import settings
 
     user = tmp_path / "user.toml"
     user.write_text("beam = 4\nseed = 7\n")
@@ -192,8 +192,8 @@ def test_a_preset_sits_over_the_config_files_and_under_single_flags(tmp_path, mo
 
 
 def test_bare_reflectloop_reads_the_user_config_like_tui(tmp_path, monkeypatch):
-    from tui.cli import build_parser
-    from tui.flags import settings
+    from reflectloop.tui.cli import build_parser
+    from reflectloop.tui.flags import settings
 
     user = tmp_path / "user.toml"
     user.write_text("beam = 2\nmethod = 'opro'\n")
@@ -204,7 +204,7 @@ def test_bare_reflectloop_reads_the_user_config_like_tui(tmp_path, monkeypatch):
 
 
 def test_tui_session_takes_the_resumable_flags(tmp_path):
-    from tui.cli import build_parser, tui_app
+    from reflectloop.tui.cli import build_parser, tui_app
 
     args = build_parser().parse_args(["tui", "--session", str(tmp_path / "s.session"), "--steps", "4",
                                       "--max-tokens", "900", "--beam", "3"])

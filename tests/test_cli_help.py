@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from core.config import SETTINGS
-from tui.cli import build_parser
-from tui.flags import flag_name, settings
+from reflectloop.core.settings.config import SETTINGS
+from reflectloop.tui.cli import build_parser
+from reflectloop.tui.flags import flag_name, settings
 
 FIELDS = SETTINGS  # the shared settings, then each method's own
 

@@ -17,11 +17,11 @@ from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixt
     tui_config,
     wait_for,
 )
-from tui.app import ReflectLoopApp
-from tui.cli import build_parser, main, tui_app
-from tui.palette import SlashCommandsProvider
-from tui.slash_commands import COMMANDS
-from tui.widgets.scores import ScoresPanel
+from reflectloop.tui.app import ReflectLoopApp
+from reflectloop.tui.cli import build_parser, main, tui_app
+from reflectloop.tui.palette import SlashCommandsProvider
+from reflectloop.tui.slash_commands import COMMANDS
+from reflectloop.tui.widgets.scores import ScoresPanel
 
 EVERY = {c.name for c in COMMANDS}
 

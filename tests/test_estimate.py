@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import RunConfig, from_dict
-from core.estimate import (
+from reflectloop.core.settings.config import RunConfig, from_dict
+from reflectloop.core.settings.estimate import (
     OPTIMIZER_ANSWER, OPTIMIZER_REQUEST, TARGET_ANSWER, TARGET_REQUEST, describe, estimate_step, headline,
 )
 
@@ -84,8 +84,8 @@ def test_the_per_method_optimizer_is_the_one_counted():
 
 async def test_a_scripted_run_makes_the_estimated_calls(tmp_path):
     # Every reply parses and every candidate is new, so nothing falls short of the estimate.
-    from core.review import AutoReviewer
-    from sessions.service import open_run
+    from reflectloop.core.review import AutoReviewer
+    from reflectloop.sessions.service import open_run
     from tests.tui_fixtures import Injector, tui_config
 
     config = tui_config(steps=2, beam=1, init_prompts=2, dev_size=6, test_size=4)

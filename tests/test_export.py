@@ -5,15 +5,15 @@ import json
 
 import pytest
 
-from core.config import RunConfig
-from core.llm.cache import MemoryCache
-from core.types import Decision
-from sessions.export import FIELDS, export, import_records, read_records, records
-from sessions.fork import fork
-from sessions.store import SessionStore
+from reflectloop.core.settings.config import RunConfig
+from reflectloop.core.llm.cache import MemoryCache
+from reflectloop.core.types import Decision
+from reflectloop.sessions.export import FIELDS, export, import_records, read_records, records
+from reflectloop.sessions.fork import fork
+from reflectloop.sessions.store import SessionStore
 from tests.scripted import ScriptedReviewer, optimizer_by_rules, scripted_llm, toy_target, toy_task
 from tests.test_loop import INIT, REFINE, REFLECT, init_answers
-from sessions.service import open_run
+from reflectloop.sessions.service import open_run
 
 RULES = {
     INIT: init_answers(["Answer.", "Answer HALF."]),
@@ -125,8 +125,8 @@ async def test_fork_continues_from_step_k_with_a_link(tmp_path):
 
 
 async def test_human_vs_llm_audit_runs_headless_on_an_export(tmp_path):
-    from core.analysis import human_vs_llm
-    from sessions.audit_data import load_export, load_session
+    from reflectloop.core.analysis import human_vs_llm
+    from reflectloop.sessions.audit_data import load_export, load_session
 
     path = await make_session(tmp_path / "s.session")
     with SessionStore.open(path, read_only=True) as store:

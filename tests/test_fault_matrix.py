@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pytest
 
-import sessions.service as service
-from sessions.store import SessionStore
+import reflectloop.sessions.service as service
+from reflectloop.sessions.store import SessionStore
 from tests.support.fake_server import FakeServer
 from tests.support.fault_endpoint import MatrixServer
-from tui.cli import main
+from reflectloop.tui.cli import main
 
 TIMEOUT = 0.5  # seconds one attempt may take: a "timeout" fault hangs longer (fault_endpoint.HANG)
 MAX_ERRORED = 0.1  # the default
@@ -330,7 +330,7 @@ def test_a_resume_may_loosen_max_errored_for_a_failure_that_stays(tmp_path, caps
 def test_a_test_set_with_no_scored_example_is_null_never_0(tmp_path, capsys, servers):
     """Allowed to error (``--max-errored 1``), a prompt scored on no example
     has no score: null in --json, "—" in the text, never 0."""
-    from core.tasks import load_task
+    from reflectloop.core.tasks import load_task
 
     task = task_file(tmp_path / "task")
     loaded = load_task(f"file:{task}", seed=3, dev_size=6, test_size=4)

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.fake_server import FAULT_KINDS, FakeServer
-from core.config import RunConfig
-from core.events import Note
-from core.llm import ProviderError, make_llm
-from core.review import AutoReviewer
-from core.tasks import load_task
-from sessions.store import SessionStore
+from reflectloop.core.settings.config import RunConfig
+from reflectloop.core.events import Note
+from reflectloop.core.llm import ProviderError, make_llm
+from reflectloop.core.review import AutoReviewer
+from reflectloop.core.tasks import load_task
+from reflectloop.sessions.store import SessionStore
 from tests.test_llm_http import Reply, anthropic_attempt, openai_attempt, server  # noqa: F401 (a fixture)
-from sessions.service import open_run
+from reflectloop.sessions.service import open_run
 
 # A "timeout" fault hangs until the server closes, so the client's timeout
 # always meets it.  An answer this machine is too busy to give within TIMEOUT

@@ -7,12 +7,12 @@ import itertools
 
 import pytest
 
-from core.config import from_dict
-from core.events import Note, PhaseStarted
-from core.llm.cache import MemoryCache
-from core.review import AutoReviewer
-from core.types import Decision
-from sessions.service import open_run
+from reflectloop.core.settings.config import from_dict
+from reflectloop.core.events import Note, PhaseStarted
+from reflectloop.core.llm.cache import MemoryCache
+from reflectloop.core.review import AutoReviewer
+from reflectloop.core.types import Decision
+from reflectloop.sessions.service import open_run
 from tests.scripted import ScriptedReviewer, optimizer_by_rules, scripted_llm, toy_target, toy_task
 from tests.test_loop import INIT, PARAPHRASE, init_answers, make_loop
 

@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from sessions.store import SessionStore
+from reflectloop.sessions.store import SessionStore
 from tests.support.fake_server import FakeServer
-from tui.cli import main
+from reflectloop.tui.cli import main
 
 SIZES = ["--steps", "3", "--beam", "1", "--dev-size", "6", "--test-size", "2", "--init-prompts", "2",
          "--gepa-iterations", "3"]

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import from_dict
-from core.events import FrontUpdated, GateDecided, IterationStarted
-from core.llm.cache import MemoryCache
-from core.review import AutoReviewer
-from core.types import Decision, StepRecord
-from sessions import codec
-from sessions.service import open_run
-from sessions.store import SessionStore
+from reflectloop.core.settings.config import from_dict
+from reflectloop.core.events import FrontUpdated, GateDecided, IterationStarted
+from reflectloop.core.llm.cache import MemoryCache
+from reflectloop.core.review import AutoReviewer
+from reflectloop.core.types import Decision, StepRecord
+from reflectloop.sessions import codec
+from reflectloop.sessions.service import open_run
+from reflectloop.sessions.store import SessionStore
 from tests.scripted import ScriptedReviewer, optimizer_by_rules, scripted_llm, toy_target, toy_task
 from tests.test_fidelity import Interrupt as Stop
 from tests.test_fidelity import interrupt_at as stop_at
@@ -178,7 +178,7 @@ def test_a_step_record_written_before_gepa_decodes_with_empty_selection_fields()
 
 
 def test_gepa_settings_are_checked_with_their_reason():
-    from core.config import ConfigError, from_dict
+    from reflectloop.core.settings.config import ConfigError, from_dict
 
     with pytest.raises(ConfigError, match="'gepa' reflects on a minibatch"):
         from_dict({"method": "gepa", "errors": 0})
@@ -191,8 +191,8 @@ def test_gepa_settings_are_checked_with_their_reason():
 def test_a_methods_own_settings_keep_their_flat_names_in_a_stored_config(tmp_path):
     """A session stores ``gepa_iterations`` and ``opro_history`` as before, and one
     written before the settings moved to their methods opens and resumes with them."""
-    from core.methods.gepa import GepaOptions
-    from core.methods.opro import OproOptions
+    from reflectloop.core.methods.gepa import GepaOptions
+    from reflectloop.core.methods.opro import OproOptions
 
     stored = {**CONFIG.to_dict(), "gepa_iterations": 4, "gepa_max_metric_calls": 30, "opro_history": 7}
     config = from_dict(stored)
@@ -202,6 +202,6 @@ def test_a_methods_own_settings_keep_their_flat_names_in_a_stored_config(tmp_pat
     assert config.replace(gepa_iterations=2).options_of(GepaOptions).iterations == 2
     path = tmp_path / "old.toml"
     path.write_text("[run]\nmethod = 'gepa'\ngepa_iterations = 5\n")
-    from core.config import load_toml
+    from reflectloop.core.settings.config import load_toml
 
     assert from_dict(load_toml(path)).options_of(GepaOptions).iterations == 5

@@ -19,16 +19,16 @@ import re
 
 import pytest
 
-from core.config import RunConfig, from_dict
-from core.loop import Loop
-from core.methods import make_method
-from core.methods.gepa import GEPA, GepaSettings, ParetoSelection, exact_match_feedback
+from reflectloop.core.settings.config import RunConfig, from_dict
+from reflectloop.core.step.loop import Loop
+from reflectloop.core.methods import make_method
+from reflectloop.core.methods.gepa import GEPA, GepaSettings, ParetoSelection, exact_match_feedback
 from tests.support.gepa_direct import DirectOps
-from core.review import AutoReviewer
-from core.prompting import target_messages
-from core.scoring import score_output
-from core.metrics.task import EXACT_MATCH
-from core.types import Example, ExampleResult, Params, Prompt, Task
+from reflectloop.core.review import AutoReviewer
+from reflectloop.core.evaluation.prompting import target_messages
+from reflectloop.core.evaluation.scoring import score_output
+from reflectloop.core.metrics.task import EXACT_MATCH
+from reflectloop.core.types import Example, ExampleResult, Params, Prompt, Task
 from tests.scripted import optimizer_by_rules, scripted_llm
 
 gepa = pytest.importorskip("gepa", reason="the reference package `gepa` is not installed (pip install gepa)")
@@ -119,7 +119,7 @@ def decisions(selection, outcome) -> list[tuple]:
 
 
 async def run_loop(tmp_path) -> tuple[list[tuple], list[str], str, int]:
-    """The same search through ``core.loop``: every reflection and candidate a card, auto-accepted."""
+    """The same search through ``core.step.loop``: every reflection and candidate a card, auto-accepted."""
     task, target, optimizer = world()
     given = tmp_path / "seed.json"
     given.write_text(json.dumps([SEED_TEXT]))

@@ -9,16 +9,16 @@ from collections import Counter
 
 import pytest
 
-from core.config import RunConfig
-from core.evaluate import evaluate
-from core.events import FrontUpdated, GateDecided, IterationStarted
-from core.methods.base import StepContext
-from core.methods.gepa import GEPA, GepaSettings, ParetoSelection, rollouts
+from reflectloop.core.settings.config import RunConfig
+from reflectloop.core.evaluation.evaluate import evaluate
+from reflectloop.core.events import FrontUpdated, GateDecided, IterationStarted
+from reflectloop.core.methods.base import StepContext
+from reflectloop.core.methods.gepa import GEPA, GepaSettings, ParetoSelection, rollouts
 from tests.support.gepa_direct import DirectOps
-from core.methods.pareto import EpochSampler, GepaSearch, Pool, draw_parent
-from core.selection import Focus
-from core.metrics.task import EXACT_MATCH
-from core.types import ErrorCase, Evaluation, Example, ExampleResult, Params, Prompt, Task
+from reflectloop.core.methods.pareto import EpochSampler, GepaSearch, Pool, draw_parent
+from reflectloop.core.step.selection import Focus
+from reflectloop.core.metrics.task import EXACT_MATCH
+from reflectloop.core.types import ErrorCase, Evaluation, Example, ExampleResult, Params, Prompt, Task
 from tests.scripted import optimizer_by_rules, scripted_llm
 
 DEV = tuple(f"e{i}" for i in range(6))

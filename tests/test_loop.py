@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import RunConfig, from_dict
-from core.events import DecisionMade, Note, ProposalMade
-from core.llm.cache import MemoryCache
-from core.loop import Loop
-from core.methods import make_method
-from core.review import AutoReviewer
-from core.types import Decision
-from sessions.service import open_run
-from sessions.store import SessionStore
+from reflectloop.core.settings.config import RunConfig, from_dict
+from reflectloop.core.events import DecisionMade, Note, ProposalMade
+from reflectloop.core.llm.cache import MemoryCache
+from reflectloop.core.step.loop import Loop
+from reflectloop.core.methods import make_method
+from reflectloop.core.review import AutoReviewer
+from reflectloop.core.types import Decision
+from reflectloop.sessions.service import open_run
+from reflectloop.sessions.store import SessionStore
 from tests.scripted import ScriptedReviewer, optimizer_by_rules, scripted_llm, toy_target, toy_task
 
 INIT = "Write one clear instruction"
@@ -62,7 +62,7 @@ async def test_step0_writes_initial_prompts_and_keeps_the_best():
     assert rec.step == 0
     assert sum(INIT in p for p in op.prompts) == 3
     # The rest is step 1's reflections and (the auto-reviewer keeping all) refinements, read ahead
-    # during the test evaluation (``core.readahead``).
+    # during the test evaluation (``core.step.readahead``).
     assert sum(REFLECT in p for p in op.prompts) == sum(REFINE in p for p in op.prompts) == 2
     assert len(op.prompts) == 3 + 2 + 2
     # "Answer HALF." is right on the even questions 0, 2, 4 of six.

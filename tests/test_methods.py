@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from core.events import Note, ProposalMade
-from core.methods.base import draw_seed, parse_tagged
-from core.types import Decision
+from reflectloop.core.events import Note, ProposalMade
+from reflectloop.core.methods.base import draw_seed, parse_tagged
+from reflectloop.core.types import Decision
 from tests.scripted import ScriptedReviewer
 from tests.test_loop import INIT, init_answers, make_loop
 
@@ -180,7 +180,7 @@ def test_parse_tagged(raw, texts, error):
 
 
 async def test_a_candidate_longer_than_the_targets_context_is_errored_not_wrong():
-    from core.llm.base import ProviderError
+    from reflectloop.core.llm.base import ProviderError
     from tests.scripted import toy_target
 
     def target(text, params):
@@ -216,8 +216,8 @@ async def test_a_cut_optimizer_output_is_flagged_on_its_proposal():
 
 
 def test_the_method_classes_are_the_one_source_of_their_facts():
-    from core.config import RunConfig
-    from core.methods import METHODS
+    from reflectloop.core.settings.config import RunConfig
+    from reflectloop.core.methods import METHODS
 
     for name, cls in METHODS.items():
         config = RunConfig(method=name)

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from core.config import RunConfig
-from core.evaluate import evaluate
-from core.tasks import load_task
-from core.types import Params, Prompt
-from sessions.service import open_run, with_metric_workers
+from reflectloop.core.settings.config import RunConfig
+from reflectloop.core.evaluation.evaluate import evaluate
+from reflectloop.core.tasks import load_task
+from reflectloop.core.types import Params, Prompt
+from reflectloop.sessions.service import open_run, with_metric_workers
 from tests.scripted import ScriptedReviewer
 from tests.support.fake_server import FakeServer
 from tests.test_taskfile_loop import OPTIMIZER, scripted
@@ -176,7 +176,7 @@ async def test_examples_are_measured_concurrently_up_to_the_workers(tmp_path):
 
 
 def test_timeout_must_be_positive(tmp_path):
-    from core.tasks import TaskError
+    from reflectloop.core.tasks import TaskError
 
     path = task_folder(tmp_path, MAPPING, timeout=0)
     with pytest.raises((TaskError, ValueError), match="timeout must be a positive number"):
@@ -199,7 +199,7 @@ def test_ctrl_c_during_a_metric_stops_the_run_at_once(tmp_path):
     with FakeServer() as server:
         url = server.openai_url
         child = subprocess.Popen(
-            [sys.executable, "-m", "tui.cli", "run", "--task", f"file:{path}", "--steps", "1", "--beam", "1",
+            [sys.executable, "-m", "reflectloop", "run", "--task", f"file:{path}", "--steps", "1", "--beam", "1",
              "--dev-size", "2", "--test-size", "1", "--target", "openai:fake", "--target-base-url", url,
              "--optimizer", "openai:fake", "--optimizer-base-url", url, "--session", str(tmp_path / "s.session")],
             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from core.metrics import MetricError, MetricResult, Scorer, TaskExample, build_contract, build_metric
-from core.metrics.label import label_f1
-from core.scoring import score_output
+from reflectloop.core.metrics import MetricError, MetricResult, Scorer, TaskExample, build_contract, build_metric
+from reflectloop.core.metrics.label import label_f1
+from reflectloop.core.evaluation.scoring import score_output
 
 
 def ex(targets=(), target=None, id="e1", **fields) -> TaskExample:
@@ -55,7 +55,7 @@ RECORDED = [
 @pytest.mark.parametrize("protocol, metric", [("reflectloop", "exact"), ("study", "study_exact")])
 @pytest.mark.parametrize("output, targets", RECORDED)
 def test_answer_contract_with_exact_match_scores_as_score_output(output, targets, protocol, metric, truncated):
-    """The study's tasks score the same through the new path as through core.scoring."""
+    """The study's tasks score the same through the new path as through core.evaluation.scoring."""
     scorer = Scorer(build_contract({"kind": "answer", "protocol": protocol}), build_metric({"kind": metric}))
     result = asyncio.run(scorer.score(ex(targets), output, truncated=truncated))
     answer, correct, followed = score_output(output, targets, protocol=protocol, truncated=truncated)

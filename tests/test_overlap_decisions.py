@@ -3,9 +3,9 @@ an accepted duplicate starts nothing, so nothing is shown evaluating in the
 background for it (the TUI's status bar counts ``EarlyScoring`` events)."""
 from __future__ import annotations
 
-from core.events import DecisionMade, EarlyScoring, EvaluationDone
-from core.review import Reviewer, ReviewResult
-from core.types import Decision, ProposalId
+from reflectloop.core.events import DecisionMade, EarlyScoring, EvaluationDone
+from reflectloop.core.review import Reviewer, ReviewResult
+from reflectloop.core.types import Decision, ProposalId
 from tests.test_loop import INIT, REFINE, REFLECT, init_answers, make_loop
 
 RULES = {

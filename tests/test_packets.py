@@ -5,11 +5,11 @@ import math
 
 import pytest
 
-from core.analysis.text import TfIdfSimilarity
-from core.types import Decision, ErrorCase, Evaluation, ExampleResult, Prompt, Proposal
-from sessions.decisions import decision_log
-from sessions.packets import BlindError, PacketError, PacketReview, assign, merge, merged_agreement
-from sessions.store import SessionStore
+from reflectloop.core.analysis.text import TfIdfSimilarity
+from reflectloop.core.types import Decision, ErrorCase, Evaluation, ExampleResult, Prompt, Proposal
+from reflectloop.sessions.decisions import decision_log
+from reflectloop.sessions.packets import BlindError, PacketError, PacketReview, assign, merge, merged_agreement
+from reflectloop.sessions.store import SessionStore
 
 ERR = (ErrorCase("e1", "Take 2 steps forward, 2 back. Home?", ("Yes",), '{"answer": "No"}', "No"),)
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import ConfigError, RunConfig
-from core.presets import PRESETS, apply_preset, preset, preset_of
+from reflectloop.core.settings.config import ConfigError, RunConfig
+from reflectloop.core.settings.presets import PRESETS, apply_preset, preset, preset_of
 
 
 def test_quick_sets_small_sizes_and_answer_caps_and_keeps_the_rest():

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from core.analysis.data import reflection_round
-from core.events import ProposalMade
-from core.review import ReplayReviewer, ReviewRequest
-from core.types import Decision, Prompt, Proposal, ProposalId
-from sessions.packets import ErrorSet
+from reflectloop.core.analysis.data import reflection_round
+from reflectloop.core.events import ProposalMade
+from reflectloop.core.review import ReplayReviewer, ReviewRequest
+from reflectloop.core.types import Decision, Prompt, Proposal, ProposalId
+from reflectloop.sessions.packets import ErrorSet
 from tests.scripted import ScriptedReviewer
 from tests.test_gepa_loop import RULES as GEPA_RULES
 from tests.test_loop import make_loop

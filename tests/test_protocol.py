@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from core.config import ConfigError, from_dict
-from core.methods import METHODS, facts_of
-from core.prompting import ANSWER_FORMAT, DEMONSTRATION_CAUTION, STUDY_SYSTEM
+from reflectloop.core.settings.config import ConfigError, from_dict
+from reflectloop.core.methods import METHODS, facts_of
+from reflectloop.core.evaluation.prompting import ANSWER_FORMAT, DEMONSTRATION_CAUTION, STUDY_SYSTEM
 from tests.test_loop import INIT, init_answers, make_loop
 
 INITS = init_answers(["Answer.", "Answer HALF.", "Reply."])

@@ -1,4 +1,4 @@
-"""Read-ahead (``core.readahead``): the next step's first optimizer calls are
+"""Read-ahead (``core.step.readahead``): the next step's first optimizer calls are
 asked during a step's test evaluation (with the auto-reviewer, the
 refinements too), taken by the next step instead of asking again, and change
 nothing else: not the requests, not the records.
@@ -9,11 +9,11 @@ from collections import Counter
 
 import pytest
 
-from core.llm.cache import NullCache
-from core.loop import Loop
-from core.methods.base import Draft, StepContext
-from core.readahead import ReadAhead
-from core.types import Prompt
+from reflectloop.core.llm.cache import NullCache
+from reflectloop.core.step.loop import Loop
+from reflectloop.core.methods.base import Draft, StepContext
+from reflectloop.core.step.readahead import ReadAhead
+from reflectloop.core.types import Prompt
 from tests.scripted import ScriptedReviewer
 from tests.test_loop import INIT, PARAPHRASE, REFINE, REFLECT, init_answers, make_loop
 

@@ -7,7 +7,7 @@ what was missing; a second writer exits 2 naming the holder; stdout is
 scrubbed of API keys; a judge metric with no model borrows the optimizer's.
 
 Real sessions written through the command line against the fake
-OpenAI-compatible endpoint; the commands run in-process (``tui.cli.main``).
+OpenAI-compatible endpoint; the commands run in-process (``reflectloop.tui.cli.main``).
 """
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 import tests.support.fake_server as fake_server_module
-from sessions.store import SessionStore
+from reflectloop.sessions.store import SessionStore
 from tests.support.fake_server import FakeServer
-from tui.cli import main
+from reflectloop.tui.cli import main
 
 TINY = ["--steps", "2", "--beam", "1", "--dev-size", "4", "--test-size", "2", "--init-prompts", "2"]
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -292,7 +292,7 @@ def test_plain_explanations_runs_as_the_examples_readme_shows(capsys, tmp_path, 
 def test_the_stdout_scrubber_finds_a_key_split_across_writes_and_json_escaped():
     import io
 
-    from sessions.redact import ScrubbedStream
+    from reflectloop.sessions.redact import ScrubbedStream
 
     secret = 'sk-"quoted"-0123456789'
     sink = io.StringIO()

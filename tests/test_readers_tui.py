@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from sessions.store import SessionStore
+from reflectloop.sessions.store import SessionStore
 from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixture)
     SIZE,
     Recorder,
@@ -14,8 +14,8 @@ from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixt
     tui_config,
     wait_for,
 )
-from tui.app import ReflectLoopApp
-from tui.messages import RunFailed
+from reflectloop.tui.app import ReflectLoopApp
+from reflectloop.tui.messages import RunFailed
 
 
 async def test_a_locked_session_is_reported_with_its_holder(tmp_path):

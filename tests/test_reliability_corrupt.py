@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from tinydb import TinyDB
 
-from sessions import AppendStorage, SessionStore
-from sessions.storage import LOG_NAME
+from reflectloop.sessions import AppendStorage, SessionStore
+from reflectloop.sessions.storage import LOG_NAME
 
 from .test_store_codec import sample_decision
 

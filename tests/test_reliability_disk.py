@@ -17,10 +17,10 @@ import subprocess
 
 import pytest
 
-from core.types import Decision
-from sessions import AppendStorage, SessionStore, SessionWriteError
-from sessions.logfile import LogFile
-from sessions.storage import LOG_NAME
+from reflectloop.core.types import Decision
+from reflectloop.sessions import AppendStorage, SessionStore, SessionWriteError
+from reflectloop.sessions.logfile import LogFile
+from reflectloop.sessions.storage import LOG_NAME
 
 from .test_store_codec import sample_call
 

@@ -14,10 +14,10 @@ import json
 import pytest
 from tinydb import TinyDB
 
-from core.types import Decision
-from sessions import AppendStorage, SessionLockedError, SessionStore
-from sessions.storage import LOG_NAME
-from tui.cli import main as cli
+from reflectloop.core.types import Decision
+from reflectloop.sessions import AppendStorage, SessionLockedError, SessionStore
+from reflectloop.sessions.storage import LOG_NAME
+from reflectloop.tui.cli import main as cli
 
 from .test_reliability_child import Child
 from .test_store_codec import sample_decision
@@ -27,8 +27,8 @@ BURST = 30  # iterations the writer runs per round
 
 WRITER = """
 import os, sys
-from core.types import Decision, Prompt, StepRecord
-from sessions import AppendStorage, SessionStore, logfile
+from reflectloop.core.types import Decision, Prompt, StepRecord
+from reflectloop.sessions import AppendStorage, SessionStore, logfile
 from tests.test_store_codec import sample_call, sample_evaluation, sample_proposal
 
 AppendStorage.COMPACT_MIN_BYTES = 32 * 1024  # compactions happen while the readers read

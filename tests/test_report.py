@@ -6,8 +6,8 @@ from __future__ import annotations
 import base64
 import re
 
-from sessions.store import SessionStore
-from core.types import Proposal
+from reflectloop.sessions.store import SessionStore
+from reflectloop.core.types import Proposal
 from tests.test_audit import H1, build_session, cli
 
 HOSTILE = '<script>alert("x")</script> & <b>bold</b>'

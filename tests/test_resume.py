@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from core.config import RunConfig
-from core.llm.cache import MemoryCache
-from core.types import Decision
-from sessions.storage import LOG_NAME
-from sessions.store import SessionStore
+from reflectloop.core.settings.config import RunConfig
+from reflectloop.core.llm.cache import MemoryCache
+from reflectloop.core.types import Decision
+from reflectloop.sessions.storage import LOG_NAME
+from reflectloop.sessions.store import SessionStore
 from tests.scripted import ScriptedReviewer
 from tests.test_export import injected
-from sessions.service import open_run
+from reflectloop.sessions.service import open_run
 
 
 class Quit(Exception):
@@ -93,7 +93,7 @@ async def test_own_candidates_of_both_groups_of_a_parent_are_kept_apart_and_repl
     assert len(own) == 2  # distinct ids: neither overwrote the other
 
     fork = tmp_path / "again.session"  # the same step replayed from the recorded decisions
-    from sessions.fork import fork as fork_session
+    from reflectloop.sessions.fork import fork as fork_session
     fork_session(path, 0, fork)
     with SessionStore.open(path, read_only=True) as src, SessionStore.open(fork) as dst:
         for p in src.proposals():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.scoring import extract_answer, is_correct, is_numeric, normalize, score_output
+from reflectloop.core.evaluation.scoring import extract_answer, is_correct, is_numeric, normalize, score_output
 
 NAVIGATE_GOLD = ("A", "A.", "A. True", "True")
 COUNT_GOLD = ("14", "fourteen")
@@ -171,8 +171,8 @@ def test_an_answer_cut_before_its_answer_object_did_not_follow_the_format(protoc
 
 
 async def test_a_truncated_target_answer_is_scored_as_not_following_the_format():
-    from core.evaluate import evaluate_one
-    from core.types import Example, Params, Prompt
+    from reflectloop.core.evaluation.evaluate import evaluate_one
+    from reflectloop.core.types import Example, Params, Prompt
     from tests.scripted import cut, scripted_llm
 
     llm, _ = scripted_llm("fake:t", lambda text, p: cut("Let me think. The answer: 4 and"), role="target")
@@ -187,11 +187,11 @@ async def test_a_truncated_target_answer_is_scored_as_not_following_the_format()
 async def test_the_study_tasks_scorer_records_what_score_output_reads(protocol, output):
     """The study's exact match through the one scorer interface: the answer,
     correctness and format following of ``score_output``, no graded score, no feedback."""
-    from core.evaluate import evaluate_one
-    from core.metrics.base import SyncMetric
-    from core.metrics.text import AnswerMatch
-    from core.tasks.base import build_task
-    from core.types import Example, ExampleResult, Params, Prompt
+    from reflectloop.core.evaluation.evaluate import evaluate_one
+    from reflectloop.core.metrics.base import SyncMetric
+    from reflectloop.core.metrics.text import AnswerMatch
+    from reflectloop.core.tasks.base import build_task
+    from reflectloop.core.types import Example, ExampleResult, Params, Prompt
     from tests.scripted import scripted_llm
 
     assert issubclass(AnswerMatch, SyncMetric)  # a metric like the others

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.methods.base import Method
-from core.selection import BeamSelection, Focus, Selection, StepOutcome
-from core.types import Evaluation, ExampleResult, Prompt
+from reflectloop.core.methods.base import Method
+from reflectloop.core.step.selection import BeamSelection, Focus, Selection, StepOutcome
+from reflectloop.core.types import Evaluation, ExampleResult, Prompt
 from tests.test_loop import make_loop
 
 DEV = ("d0", "d1", "d2", "d3")

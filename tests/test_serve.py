@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.subcommands.serve import app_command, check_host, public_url, token_server
+from reflectloop.tui.subcommands.serve import app_command, check_host, public_url, token_server
 
 websocket = pytest.importorskip("websocket")  # websocket-client, to speak the DevTools protocol
 pytest.importorskip("textual_serve")
@@ -81,7 +81,7 @@ def serving(tmp_path, *tui_args: str, host: str | None = None, port: int | None 
     port = port or free_port()
     # The served app's sessions and config stay in the test's tmp dir.
     env = {**os.environ, "REFLECTLOOP_HOME": str(tmp_path / "home"), "REFLECTLOOP_CONFIG": str(tmp_path / "none.toml")}
-    args = [sys.executable, "-m", "tui.cli", "serve", "--port", str(port), *(["--host", host] if host else []),
+    args = [sys.executable, "-m", "reflectloop", "serve", "--port", str(port), *(["--host", host] if host else []),
             *(["--", *tui_args] if tui_args else [])]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, env=env)
     try:
@@ -176,11 +176,11 @@ def quit_from_the_page(browser) -> None:
 
 
 def test_a_card_is_accepted_through_the_browser(browser, tmp_path):
-    from core.review import AutoReviewer
-    from sessions.decisions import decision_log
-    from sessions.packets import assign
-    from sessions.service import open_run
-    from sessions.store import SessionStore
+    from reflectloop.core.review import AutoReviewer
+    from reflectloop.sessions.decisions import decision_log
+    from reflectloop.sessions.packets import assign
+    from reflectloop.sessions.service import open_run
+    from reflectloop.sessions.store import SessionStore
     from tests.tui_fixtures import Injector, tui_config
 
     async def step0(path):  # the initial prompts: cards with no feedback before them, so none is held back
@@ -219,7 +219,7 @@ def test_serve_refuses_a_remote_host_without_the_flag():
 
 def test_app_command_passes_tui_options():
     command = app_command(["--", "--session", "a b.packet"])
-    assert command.endswith("-m tui.cli tui --session 'a b.packet'")
+    assert command.endswith("-m reflectloop tui --session 'a b.packet'")
     assert Path(command.split()[0]) == Path(sys.executable)
 
 
@@ -255,7 +255,7 @@ def test_serve_on_ipv6_prints_a_url_that_answers(tmp_path):
 
 @pytest.mark.parametrize("port", ["99999", "0", "-1", "65536"])
 def test_serve_refuses_a_port_out_of_range_before_any_url(port, capsys):
-    from tui.cli import main
+    from reflectloop.tui.cli import main
 
     assert main(["serve", "--port", port]) == 2
     out, err = capsys.readouterr()
@@ -269,7 +269,7 @@ def test_serve_refuses_a_port_in_use_before_any_url(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         env = {**os.environ, "REFLECTLOOP_HOME": str(tmp_path / "home"), "REFLECTLOOP_CONFIG": str(tmp_path / "none.toml")}
-        done = subprocess.run([sys.executable, "-m", "tui.cli", "serve", "--port", str(port)], capture_output=True,
+        done = subprocess.run([sys.executable, "-m", "reflectloop", "serve", "--port", str(port)], capture_output=True,
                               text=True, cwd=tmp_path, env=env, timeout=GUARD)
     assert done.returncode == 2, done
     assert "token=" not in done.stdout and "http" not in done.stdout

@@ -4,7 +4,7 @@ task file, its data and its Python metric moved or changed; a resume names a
 changed file (exit 2) unless ``--use-stored-task`` chooses the stored copy.
 
 Real task files and sessions, the fake OpenAI-compatible endpoint, the
-command line in-process (``tui.cli.main``)."""
+command line in-process (``reflectloop.tui.cli.main``)."""
 from __future__ import annotations
 
 import asyncio
@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from core.tasks import TaskError, load_task
-from core.tasks import stored
-from sessions.fork import copy_steps
-from sessions.store import SessionStore
+from reflectloop.core.tasks import TaskError, load_task
+from reflectloop.core.tasks import stored
+from reflectloop.sessions.fork import copy_steps
+from reflectloop.sessions.store import SessionStore
 from tests.support.fake_server import FakeServer
-from tui.cli import main
+from reflectloop.tui.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ROWS = [{"a": str(i), "b": str(i + 1), "sum": str(2 * i + 1)} for i in range(24)]  # ids: line numbers
@@ -287,9 +287,9 @@ def test_a_session_that_predates_stored_tasks_still_opens_with_a_warning(tmp_pat
 
 def test_the_tui_continues_a_changed_session_only_with_use_stored_task(tmp_path, finished):
     """``tui --session`` opens its run through ``open_run`` with the overrides ``tui_app`` makes."""
-    from core.review import AutoReviewer
-    from sessions.service import open_run
-    from tui.cli import build_parser, tui_app
+    from reflectloop.core.review import AutoReviewer
+    from reflectloop.sessions.service import open_run
+    from reflectloop.tui.cli import build_parser, tui_app
 
     data = tmp_path / "orig" / "rows.jsonl"
     data.write_text(data.read_text().replace('"b": "3"', '"b": "30"'))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import ConfigError, RunConfig, from_dict
-from core.llm import Budget, LLMError, make_llm
-from sessions.service import find_sessions
-from sessions.store import SessionStore
+from reflectloop.core.settings.config import ConfigError, RunConfig, from_dict
+from reflectloop.core.llm import Budget, LLMError, make_llm
+from reflectloop.sessions.service import find_sessions
+from reflectloop.sessions.store import SessionStore
 from tests.support.fake_server import FakeServer
-from tui.cli import main
+from reflectloop.tui.cli import main
 
 TINY = ["--task", "gen:navigate", "--beam", "1", "--dev-size", "4", "--test-size", "2", "--init-prompts", "2"]
 

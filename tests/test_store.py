@@ -8,10 +8,10 @@ import json
 import pytest
 from tinydb import TinyDB
 
-from core.types import Decision
-from sessions import AppendStorage, ReadOnlyError, SessionStore
-from sessions import store as store_module
-from sessions.storage import LOG_NAME
+from reflectloop.core.types import Decision
+from reflectloop.sessions import AppendStorage, ReadOnlyError, SessionStore
+from reflectloop.sessions import store as store_module
+from reflectloop.sessions.storage import LOG_NAME
 
 from .test_store_codec import (
     sample_call,

@@ -1,11 +1,11 @@
-"""sessions.codec: every core dataclass survives encode -> JSON -> decode unchanged."""
+"""reflectloop.sessions.codec: every core dataclass survives encode -> JSON -> decode unchanged."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from core.types import (
+from reflectloop.core.types import (
     CallRecord,
     Decision,
     ErrorCase,
@@ -18,7 +18,7 @@ from core.types import (
     StepRecord,
     Usage,
 )
-from sessions import codec
+from reflectloop.sessions import codec
 
 
 def sample_call(i: int = 0, text: str | None = "the answer is 4") -> CallRecord:

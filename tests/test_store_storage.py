@@ -10,9 +10,9 @@ from tinydb.operations import delete, increment
 from tinydb.storages import MemoryStorage
 from tinydb.table import Document
 
-from sessions import AppendStorage
-from sessions.storage import LOG_NAME
-from sessions.table import AppendDB
+from reflectloop.sessions import AppendStorage
+from reflectloop.sessions.storage import LOG_NAME
+from reflectloop.sessions.table import AppendDB
 
 TABLES = ("a", "b", "c")
 

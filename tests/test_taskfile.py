@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from core.prompting import target_messages
-from core.tasks import TaskError, load_task
-from core.tasks.taskfile import load_task_file
-from core.types import Prompt
+from reflectloop.core.evaluation.prompting import target_messages
+from reflectloop.core.tasks import TaskError, load_task
+from reflectloop.core.tasks.taskfile import load_task_file
+from reflectloop.core.types import Prompt
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -100,7 +100,7 @@ def test_prompt_files_and_defaults(tmp_path):
 
 
 def test_a_data_spec_without_messages_takes_the_study_qa_shape(tmp_path):
-    """Today's tasks through a task file: the same target request as core.prompting."""
+    """Today's tasks through a task file: the same target request as core.evaluation.prompting."""
     path = tmp_path / "task.toml"
     path.write_text('[data]\nspec = "gen:navigate"\n')
     spec = load_task_file(path)
@@ -259,7 +259,7 @@ def test_a_data_spec_naming_another_task_file_loads_through_the_registry(tmp_pat
 
 
 def test_task_files_in_the_data_folder_are_listed_and_load(tmp_path):
-    from core.tasks import list_tasks
+    from reflectloop.core.tasks import list_tasks
 
     for name in ("one", "two"):
         (tmp_path / name).mkdir()

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from core.tasks import load_task
-from sessions.store import SessionStore
-from tui.cli import main
+from reflectloop.core.tasks import load_task
+from reflectloop.sessions.store import SessionStore
+from reflectloop.tui.cli import main
 
 pytestmark = [
     pytest.mark.skipif(

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from core.config import RunConfig
-from core.evaluate import evaluate
-from core.llm.cache import MemoryCache
-from core.tasks import load_task
-from core.llm.client import LLM
-from core.types import Message, Params, Prompt
-from sessions.best import best_prompt, write_best
-from sessions.codec import decode
-from sessions.service import judge_note, judge_spec, open_run, with_judge
-from sessions.store import SessionStore
+from reflectloop.core.settings.config import RunConfig
+from reflectloop.core.evaluation.evaluate import evaluate
+from reflectloop.core.llm.cache import MemoryCache
+from reflectloop.core.tasks import load_task
+from reflectloop.core.llm.client import LLM
+from reflectloop.core.types import Message, Params, Prompt
+from reflectloop.sessions.best import best_prompt, write_best
+from reflectloop.sessions.codec import decode
+from reflectloop.sessions.service import judge_note, judge_spec, open_run, with_judge
+from reflectloop.sessions.store import SessionStore
 from tests.scripted import ScriptedProvider, ScriptedReviewer, optimizer_by_rules
 from tests.test_loop import REFINE, REFLECT
 
@@ -233,7 +233,7 @@ async def test_the_judge_is_a_third_recorded_role_and_its_reason_is_feedback(tmp
 
 
 def test_results_and_errors_of_older_sessions_decode_without_scores():
-    from core.types import ErrorCase, ExampleResult
+    from reflectloop.core.types import ErrorCase, ExampleResult
 
     old = decode(ExampleResult, {"example_id": "1", "output": "x", "answer": "x", "correct": True,
                                  "followed_format": True, "errored": None})
@@ -273,7 +273,7 @@ async def test_best_prompt_python_and_json_rebuild_the_messages_the_target_was_s
 
 
 async def test_best_command_writes_the_file_and_refuses_a_session_without_steps(tmp_path, capsys):
-    from tui.cli import main
+    from reflectloop.tui.cli import main
 
     session = await _finished_session(tmp_path)
     out = tmp_path / "prompt.py"
@@ -298,8 +298,8 @@ def test_a_field_no_template_uses_is_a_run_warning(tmp_path):
 
 
 def test_best_python_escapes_braces_and_takes_keyword_fields_as_keywords():
-    from sessions.best import Best
-    from core.tasks.template import MessageTemplate
+    from reflectloop.sessions.best import Best
+    from reflectloop.core.tasks.template import MessageTemplate
 
     template = MessageTemplate(user="Q {from} {{literal}}\n{prompt}", system="Be exact.", few_shot=(("hi {x}", "ok"),))
     best = Best("s.session", "file:t.toml", "p", 1, 'Answer as {"a": 1}.', 0.5, None, template)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from core.evaluate import evaluate
-from core.llm.cache import MemoryCache
-from core.tasks import load_task
-from core.types import Params, Prompt
+from reflectloop.core.evaluation.evaluate import evaluate
+from reflectloop.core.llm.cache import MemoryCache
+from reflectloop.core.tasks import load_task
+from reflectloop.core.types import Params, Prompt
 from tests.scripted import Reply, cut, scripted_llm
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core.scoring import score_output
-from core.tasks import TaskError, list_tasks, load_task
+from reflectloop.core.evaluation.scoring import score_output
+from reflectloop.core.tasks import TaskError, list_tasks, load_task
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PAPER_TASKS = ("navigate", "object_counting", "snarks", "question_selection")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.tasks import TaskError, load_task
+from reflectloop.core.tasks import TaskError, load_task
 
 
 def _jsonl(path: Path, rows: list) -> Path:

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from core.scoring import is_correct, score_output
-from core.tasks import load_task
+from reflectloop.core.evaluation.scoring import is_correct, score_output
+from reflectloop.core.tasks import load_task
 
 GENERATORS = ("gen:navigate", "gen:object_counting")
 CHOICES = "\nChoices:\nA. True\nB. False"

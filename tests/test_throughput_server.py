@@ -25,16 +25,16 @@ from tests.scripted import ScriptedReviewer
 from tests.support.fake_answers import is_evaluation
 from tests.support.fake_server import FAULT_KINDS, FakeServer, solve, spawn_fake_server
 from tests.support.processes import read_line
-from core.config import RunConfig
-from core.llm import MemoryCache, ProviderError, make_llm
-from core.llm.anthropic_provider import AnthropicProvider
-from core.llm.openai_provider import OpenAIProvider
-from core.loop import Loop
-from core.methods import make_method
-from core.prompting import target_messages
-from core.scoring import score_output
-from core.tasks import load_task
-from core.types import Example, Message, Params, Prompt
+from reflectloop.core.settings.config import RunConfig
+from reflectloop.core.llm import MemoryCache, ProviderError, make_llm
+from reflectloop.core.llm.anthropic_provider import AnthropicProvider
+from reflectloop.core.llm.openai_provider import OpenAIProvider
+from reflectloop.core.step.loop import Loop
+from reflectloop.core.methods import make_method
+from reflectloop.core.evaluation.prompting import target_messages
+from reflectloop.core.evaluation.scoring import score_output
+from reflectloop.core.tasks import load_task
+from reflectloop.core.types import Example, Message, Params, Prompt
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = load_task("gen:navigate", seed=1, dev_size=12, test_size=4)
@@ -220,7 +220,7 @@ def apo_loop(server: FakeServer, cache=None) -> Loop:
     return Loop(
         task=TASK, config=config, method=make_method("apo", optimizer, TASK, config),
         # Asked card by card, as a person is (no ``foresee``): a step's refinements are
-        # asked in the step, not read ahead during the one before (``core.readahead``).
+        # asked in the step, not read ahead during the one before (``core.step.readahead``).
         target=target, optimizer=optimizer, reviewer=ScriptedReviewer(),
     )  # fmt: skip
 

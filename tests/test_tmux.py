@@ -121,7 +121,7 @@ def test_one_step_in_a_real_terminal(tmp_path):
 
     sessions = [p.parent for p in (home / "sessions").glob("*/log.jsonl")]
     assert len(sessions) == 1
-    from sessions.store import SessionStore
+    from reflectloop.sessions.store import SessionStore
 
     with SessionStore.open(sessions[0]) as store:  # the lock was released on quit
         summary = store.summary()

@@ -12,7 +12,7 @@ import json
 from rich.text import Text
 from textual.widgets import Button, TextArea
 
-from sessions.store import SessionStore
+from reflectloop.sessions.store import SessionStore
 from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixture)
     REFINE,
     REFLECT,
@@ -30,8 +30,8 @@ from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixt
     wait_for,
     wait_open,
 )
-from tui.app import ReflectLoopApp
-from tui.messages import (
+from reflectloop.tui.app import ReflectLoopApp
+from reflectloop.tui.messages import (
     DecisionArrived,
     ProposalArrived,
     QueuedReflectionUsed,
@@ -42,18 +42,18 @@ from tui.messages import (
     RunOpened,
     StepFinished,
 )
-from tui.screens.edit import EditScreen
-from tui.screens.loop import LoopScreen
-from tui.screens.start import StartScreen
-from tui.widgets.review import ProposalCard, ReviewGroup
-from tui.widgets.scores import ScoresPanel
-from tui.widgets.start import SessionList
-from tui.widgets.text import clean, word_diff
-from tui.widgets.transcript import StepSummary, UserLine
+from reflectloop.tui.screens.edit import EditScreen
+from reflectloop.tui.screens.loop import LoopScreen
+from reflectloop.tui.screens.start import StartScreen
+from reflectloop.tui.widgets.review import ProposalCard, ReviewGroup
+from reflectloop.tui.widgets.scores import ScoresPanel
+from reflectloop.tui.widgets.start import SessionList
+from reflectloop.tui.widgets.text import clean, word_diff
+from reflectloop.tui.widgets.transcript import StepSummary, UserLine
 
 # ------------------------------------------------------------------ tests
 async def test_start_screen_defaults_start_with_one_key():
-    from core import paths
+    from reflectloop.core.settings import paths
 
     hook = Recorder()
     app = ReflectLoopApp(config=tui_config(), injected=Injector())
@@ -437,9 +437,9 @@ async def test_help_export_scores_and_unknown_commands(tmp_path):
 
 
 async def test_start_screen_lists_and_resumes_a_session(tmp_path):
-    from core.review import AutoReviewer
-    from core import paths
-    from sessions.service import open_run
+    from reflectloop.core.review import AutoReviewer
+    from reflectloop.core.settings import paths
+    from reflectloop.sessions.service import open_run
 
     path = paths.sessions_dir() / "earlier.session"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -524,7 +524,7 @@ async def test_a_failing_model_is_reported_and_the_session_kept(tmp_path):
 
 
 async def test_audit_screen_opens_on_this_session(tmp_path):
-    from tui.screens.audit import AuditScreen, AuditView
+    from reflectloop.tui.screens.audit import AuditScreen, AuditView
 
     hook = Recorder()
     app = ReflectLoopApp(config=tui_config(), session=tmp_path / "audit.session", injected=Injector(), autostart=True)

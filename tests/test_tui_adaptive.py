@@ -5,7 +5,7 @@ and the status bar says which accepted candidates run in the background
 while the review is still open."""
 from __future__ import annotations
 
-from sessions.store import SessionStore
+from reflectloop.sessions.store import SessionStore
 from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixture)
     REFINE,
     SIZE,
@@ -21,11 +21,11 @@ from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixt
     wait_for,
     wait_open,
 )
-from tui.app import ReflectLoopApp
-from tui.messages import EvaluationArrived, StepFinished
-from tui.widgets.scores import ScoresPanel
-from tui.widgets.status import StatusBar
-from tui.widgets.transcript import EvaluationMessage, StepSummary
+from reflectloop.tui.app import ReflectLoopApp
+from reflectloop.tui.messages import EvaluationArrived, StepFinished
+from reflectloop.tui.widgets.scores import ScoresPanel
+from reflectloop.tui.widgets.status import StatusBar
+from reflectloop.tui.widgets.transcript import EvaluationMessage, StepSummary
 
 # "Answer GOOD." is right on every dev example, "Answer badly." on none: the
 # race drops the second after its first batch, short of the dev set.

@@ -12,9 +12,9 @@ import json
 
 from textual.widgets import Input
 
-from sessions.export import read_export
-from sessions.storage import LOG_NAME
-from sessions.store import SessionStore
+from reflectloop.sessions.export import read_export
+from reflectloop.sessions.storage import LOG_NAME
+from reflectloop.sessions.store import SessionStore
 from tests.scripted import cut
 from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixture)
     REFINE,
@@ -34,8 +34,8 @@ from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixt
     wait_for,
     wait_open,
 )
-from tui.app import ReflectLoopApp
-from tui.messages import (
+from reflectloop.tui.app import ReflectLoopApp
+from reflectloop.tui.messages import (
     ProposalArrived,
     ReflectRequested,
     ReviewRequested,
@@ -44,9 +44,9 @@ from tui.messages import (
     RunRequested,
     StepFinished,
 )
-from tui.screens.loop import RunState
-from tui.screens.start import StartScreen
-from tui.widgets.review import ReflectPrompt
+from reflectloop.tui.screens.loop import RunState
+from reflectloop.tui.screens.start import StartScreen
+from reflectloop.tui.widgets.review import ReflectPrompt
 
 
 async def accept_until(pilot, done, *, what: str) -> None:
@@ -243,8 +243,8 @@ async def test_a_resumed_review_writes_no_decision_twice(tmp_path):
 
 
 async def test_a_resumed_session_takes_only_the_resumable_overrides(tmp_path):
-    from core.review import AutoReviewer
-    from sessions.service import open_run
+    from reflectloop.core.review import AutoReviewer
+    from reflectloop.sessions.service import open_run
 
     session = tmp_path / "more.session"
     run = open_run(tui_config(steps=1), AutoReviewer(), session=session, injected=Injector())
@@ -254,7 +254,9 @@ async def test_a_resumed_session_takes_only_the_resumable_overrides(tmp_path):
     app = ReflectLoopApp(config=tui_config(), session=session, overrides={"steps": 2, "beam": 4}, injected=Injector())
     async with app.run_test(size=SIZE, message_hook=hook) as pilot:
         await wait_for(pilot, lambda: hook.of(RunOpened), what="the session to open")
-        assert "1 steps done: /next runs step 1" in last_line(loop_screen(app))
+        # The message is handled before the screen has written its line: wait for the line.
+        await wait_for(pilot, lambda: "1 steps done: /next runs step 1" in last_line(loop_screen(app)),
+                       what="the resumed session's line")
         await submit(pilot, "/next")
         await accept_until(pilot, lambda: hook.of(RunIdle), what="step 1")
         await pilot.press("escape", "q")
@@ -264,7 +266,7 @@ async def test_a_resumed_session_takes_only_the_resumable_overrides(tmp_path):
 
 
 def test_every_command_the_input_line_accepts_has_a_handler():
-    from tui.screens.loop.command_table import LoopCommands
-    from tui.slash_commands import BY_NAME
+    from reflectloop.tui.screens.loop.command_table import LoopCommands
+    from reflectloop.tui.slash_commands import BY_NAME
 
     assert set(LoopCommands(screen=None).table) == set(BY_NAME)

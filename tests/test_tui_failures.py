@@ -4,9 +4,9 @@ recorded, the app stays alive, and once the fault is gone the next go redoes
 the step.  Scripted models, real session files, Pilot."""
 from __future__ import annotations
 
-from core.llm.base import ProviderError
-from core.types import Params
-from sessions.store import SessionStore
+from reflectloop.core.llm.base import ProviderError
+from reflectloop.core.types import Params
+from reflectloop.sessions.store import SessionStore
 from tests.scripted import optimizer_by_rules, scripted_llm, toy_target, toy_task
 from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixture)
     SIZE,
@@ -20,9 +20,9 @@ from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixt
     wait_for,
     wait_open,
 )
-from tui.app import ReflectLoopApp
-from tui.messages import RunFailed, StepFinished
-from tui.widgets.transcript import StepSummary
+from reflectloop.tui.app import ReflectLoopApp
+from reflectloop.tui.messages import RunFailed, StepFinished
+from reflectloop.tui.widgets.transcript import StepSummary
 
 
 class FailingTarget(Injector):
@@ -79,7 +79,7 @@ async def test_an_evaluation_failed_beyond_max_errored_is_a_stop_shown_and_the_n
 async def test_a_prompt_scored_on_no_example_shows_a_dash_never_0(tmp_path):
     """Allowed to error (``max_errored`` 1), the step goes on: the candidate
     whose every call failed shows "—" and why, and is not in the beam."""
-    from tui.widgets.transcript import EvaluationMessage
+    from reflectloop.tui.widgets.transcript import EvaluationMessage
 
     hook = Recorder()
     app = ReflectLoopApp(config=tui_config(max_errored=1.0), session=tmp_path / "dash.session",

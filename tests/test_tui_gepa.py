@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from tests.test_gepa_loop import RULES
 from tests.tui_fixtures import Injector, Recorder, SIZE, quiet_terminal, submit, tui_config, wait_for  # noqa: F401
-from tui.app import ReflectLoopApp
-from tui.messages import ReviewRequested, NoteArrived, RunIdle, StepFinished
-from tui.widgets.transcript import NoteLine
+from reflectloop.tui.app import ReflectLoopApp
+from reflectloop.tui.messages import ReviewRequested, NoteArrived, RunIdle, StepFinished
+from reflectloop.tui.widgets.transcript import NoteLine
 
 
 async def test_a_gepa_step_shows_its_iterations_gates_and_front(tmp_path):

@@ -14,7 +14,7 @@ import json
 from textual import events
 from textual.widgets import Button
 
-from sessions.store import SessionStore
+from reflectloop.sessions.store import SessionStore
 from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixture)
     SIZE,
     Injector,
@@ -27,11 +27,11 @@ from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixt
     wait_for,
     wait_open,
 )
-from tui.app import ReflectLoopApp
-from tui.messages import DecisionChosen, EditRequested, ReviewRequested
-from tui.screens.edit import EditScreen
-from tui.widgets.review import ProposalCard
-from tui.widgets.transcript import Transcript, UserLine
+from reflectloop.tui.app import ReflectLoopApp
+from reflectloop.tui.messages import DecisionChosen, EditRequested, ReviewRequested
+from reflectloop.tui.screens.edit import EditScreen
+from reflectloop.tui.widgets.review import ProposalCard
+from reflectloop.tui.widgets.transcript import Transcript, UserLine
 
 KEY_NAMES = {"/": "slash", " ": "space", ".": "full_stop", "\n": "enter"}
 
@@ -240,11 +240,11 @@ async def test_an_unfinished_line_replaced_by_a_slash_is_shown(tmp_path):
 
 
 async def test_a_command_typed_fast_on_a_packet_card_decides_nothing(tmp_path):
-    from core.review import AutoReviewer
-    from sessions.decisions import decision_log
-    from sessions.packets import assign
-    from sessions.service import open_run
-    from tui.screens.packet import PacketScreen
+    from reflectloop.core.review import AutoReviewer
+    from reflectloop.sessions.decisions import decision_log
+    from reflectloop.sessions.packets import assign
+    from reflectloop.sessions.service import open_run
+    from reflectloop.tui.screens.packet import PacketScreen
 
     run = open_run(tui_config(), AutoReviewer(), session=tmp_path / "src.session", injected=Injector())
     await run.drive(1)  # step 0: cards with no feedback before them, so none is held back
@@ -266,10 +266,10 @@ async def test_a_command_typed_fast_on_a_packet_card_decides_nothing(tmp_path):
 
 
 async def test_escape_on_a_packet_only_leaves_the_input(tmp_path):
-    from core.review import AutoReviewer
-    from sessions.packets import assign
-    from sessions.service import open_run
-    from tui.screens.packet import PacketScreen
+    from reflectloop.core.review import AutoReviewer
+    from reflectloop.sessions.packets import assign
+    from reflectloop.sessions.service import open_run
+    from reflectloop.tui.screens.packet import PacketScreen
 
     run = open_run(tui_config(), AutoReviewer(), session=tmp_path / "src.session", injected=Injector())
     await run.drive(1)

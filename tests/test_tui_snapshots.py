@@ -15,9 +15,9 @@ from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixt
     wait_for,
     wait_open,
 )
-from tui.app import ReflectLoopApp
-from tui.screens.loop import RunState
-from tui.widgets.transcript import StepSummary
+from reflectloop.tui.app import ReflectLoopApp
+from reflectloop.tui.screens.loop import RunState
+from reflectloop.tui.widgets.transcript import StepSummary
 
 
 def test_start_screen(snap_compare):

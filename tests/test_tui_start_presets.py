@@ -7,8 +7,8 @@ from pathlib import Path
 
 from textual.widgets import Input, OptionList, Select
 
-from core.estimate import OPTIMIZER_ANSWER, OPTIMIZER_REQUEST, TARGET_REQUEST
-from core.presets import QUICK
+from reflectloop.core.settings.estimate import OPTIMIZER_ANSWER, OPTIMIZER_REQUEST, TARGET_REQUEST
+from reflectloop.core.settings.presets import QUICK
 from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixture)
     SIZE,
     Injector,
@@ -18,9 +18,9 @@ from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixt
     tui_config,
     wait_for,
 )
-from tui.app import ReflectLoopApp
-from tui.messages import RunRequested
-from tui.widgets.start import EstimatePanel
+from reflectloop.tui.app import ReflectLoopApp
+from reflectloop.tui.messages import RunRequested
+from reflectloop.tui.widgets.start import EstimatePanel
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

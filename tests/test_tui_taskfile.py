@@ -15,9 +15,9 @@ from rich.text import Text
 from textual.app import App
 from textual.widgets import Input
 
-from core.config import RunConfig
-from core.tasks import load_task
-from core.types import Evaluation, Example, ExampleResult
+from reflectloop.core.settings.config import RunConfig
+from reflectloop.core.tasks import load_task
+from reflectloop.core.types import Evaluation, Example, ExampleResult
 from tests.test_taskfile_loop import scripted
 from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixture)
     SIZE,
@@ -33,11 +33,11 @@ from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixt
     wait_open,
 )
 from tests.scripted import optimizer_by_rules
-from tui.app import ReflectLoopApp
-from tui.messages import NoteArrived, RunOpened, RunRequested
-from tui.screens.loop import RunState
-from tui.widgets.transcript import EvaluationMessage, StepSummary, SystemLine
-from tui.widgets.transcript.errors import ErrorTable
+from reflectloop.tui.app import ReflectLoopApp
+from reflectloop.tui.messages import NoteArrived, RunOpened, RunRequested
+from reflectloop.tui.screens.loop import RunState
+from reflectloop.tui.widgets.transcript import EvaluationMessage, StepSummary, SystemLine
+from reflectloop.tui.widgets.transcript.errors import ErrorTable
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTACTS = "file:examples/contact-extraction/task.toml"  # relative: the snapshot shows the spec

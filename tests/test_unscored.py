@@ -13,17 +13,17 @@ from typing import Any, ClassVar
 
 import pytest
 
-from core.adaptive import race
-from core.events import EvaluationDone
-from core.failures import EvaluationFailed, distinct_causes
-from core.llm.base import ProviderError
-from core.metrics import MetricResult, Scorer, TaskExample, build_contract, build_metric
-from core.metrics.base import SyncMetric, mean_aggregate
-from core.methods.base import StepContext
-from core.methods.opro import scored_trajectory
-from core.methods.pareto import Pool
-from core.selection import BeamSelection
-from core.types import Evaluation, ExampleResult, Prompt
+from reflectloop.core.step.adaptive import race
+from reflectloop.core.events import EvaluationDone
+from reflectloop.core.step.failures import EvaluationFailed, distinct_causes
+from reflectloop.core.llm.base import ProviderError
+from reflectloop.core.metrics import MetricResult, Scorer, TaskExample, build_contract, build_metric
+from reflectloop.core.metrics.base import SyncMetric, mean_aggregate
+from reflectloop.core.methods.base import StepContext
+from reflectloop.core.methods.opro import scored_trajectory
+from reflectloop.core.methods.pareto import Pool
+from reflectloop.core.step.selection import BeamSelection
+from reflectloop.core.types import Evaluation, ExampleResult, Prompt
 from tests.test_loop import make_loop
 from tests.test_selection import DEV, Ops, evaluation
 

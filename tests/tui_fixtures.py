@@ -9,13 +9,13 @@ from typing import Callable
 import pytest
 from textual.widgets import Static
 
-from core.config import RunConfig, from_dict
-from core.llm.cache import MemoryCache
+from reflectloop.core.settings.config import RunConfig, from_dict
+from reflectloop.core.llm.cache import MemoryCache
 from tests.scripted import optimizer_by_rules, scripted_llm, toy_target, toy_task
-from tui.app import ReflectLoopApp
-from tui.messages import RunIdle
-from tui.screens.loop import LoopScreen
-from tui.widgets.review import ProposalCard
+from reflectloop.tui.app import ReflectLoopApp
+from reflectloop.tui.messages import RunIdle
+from reflectloop.tui.screens.loop import LoopScreen
+from reflectloop.tui.widgets.review import ProposalCard
 
 INIT = "Write one clear instruction"
 REFLECT = "reasons why the instruction"

@@ -19,18 +19,18 @@ from typing import TYPE_CHECKING
 from textual import events
 from textual.app import App
 
-from core.config import RunConfig
-from tui.messages import RunRequested, SessionChosen
-from tui.screens.start import StartScreen
-from tui.keymap import actions as keymap_actions, check as keymap_check, commands as keymap_commands
-from tui.slash_commands import bindings
-from tui.widgets.input.typing import route_typing
+from reflectloop.core.settings.config import RunConfig
+from reflectloop.tui.messages import RunRequested, SessionChosen
+from reflectloop.tui.screens.start import StartScreen
+from reflectloop.tui.keymap import actions as keymap_actions, check as keymap_check, commands as keymap_commands
+from reflectloop.tui.slash_commands import bindings
+from reflectloop.tui.widgets.input.typing import route_typing
 
 def is_packet(path: Path) -> bool:
     """An annotation packet: opened for its annotator, never stepped."""
-    from sessions.packets import packet_info
-    from sessions.service import is_session
-    from sessions.store import SessionStore
+    from reflectloop.sessions.packets import packet_info
+    from reflectloop.sessions.service import is_session
+    from reflectloop.sessions.store import SessionStore
 
     if not is_session(path):
         return False
@@ -42,13 +42,13 @@ def is_packet(path: Path) -> bool:
 
 
 if TYPE_CHECKING:
-    from sessions.service import Injected
-    from tui.screens.loop import LoopScreen
+    from reflectloop.sessions.service import Injected
+    from reflectloop.tui.screens.loop import LoopScreen
 
 
 def _loop_screen(**kwargs) -> LoopScreen:
     # Imported on first use: the start screen paints without the engine's imports.
-    from tui.screens.loop import LoopScreen
+    from reflectloop.tui.screens.loop import LoopScreen
 
     return LoopScreen(**kwargs)
 
@@ -85,7 +85,7 @@ class ReflectLoopApp(App[int]):
 
     def on_mount(self) -> None:
         if self.session is not None and is_packet(self.session):
-            from tui.screens.packet import PacketScreen
+            from reflectloop.tui.screens.packet import PacketScreen
 
             self.push_screen(PacketScreen(self.session, annotator=self.config.annotator))
         elif self.session is not None:
@@ -106,7 +106,7 @@ class ReflectLoopApp(App[int]):
         await super().on_event(event)
 
     def loop_screens(self) -> list[LoopScreen]:
-        from tui.screens.loop import LoopScreen
+        from reflectloop.tui.screens.loop import LoopScreen
 
         return [s for s in self.screen_stack if isinstance(s, LoopScreen)]
 
@@ -124,7 +124,7 @@ class ReflectLoopApp(App[int]):
         """Stop every loop cleanly (cancel the worker, close the session), then exit."""
         for screen in reversed(self.loop_screens()):
             await screen.shutdown()
-        from tui.screens.packet import PacketScreen
+        from reflectloop.tui.screens.packet import PacketScreen
 
         for screen in self.screen_stack:
             if isinstance(screen, PacketScreen):

@@ -7,13 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from core.config import ConfigError, RunConfig, from_dict
-from core.llm.base import LLMError
-from core.prompting import render_prompt
-from core.review import AutoReviewer
-from core.tasks import TaskError
-from core.types import StepRecord
-from tui.flags import add_settings, add_stored_task_flag, method_list, settings, stored_task_override
+from reflectloop.core.settings.config import ConfigError, RunConfig, from_dict
+from reflectloop.core.llm.base import LLMError
+from reflectloop.core.evaluation.prompting import render_prompt
+from reflectloop.core.review import AutoReviewer
+from reflectloop.core.tasks import TaskError
+from reflectloop.core.types import StepRecord
+from reflectloop.tui.flags import add_settings, add_stored_task_flag, method_list, settings, stored_task_override
 
 DESCRIPTION = """reflectloop: LLM-based prompt optimization with a human in the loop.
 Without a subcommand it starts the interactive assistant (as "reflectloop tui")."""
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings(tui)
     tui.add_argument("--session", type=Path, help="session to open and continue")
     add_stored_task_flag(tui)
-    from tui.subcommands import register_all
+    from reflectloop.tui.subcommands import register_all
 
     register_all(sub)
     return parser
@@ -72,7 +72,7 @@ def step_fields(record: StepRecord, prompt_text: str) -> dict:
 async def _run(args: argparse.Namespace) -> int:
     values = settings(args)
     if args.repeats:
-        from tui.subcommands.repeats import main as repeat_main
+        from reflectloop.tui.subcommands.repeats import main as repeat_main
 
         return await repeat_main(args, values)
     methods = method_list(values.get("method", RunConfig().method))
@@ -83,8 +83,8 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 async def _run_one(args, config: RunConfig, session, values: dict, rows: list | None = None) -> int:
-    from sessions.service import open_run, resumable
-    from tui.progress import ProgressBar
+    from reflectloop.sessions.service import open_run, resumable
+    from reflectloop.tui.progress import ProgressBar
 
     run = open_run(config, AutoReviewer(), session=session, overrides=resumable(values) | stored_task_override(args),
                    listeners=(ProgressBar(method=config.method),))
@@ -110,7 +110,7 @@ async def _compare(args, values: dict, methods: list[str]) -> int:
     CSV beside their sessions."""
     import csv
 
-    from sessions.service import session_path
+    from reflectloop.sessions.service import session_path
 
     base = from_dict({**values, "method": methods[0]})
     # Made by the first session, so input refused before it leaves no folder behind.
@@ -140,7 +140,7 @@ def _shared_initial(folder: Path, base: RunConfig) -> dict:
 
 def _save_initial(folder: Path, method: str) -> None:
     """The first method's accepted initial instructions, for the others."""
-    from sessions.store import SessionStore
+    from reflectloop.sessions.store import SessionStore
 
     with SessionStore.open(folder / f"{method}.session", read_only=True) as store:
         texts = [p.instruction for p in store.prompts().values() if p.step == 0]
@@ -166,8 +166,8 @@ def _report(args, record: StepRecord, run, extra: dict, rows: list | None) -> No
 def tui_app(args: argparse.Namespace):
     """The app of ``reflectloop [tui]``: a continued ``--session`` takes the
     RESUMABLE settings, as ``run --session`` does."""
-    from sessions.service import resumable
-    from tui.app import ReflectLoopApp
+    from reflectloop.sessions.service import resumable
+    from reflectloop.tui.app import ReflectLoopApp
 
     values = settings(args)  # bare "reflectloop" reads the user's config file too
     return ReflectLoopApp(config=from_dict(values), session=getattr(args, "session", None),
@@ -176,8 +176,8 @@ def tui_app(args: argparse.Namespace):
 
 def keymap(args: argparse.Namespace) -> dict[str, str]:
     """The [keymap] tables of the user's config file and of --config FILE (its entries win)."""
-    from core import paths
-    from tui.keymap import load
+    from reflectloop.core.settings import paths
+    from reflectloop.tui.keymap import load
 
     files = [p for p in (paths.config_path(), getattr(args, "config", None)) if p is not None and Path(p).exists()]
     return {name: keys for path in files for name, keys in load(Path(path)).items()}
@@ -191,7 +191,7 @@ def _tui(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from sessions.lock import SessionLockedError  # after --help, which needs none of sessions
+    from reflectloop.sessions.lock import SessionLockedError  # after --help, which needs none of sessions
 
     scrubbing = args.command not in (None, "tui")  # the TUI draws on the terminal itself
     streams = _scrub_output() if scrubbing else None
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
 def _scrub_output() -> tuple:
     """stdout and stderr scrubbed of API keys as the session store is: a
     model that echoes a key never prints it."""
-    from sessions.redact import ScrubbedStream, env_secrets
+    from reflectloop.sessions.redact import ScrubbedStream, env_secrets
 
     streams, secrets = (sys.stdout, sys.stderr), env_secrets()
     sys.stdout, sys.stderr = ScrubbedStream(sys.stdout, secrets), ScrubbedStream(sys.stderr, secrets)

@@ -1,7 +1,7 @@
 """The settings flags of ``run`` and ``tui``, generated from the settings
 model, and where a run's settings come from.
 
-Every setting (``core.config.SETTINGS``: each ``RunConfig`` field, then each
+Every setting (``core.settings.config.SETTINGS``: each ``RunConfig`` field, then each
 method's own settings, ``gepa_iterations`` of GEPA's ``iterations``) is a
 flag (``dev_size`` -> ``--dev-size``) with the one-line help of the field's
 ``metadata["help"]`` and its default; a bool is a ``--x/--no-x`` pair.  Flags that are not given stay ``None``, so only what
@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core import paths
-from core.config import SETTINGS, ConfigError, Setting, load_toml
+from reflectloop.core.settings import paths
+from reflectloop.core.settings.config import SETTINGS, ConfigError, Setting, load_toml
 
 _TYPES = {"int": int, "float": float, "str": str}
 _METAVARS = {"int": "N", "float": "NUMBER", "str": "TEXT"}
@@ -46,7 +46,7 @@ def add_settings(parser: argparse.ArgumentParser) -> None:
             group.add_argument(flag_name(setting.name), type=_TYPES[kind], metavar=_METAVARS[kind], **common)
     group.add_argument("--config", type=Path, metavar="FILE",
                         help="a TOML file of settings: keys as the flags with _, at the top level or in a [run] table")
-    from core.presets import PRESETS
+    from reflectloop.core.settings.presets import PRESETS
 
     group.add_argument("--preset", choices=list(PRESETS), metavar="NAME",
                        help="start from a preset's settings (over the config files; single flags still win): "
@@ -65,7 +65,7 @@ def add_stored_task_flag(parser: argparse.ArgumentParser) -> None:
 
 def stored_task_override(args: argparse.Namespace) -> dict:
     """The ``open_run`` override of ``--use-stored-task`` (none when not given)."""
-    from sessions.stored_task import USE_STORED
+    from reflectloop.sessions.stored_task import USE_STORED
 
     return {USE_STORED: True} if getattr(args, "use_stored_task", False) else {}
 
@@ -78,7 +78,7 @@ def settings(args: argparse.Namespace) -> dict:
     if getattr(args, "config", None):
         values.update(load_toml(args.config))
     if getattr(args, "preset", None):  # chosen on the command line: over the files, under single flags
-        from core.presets import preset
+        from reflectloop.core.settings.presets import preset
 
         values.update(preset(args.preset).settings)
     for setting in SETTINGS:
@@ -90,7 +90,7 @@ def settings(args: argparse.Namespace) -> dict:
 
 def method_list(value: str) -> list[str]:
     """``all``, one method, or a comma list of methods."""
-    from core.methods import METHODS
+    from reflectloop.core.methods import METHODS
 
     names = list(METHODS) if value == "all" else [m.strip() for m in value.split(",") if m.strip()]
     unknown = [m for m in names if m not in METHODS]

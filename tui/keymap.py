@@ -15,8 +15,8 @@ from pathlib import Path
 
 from textual.binding import Binding
 
-from core.config import ConfigError
-from tui.slash_commands import BY_NAME, KEYS
+from reflectloop.core.settings.config import ConfigError
+from reflectloop.tui.slash_commands import BY_NAME, KEYS
 
 _KEY = re.compile(r"^[a-z0-9_+\-]+$|^[^\s,]$")  # a Textual key name ("ctrl+n", "f3", "question_mark") or one character
 

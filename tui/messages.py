@@ -17,8 +17,8 @@ from pathlib import Path
 
 from textual.message import Message
 
-from core.config import RunConfig
-from core.events import (
+from reflectloop.core.settings.config import RunConfig
+from reflectloop.core.events import (
     DecisionMade,
     EarlyScoring,
     Event,
@@ -33,8 +33,8 @@ from core.events import (
     ProposalMade,
     StepDone,
 )
-from core.review import ReflectRequest, ReviewRequest, ReviewResult
-from core.types import Decision, Evaluation, Prompt, Proposal, StepRecord
+from reflectloop.core.review import ReflectRequest, ReviewRequest, ReviewResult
+from reflectloop.core.types import Decision, Evaluation, Prompt, Proposal, StepRecord
 
 
 # ------------------------------------------------------------ loop events

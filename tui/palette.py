@@ -11,7 +11,7 @@ from typing import Protocol
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from tui.slash_commands import SlashCommand
+from reflectloop.tui.slash_commands import SlashCommand
 
 
 class SlashScreen(Protocol):

@@ -5,7 +5,7 @@ import sys
 import time
 from typing import TextIO
 
-from core.events import Event, Note, PhaseStarted, Progress, StepDone
+from reflectloop.core.events import Event, Note, PhaseStarted, Progress, StepDone
 
 
 class ProgressBar:

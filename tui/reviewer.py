@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 
 from textual.message import Message
 
-from core.review import AutoReviewer, ReflectRequest, Reviewer, ReviewRequest, ReviewResult
-from core.types import Decision
-from tui.messages import QueuedReflectionUsed, ReflectRequested, ReviewRequested
+from reflectloop.core.review import AutoReviewer, ReflectRequest, Reviewer, ReviewRequest, ReviewResult
+from reflectloop.core.types import Decision
+from reflectloop.tui.messages import QueuedReflectionUsed, ReflectRequested, ReviewRequested
 
 
 class TuiReviewer(Reviewer):

@@ -13,8 +13,8 @@ rendering the command line's and the TUI's.
   comparison (``stats``);
 * all of it at once (``audit``) and as tables (``tables``).
 """
-from core.analysis.audit import MethodComparison, SessionAudit, audit, compare_methods, curve, final_best
-from core.analysis.control import (
+from reflectloop.core.analysis.audit import MethodComparison, SessionAudit, audit, compare_methods, curve, final_best
+from reflectloop.core.analysis.control import (
     CONDITIONS,
     ControlResult,
     ControlSample,
@@ -23,8 +23,8 @@ from core.analysis.control import (
     run_control,
     session_task,
 )
-from core.analysis.data import AuditData, Feedback
-from core.analysis.following import (
+from reflectloop.core.analysis.data import AuditData, Feedback
+from reflectloop.core.analysis.following import (
     Following,
     PromptFollowing,
     Revision,
@@ -33,10 +33,10 @@ from core.analysis.following import (
     numbered_steps,
     step_markers,
 )
-from core.analysis.grounding import FeedbackGrounding, Grounding, ground, grounding
-from core.analysis.human_llm import ErrorSetComparison, HumanVsLLM, human_vs_llm
-from core.analysis.repetition import Distribution, Repetition, repetition
-from core.analysis.stats import (
+from reflectloop.core.analysis.grounding import FeedbackGrounding, Grounding, ground, grounding
+from reflectloop.core.analysis.human_llm import ErrorSetComparison, HumanVsLLM, human_vs_llm
+from reflectloop.core.analysis.repetition import Distribution, Repetition, repetition
+from reflectloop.core.analysis.stats import (
     Comparison,
     bootstrap_ci,
     compare,
@@ -45,9 +45,9 @@ from core.analysis.stats import (
     quantiles,
     text_histogram,
 )
-from core.analysis.tables import Table, methods_table, render_text, session_tables
-from core.analysis.embeddings import EmbeddingSimilarity, embedding_spec, make_similarity
-from core.analysis.text import Similarity, TfIdf, TfIdfSimilarity, tfidf_cosine, tokens
+from reflectloop.core.analysis.tables import Table, methods_table, render_text, session_tables
+from reflectloop.core.analysis.embeddings import EmbeddingSimilarity, embedding_spec, make_similarity
+from reflectloop.core.analysis.text import Similarity, TfIdf, TfIdfSimilarity, tfidf_cosine, tokens
 
 __all__ = [
     "CONDITIONS", "AuditData", "Comparison", "ControlResult", "ControlSample", "Distribution", "EmbeddingSimilarity",

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any, Hashable, Mapping, Sequence
 
-from core.analysis.text import Similarity
-from core.types import Decision
+from reflectloop.core.analysis.text import Similarity
+from reflectloop.core.types import Decision
 
 Ratings = Mapping[Any, Mapping[str, Hashable]]  # item (any hashable; a Mapping's key type is invariant) -> rater -> value
 NAN = float("nan")

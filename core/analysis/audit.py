@@ -5,14 +5,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from core.analysis.control import ControlResult
-from core.analysis.data import AuditData
-from core.analysis.following import Following, following
-from core.analysis.grounding import Grounding, grounding
-from core.analysis.human_llm import HumanVsLLM, human_vs_llm
-from core.analysis.repetition import Repetition, repetition
-from core.analysis.stats import RESAMPLES, SEED, Comparison, compare
-from core.analysis.text import Similarity, TfIdfSimilarity
+from reflectloop.core.analysis.control import ControlResult
+from reflectloop.core.analysis.data import AuditData
+from reflectloop.core.analysis.following import Following, following
+from reflectloop.core.analysis.grounding import Grounding, grounding
+from reflectloop.core.analysis.human_llm import HumanVsLLM, human_vs_llm
+from reflectloop.core.analysis.repetition import Repetition, repetition
+from reflectloop.core.analysis.stats import RESAMPLES, SEED, Comparison, compare
+from reflectloop.core.analysis.text import Similarity, TfIdfSimilarity
 
 
 @dataclass

@@ -32,13 +32,13 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Sequence
 
-from core.analysis.data import AuditData
-from core.analysis.repetition import Distribution
-from core.analysis.stats import mean
-from core.analysis.text import Similarity, TfIdfSimilarity
-from core.config import RunConfig
-from core.methods.base import Method, StepContext
-from core.types import ErrorCase, Evaluation, Example, Prompt, Task
+from reflectloop.core.analysis.data import AuditData
+from reflectloop.core.analysis.repetition import Distribution
+from reflectloop.core.analysis.stats import mean
+from reflectloop.core.analysis.text import Similarity, TfIdfSimilarity
+from reflectloop.core.settings.config import RunConfig
+from reflectloop.core.methods.base import Method, StepContext
+from reflectloop.core.types import ErrorCase, Evaluation, Example, Prompt, Task
 
 CONDITIONS = ("same", "shuffled", "other", "correct")
 DIFFERENT = ("shuffled", "other", "correct")
@@ -266,8 +266,8 @@ async def _reflect(method: Method, ctx: StepContext, offset: int):
 def control_method(config: RunConfig, task: Task, *, cache=..., on_call=None) -> Method:
     """The session's method with its real optimizer (``make_llm`` from the
     config's spec and base URL).  Close it with ``await method.optimizer.aclose()``."""
-    from core.llm import make_llm
-    from core.methods import make_method
+    from reflectloop.core.llm import make_llm
+    from reflectloop.core.methods import make_method
 
     optimizer = make_llm(
         config.optimizer, role="optimizer", base_url=config.optimizer_base_url, concurrency=config.concurrency,
@@ -278,7 +278,7 @@ def control_method(config: RunConfig, task: Task, *, cache=..., on_call=None) ->
 
 def session_task(config: RunConfig, data_dir: str | None = None) -> Task:
     """The session's task, loaded as the run loaded it (same seed and sizes)."""
-    from core.tasks import load_task
+    from reflectloop.core.tasks import load_task
 
     return load_task(
         config.task, data_dir=data_dir or config.data_dir, seed=config.seed,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.types import Decision, ErrorCase, Evaluation, Prompt, Proposal, ProposalId, StepRecord
+from reflectloop.core.types import Decision, ErrorCase, Evaluation, Prompt, Proposal, ProposalId, StepRecord
 
 
 def reflection_round(proposal_id: str) -> str:

@@ -19,9 +19,9 @@ from collections.abc import Callable, Coroutine, Sequence
 from types import EllipsisType
 from typing import Any, TypeVar
 
-from core.analysis.text import Similarity, TfIdfSimilarity
-from core.llm import KNOWN_PROVIDERS, LLM, Cache, make_llm
-from core.types import CallRecord
+from reflectloop.core.analysis.text import Similarity, TfIdfSimilarity
+from reflectloop.core.llm import KNOWN_PROVIDERS, LLM, Cache, make_llm
+from reflectloop.core.types import CallRecord
 
 T = TypeVar("T")
 

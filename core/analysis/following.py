@@ -20,9 +20,9 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from core.analysis.data import AuditData
-from core.analysis.stats import RESAMPLES, SEED, Comparison, compare, mean
-from core.types import Evaluation, Prompt
+from reflectloop.core.analysis.data import AuditData
+from reflectloop.core.analysis.stats import RESAMPLES, SEED, Comparison, compare, mean
+from reflectloop.core.types import Evaluation, Prompt
 
 _INSTRUCTION_STEP = re.compile(r"^\s*(?:[-*#]+\s*)?(?:\*\*)?(?:step\s*(\d+)\b|(\d+)\s*[.):])", re.I | re.M)
 _OUTPUT_STEP = re.compile(r"\bstep\s*(\d+)\b|^\s*(?:[-*#]+\s*)?(?:\*\*)?(\d+)\s*[.)]\s", re.I | re.M)

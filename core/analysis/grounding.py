@@ -18,9 +18,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Collection, Iterable, Sequence
 
-from core.analysis.data import AuditData, Feedback
-from core.analysis.text import tokens
-from core.types import ErrorCase
+from reflectloop.core.analysis.data import AuditData, Feedback
+from reflectloop.core.analysis.text import tokens
+from reflectloop.core.types import ErrorCase
 
 THRESHOLD = 2
 COMMON_SHARE = 0.5  # a word in more than this share of the session's error examples is task vocabulary

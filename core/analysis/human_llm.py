@@ -15,10 +15,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from core.analysis.data import AuditData, Feedback
-from core.analysis.stats import RESAMPLES, SEED, Comparison, compare, mean
-from core.analysis.text import Similarity, TfIdfSimilarity
-from core.types import Prompt
+from reflectloop.core.analysis.data import AuditData, Feedback
+from reflectloop.core.analysis.stats import RESAMPLES, SEED, Comparison, compare, mean
+from reflectloop.core.analysis.text import Similarity, TfIdfSimilarity
+from reflectloop.core.types import Prompt
 
 
 @dataclass

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from core.analysis.data import AuditData
-from core.types import Proposal
+from reflectloop.core.analysis.data import AuditData
+from reflectloop.core.types import Proposal
 
 NAN = float("nan")
 

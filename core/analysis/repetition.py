@@ -19,9 +19,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from core.analysis.data import AuditData, Feedback
-from core.analysis.stats import histogram, mean, quantiles
-from core.analysis.text import Similarity, TfIdfSimilarity
+from reflectloop.core.analysis.data import AuditData, Feedback
+from reflectloop.core.analysis.stats import histogram, mean, quantiles
+from reflectloop.core.analysis.text import Similarity, TfIdfSimilarity
 
 NEAR_DUPLICATE = 0.8
 

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from core.types import Evaluation, ExampleResult
+from reflectloop.core.types import Evaluation, ExampleResult
 
 ALPHA = 0.05
 RESAMPLES = 2000

@@ -9,10 +9,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from core.analysis.audit import MethodComparison, SessionAudit
-from core.analysis.grounding import THRESHOLD
-from core.analysis.repetition import NEAR_DUPLICATE, Distribution
-from core.analysis.stats import ALPHA, Comparison, fmt_ci, fmt_p, text_histogram
+from reflectloop.core.analysis.audit import MethodComparison, SessionAudit
+from reflectloop.core.analysis.grounding import THRESHOLD
+from reflectloop.core.analysis.repetition import NEAR_DUPLICATE, Distribution
+from reflectloop.core.analysis.stats import ALPHA, Comparison, fmt_ci, fmt_p, text_histogram
 
 SIG_NOTE = (f"win/loss only when the exact McNemar test on the paired examples gives p < {ALPHA}; "
             "otherwise tie. 95% CI: paired bootstrap over examples (seeded).")

@@ -3,7 +3,7 @@
 ``make_llm("local:smollm2", role="target")`` is the usual way in; see
 ``registry`` for specs, ``client`` for what every call goes through.
 """
-from core.llm.base import (
+from reflectloop.core.llm.base import (
     BudgetExceeded,
     LLMError,
     MissingKeyError,
@@ -11,11 +11,11 @@ from core.llm.base import (
     Provider,
     ProviderError,
 )
-from core.llm.cache import Cache, MemoryCache, NullCache, ResponseCache, cache_key
-from core.llm.client import LLM
-from core.llm.pricing import Budget, Price, cost, price
-from core.llm.registry import KNOWN_PROVIDERS, default_cache, make_llm, make_provider, parse_spec
-from core.llm.tokens import count_tokens
+from reflectloop.core.llm.cache import Cache, MemoryCache, NullCache, ResponseCache, cache_key
+from reflectloop.core.llm.client import LLM
+from reflectloop.core.llm.pricing import Budget, Price, cost, price
+from reflectloop.core.llm.registry import KNOWN_PROVIDERS, default_cache, make_llm, make_provider, parse_spec
+from reflectloop.core.llm.tokens import count_tokens
 
 __all__ = [
     "KNOWN_PROVIDERS",

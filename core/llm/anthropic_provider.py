@@ -20,16 +20,16 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from core.llm.base import (
+from reflectloop.core.llm.base import (
     MissingKeyError,
     MissingPackageError,
     ProviderError,
     finish_reason,
     sdk_error,
 )
-from core.llm.pricing import listed_name
-from core.llm.tokens import estimate_usage
-from core.types import Completion, Message, Params, Usage
+from reflectloop.core.llm.pricing import listed_name
+from reflectloop.core.llm.tokens import estimate_usage
+from reflectloop.core.types import Completion, Message, Params, Usage
 
 try:
     import anthropic

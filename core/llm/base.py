@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from core.types import Completion, Message, Params, Usage
+from reflectloop.core.types import Completion, Message, Params, Usage
 
 # Statuses worth another attempt: request timeout, lock timeout, rate limit.
 # Every 5xx is added by ``is_retryable_status``.

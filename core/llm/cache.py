@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from core import paths
-from core.types import Completion, Message, Params, Usage
+from reflectloop.core.settings import paths
+from reflectloop.core.types import Completion, Message, Params, Usage
 
 
 Vector = tuple[float, ...]

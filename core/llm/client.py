@@ -9,10 +9,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from core.llm.base import EmbeddingProvider, Embeddings, LLMError, Provider, ProviderError, Vector
-from core.llm.cache import Cache, NullCache, cache_key, embedding_key
-from core.llm.pricing import Budget, Price, cost, metering, price
-from core.types import CallRecord, Completion, Message, Params, Usage
+from reflectloop.core.llm.base import EmbeddingProvider, Embeddings, LLMError, Provider, ProviderError, Vector
+from reflectloop.core.llm.cache import Cache, NullCache, cache_key, embedding_key
+from reflectloop.core.llm.pricing import Budget, Price, cost, metering, price
+from reflectloop.core.types import CallRecord, Completion, Message, Params, Usage
 
 # Exponential backoff stops growing here; a server's Retry-After may still ask for more.
 MAX_BACKOFF = 60.0

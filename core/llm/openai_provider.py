@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from core.llm.base import Embeddings, LLMError, MissingKeyError, ProviderError, embeddable, finish_reason, sample_seed
-from core.llm.http import JSONClient
-from core.llm.tokens import count_tokens, estimate_usage
-from core.types import Completion, Message, Params, Usage
+from reflectloop.core.llm.base import Embeddings, LLMError, MissingKeyError, ProviderError, embeddable, finish_reason, sample_seed
+from reflectloop.core.llm.http import JSONClient
+from reflectloop.core.llm.tokens import count_tokens, estimate_usage
+from reflectloop.core.types import Completion, Message, Params, Usage
 
 KEY_VARIABLE = "OPENAI_API_KEY"
 BASE_URL_VARIABLE = "OPENAI_BASE_URL"

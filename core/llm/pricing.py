@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from core.llm.base import BudgetExceeded
-from core.types import Usage
+from reflectloop.core.llm.base import BudgetExceeded
+from reflectloop.core.types import Usage
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ from pathlib import Path
 from types import EllipsisType
 from typing import Any
 
-from core import paths
-from core.llm.base import LLMError, Provider
-from core.llm.cache import Cache, NullCache, ResponseCache
-from core.llm.client import LLM
-from core.llm.pricing import Budget
-from core.types import CallRecord
+from reflectloop.core.settings import paths
+from reflectloop.core.llm.base import LLMError, Provider
+from reflectloop.core.llm.cache import Cache, NullCache, ResponseCache
+from reflectloop.core.llm.client import LLM
+from reflectloop.core.llm.pricing import Budget
+from reflectloop.core.types import CallRecord
 
 KNOWN_PROVIDERS = ("anthropic", "local", "openai")
 
@@ -41,16 +41,16 @@ def make_provider(spec: str, *, base_url: str | None = None, timeout: float | No
     provider, model = parse_spec(spec)
     hosted = {} if timeout is None else {"timeout": timeout}
     if provider == "openai":
-        from core.llm.openai_provider import OpenAIProvider
+        from reflectloop.core.llm.openai_provider import OpenAIProvider
 
         return OpenAIProvider(model, base_url=base_url, **hosted)
     if provider == "anthropic":
-        from core.llm.anthropic_provider import AnthropicProvider
+        from reflectloop.core.llm.anthropic_provider import AnthropicProvider
 
         return AnthropicProvider(model, base_url=base_url, **hosted)
     if base_url is not None:
         raise LLMError(f"{spec} runs in-process and takes no base_url; use openai:MODEL for a server")
-    from core.llm.local import LocalProvider
+    from reflectloop.core.llm.local import LocalProvider
 
     return LocalProvider(model)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-from core.llm.base import MissingPackageError
-from core.types import Message, Usage
+from reflectloop.core.llm.base import MissingPackageError
+from reflectloop.core.types import Message, Usage
 
 # The overhead OpenAI documents for chat formatting: a few tokens framing
 # each message, and the assistant's reply primer.

@@ -2,16 +2,16 @@
 every other layer reads a method's facts from."""
 from __future__ import annotations
 
-from core.methods.abo import ABO, ABOAblation
-from core.methods.ape import IterativeAPE
-from core.methods.apo import APO
-from core.methods.apo_sum import APOSum
-from core.methods.base import Draft, Method, StepContext
-from core.methods.facts import MethodFacts
-from core.methods.gepa import GEPA
-from core.methods.opro import OPRO
-from core.methods.promptagent import PromptAgent
-from core.scoring import PROTOCOLS
+from reflectloop.core.methods.abo import ABO, ABOAblation
+from reflectloop.core.methods.ape import IterativeAPE
+from reflectloop.core.methods.apo import APO
+from reflectloop.core.methods.apo_sum import APOSum
+from reflectloop.core.methods.base import Draft, Method, StepContext
+from reflectloop.core.methods.facts import MethodFacts
+from reflectloop.core.methods.gepa import GEPA
+from reflectloop.core.methods.opro import OPRO
+from reflectloop.core.methods.promptagent import PromptAgent
+from reflectloop.core.evaluation.scoring import PROTOCOLS
 
 METHODS: dict[str, type[Method]] = {
     m.name: m for m in (IterativeAPE, APO, APOSum, PromptAgent, OPRO, ABO, ABOAblation, GEPA)

@@ -8,11 +8,11 @@ are two independent analyses.  The optimizer then works the new instruction
 through one fixed example; that demonstration joins the instruction."""
 from __future__ import annotations
 
-from core.methods.base import Draft, fill
-from core.methods.facts import MethodFacts
-from core.methods.one_call import OneCallMethod
-from core.scoring import score_output
-from core.types import Example
+from reflectloop.core.methods.base import Draft, fill
+from reflectloop.core.methods.facts import MethodFacts
+from reflectloop.core.methods.one_call import OneCallMethod
+from reflectloop.core.evaluation.scoring import score_output
+from reflectloop.core.types import Example
 
 
 class ABO(OneCallMethod):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from core.methods.base import Draft, Method, StepContext, fill
-from core.methods.facts import MethodFacts
+from reflectloop.core.methods.base import Draft, Method, StepContext, fill
+from reflectloop.core.methods.facts import MethodFacts
 
 
 class IterativeAPE(Method):

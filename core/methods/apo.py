@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from core.methods.base import Draft, Method, StepContext, draw_of, fill, format_errors, parse_at_most
-from core.methods.facts import MethodFacts
+from reflectloop.core.methods.base import Draft, Method, StepContext, draw_of, fill, format_errors, parse_at_most
+from reflectloop.core.methods.facts import MethodFacts
 
 NUM_REASONS = 3
 

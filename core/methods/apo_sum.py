@@ -2,8 +2,8 @@
 categories, suggests fixes and slightly revises the prompt."""
 from __future__ import annotations
 
-from core.methods.facts import MethodFacts
-from core.methods.one_call import OneCallMethod
+from reflectloop.core.methods.facts import MethodFacts
+from reflectloop.core.methods.one_call import OneCallMethod
 
 
 class APOSum(OneCallMethod):

@@ -20,16 +20,16 @@ from importlib import resources
 from string import Template
 from typing import ClassVar, Mapping, Protocol, Sequence, TypeVar
 
-from core.llm.base import ContextExceeded
-from core.methods.facts import MethodFacts, StepCalls, split
-from core.selection import BeamSelection, Selection
-from core.types import Completion, ErrorCase, Example, Message, Params, Prompt, Task
+from reflectloop.core.llm.base import ContextExceeded
+from reflectloop.core.methods.facts import MethodFacts, StepCalls, split
+from reflectloop.core.step.selection import BeamSelection, Selection
+from reflectloop.core.types import Completion, ErrorCase, Example, Message, Params, Prompt, Task
 
 O = TypeVar("O")
 
 
 class RunSettings(Protocol):
-    """What a method reads of a run's settings.  ``core.config.RunConfig`` is
+    """What a method reads of a run's settings.  ``core.settings.config.RunConfig`` is
     one; it imports the method registry, so the methods name only this."""
 
     @property
@@ -132,7 +132,7 @@ class StepContext:
 
 
 def template(name: str) -> Template:
-    text = resources.files("core.methods").joinpath("templates", f"{name}.txt").read_text()
+    text = resources.files("reflectloop.core.methods").joinpath("templates", f"{name}.txt").read_text()
     return Template(text)
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import random
 from typing import Mapping, Sequence
 
-from core.methods.base import Rollout, StepContext
-from core.selection import Focus
-from core.types import ErrorCase, Evaluation, Example, ExampleResult, Prompt, Task
+from reflectloop.core.methods.base import Rollout, StepContext
+from reflectloop.core.step.selection import Focus
+from reflectloop.core.types import ErrorCase, Evaluation, Example, ExampleResult, Prompt, Task
 
 
 def _feedback(correct: bool, answer: str | None, gold: Sequence[str]) -> str:

@@ -6,10 +6,10 @@ same numbers.
 
 A method's own settings (GEPA's iterations, OPRO's history) are a dataclass
 of ``setting`` fields the method class names as its ``options_class``; the
-settings model (``core.config``) reads them from the registry, so the flags,
+settings model (``core.settings.config``) reads them from the registry, so the flags,
 config-file keys and stored sessions name them ``<method>_<field>``.
 
-This module imports nothing of ``core.config``: ``core.config`` imports it.
+This module imports nothing of ``core.settings.config``: ``core.settings.config`` imports it.
 """
 from __future__ import annotations
 

@@ -19,14 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from core.events import FrontUpdated, GateDecided, IterationStarted
-from core.methods.base import Draft, Method, Rollout, RunSettings, StepContext, draw_of, fill, parse_at_most
-from core.methods.context import error_feedback, exact_match_feedback, rollouts, scores_of
-from core.methods.facts import MethodFacts, StepCalls, setting
-from core.methods.pareto import Gate, GepaSearch, Pick
-from core.failures import unscored
-from core.selection import Focus, Selection, StepOutcome
-from core.types import Evaluation, Prompt, Task
+from reflectloop.core.events import FrontUpdated, GateDecided, IterationStarted
+from reflectloop.core.methods.base import Draft, Method, Rollout, RunSettings, StepContext, draw_of, fill, parse_at_most
+from reflectloop.core.methods.context import error_feedback, exact_match_feedback, rollouts, scores_of
+from reflectloop.core.methods.facts import MethodFacts, StepCalls, setting
+from reflectloop.core.methods.pareto import Gate, GepaSearch, Pick
+from reflectloop.core.step.failures import unscored
+from reflectloop.core.step.selection import Focus, Selection, StepOutcome
+from reflectloop.core.types import Evaluation, Prompt, Task
 
 __all__ = ["GEPA", "GepaOptions", "GepaSettings", "ParetoSelection", "exact_match_feedback", "rollouts", "scores_of"]
 

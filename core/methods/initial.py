@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.types import Task
+from reflectloop.core.types import Task
 
 
 def load_initial_prompts(source: str, task: Task) -> list[str]:

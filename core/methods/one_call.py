@@ -8,7 +8,7 @@ import asyncio
 import re
 from typing import Sequence
 
-from core.methods.base import (
+from reflectloop.core.methods.base import (
     Draft, Method, Reply, StepContext, draw_of, fill, format_errors, parse_reply, parse_tagged, untag,
 )
 

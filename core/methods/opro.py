@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from core.methods.base import Draft, Method, StepContext, fill, format_examples
-from core.methods.facts import MethodFacts, setting
-from core.types import Example
+from reflectloop.core.methods.base import Draft, Method, StepContext, fill, format_examples
+from reflectloop.core.methods.facts import MethodFacts, setting
+from reflectloop.core.types import Example
 
 
 def scored_trajectory(ctx: StepContext, size: int) -> str:

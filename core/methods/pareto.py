@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from core.types import Gate, Pick  # plain data: a step's record keeps them
+from reflectloop.core.types import Gate, Pick  # plain data: a step's record keeps them
 
 Scores = Mapping[str, float]  # dev example id -> score in [0, 1]; an example whose call failed is absent
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from core.methods.base import Draft, Method, StepContext, draw_of, fill, format_errors, whole
-from core.methods.facts import MethodFacts
-from core.types import ErrorCase
+from reflectloop.core.methods.base import Draft, Method, StepContext, draw_of, fill, format_errors, whole
+from reflectloop.core.methods.facts import MethodFacts
+from reflectloop.core.types import ErrorCase
 
 
 def trajectory(ctx: StepContext) -> str:

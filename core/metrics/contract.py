@@ -2,7 +2,7 @@
 value a metric scores is read out of it.
 
 ``raw`` text, ``answer`` (today's ``{"answer": ...}`` line with the lenient
-fallbacks of ``core.scoring``), a ``label`` from a set, a ``json`` object
+fallbacks of ``core.evaluation.scoring``), a ``label`` from a set, a ``json`` object
 (optionally checked against a JSON schema) or a ``regex`` capture.  A reply
 that breaks the contract is not passed to the metric: it scores the
 contract's ``violation_score`` (default 0) with the violation as feedback.
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from core.metrics.base import MetricError, TaskExample, quote
-from core.metrics.text import compile_pattern
-from core.scoring import PROTOCOLS, normalize, score_output
+from reflectloop.core.metrics.base import MetricError, TaskExample, quote
+from reflectloop.core.metrics.text import compile_pattern
+from reflectloop.core.evaluation.scoring import PROTOCOLS, normalize, score_output
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class RawText(_Contract):
 @dataclass(frozen=True)
 class AnswerLine(_Contract):
     """The study's tasks: a JSON ``{"answer": ...}``, else what the fallbacks
-    find — read by ``core.scoring`` itself, so the answer and its format
+    find — read by ``core.evaluation.scoring`` itself, so the answer and its format
     following are today's; ``protocol = "study"`` reads as the study's code."""
 
     kind: ClassVar[str] = "answer"

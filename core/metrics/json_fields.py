@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from core.metrics.base import MetricResult, SyncMetric, TaskExample, quote
-from core.scoring import normalize
+from reflectloop.core.metrics.base import MetricResult, SyncMetric, TaskExample, quote
+from reflectloop.core.evaluation.scoring import normalize
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
 
-from core.llm.base import ProviderError
-from core.metrics.base import Aggregate, MetricError, MetricResult, TaskExample, as_text, mean_aggregate
-from core.types import Message, Params
+from reflectloop.core.llm.base import ProviderError
+from reflectloop.core.metrics.base import Aggregate, MetricError, MetricResult, TaskExample, as_text, mean_aggregate
+from reflectloop.core.types import Message, Params
 
 SCALES = ("pass_fail", "1-5")
 MAX_REASON = 400

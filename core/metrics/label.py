@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
-from core.metrics.base import Aggregate, MetricError, MetricResult, SyncMetric, TaskExample, as_text, quote
-from core.metrics.text import no_target
-from core.scoring import normalize
+from reflectloop.core.metrics.base import Aggregate, MetricError, MetricResult, SyncMetric, TaskExample, as_text, quote
+from reflectloop.core.metrics.text import no_target
+from reflectloop.core.evaluation.scoring import normalize
 
 AVERAGES = ("macro_f1", "accuracy")
 

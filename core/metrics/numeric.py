@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from core.metrics.base import MetricError, MetricResult, SyncMetric, TaskExample, as_text, quote
-from core.metrics.text import no_target
-from core.scoring import normalize
+from reflectloop.core.metrics.base import MetricError, MetricResult, SyncMetric, TaskExample, as_text, quote
+from reflectloop.core.metrics.text import no_target
+from reflectloop.core.evaluation.scoring import normalize
 
 _NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d*\.?\d+(?:[eE][-+]?\d+)?")
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.metrics.python_loader import load_function
+from reflectloop.core.metrics.python_loader import load_function
 
 
 STARTUP_CEILING = 120.0  # seconds a new worker may take to start and load the function
@@ -55,7 +55,7 @@ def _context():
     if "forkserver" not in methods:
         return multiprocessing.get_context("spawn")
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["core.metrics.python"])  # imported once, by the server, not per worker
+    ctx.set_forkserver_preload(["reflectloop.core.metrics.python"])  # imported once, by the server, not per worker
     return ctx
 
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
-from core.metrics.base import MetricError, MetricResult, SyncMetric, TaskExample, check_score
-from core.metrics.pool import MetricCrashed, MetricPool, MetricTimeout
-from core.metrics.python_loader import load_function
+from reflectloop.core.metrics.base import MetricError, MetricResult, SyncMetric, TaskExample, check_score
+from reflectloop.core.metrics.pool import MetricCrashed, MetricPool, MetricTimeout
+from reflectloop.core.metrics.python_loader import load_function
 
 DEFAULT_TIMEOUT = 60.0
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from core.metrics.base import MetricError
+from reflectloop.core.metrics.base import MetricError
 
 
 def load_function(reference: str, base_dir: Path) -> Callable:

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core import paths
+from reflectloop.core.settings import paths
 
 FOLDER = "metric-sources"
 

@@ -13,14 +13,14 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from core.metrics.base import Aggregate, MetricError, MetricResult, TaskExample, as_text, build_options, checked
-from core.metrics.contract import AnswerLine, JsonObject, LabelSet, RawText, RegexCapture
-from core.metrics.json_fields import JsonFields
-from core.metrics.judge import Judge
-from core.metrics.label import LabelAccuracy
-from core.metrics.numeric import Numeric
-from core.metrics.python import PythonMetric
-from core.metrics.text import Contains, ExactMatch, RegexMatch, StudyMatch, TokenF1
+from reflectloop.core.metrics.base import Aggregate, MetricError, MetricResult, TaskExample, as_text, build_options, checked
+from reflectloop.core.metrics.contract import AnswerLine, JsonObject, LabelSet, RawText, RegexCapture
+from reflectloop.core.metrics.json_fields import JsonFields
+from reflectloop.core.metrics.judge import Judge
+from reflectloop.core.metrics.label import LabelAccuracy
+from reflectloop.core.metrics.numeric import Numeric
+from reflectloop.core.metrics.python import PythonMetric
+from reflectloop.core.metrics.text import Contains, ExactMatch, RegexMatch, StudyMatch, TokenF1
 
 METRICS = {
     cls.kind: cls

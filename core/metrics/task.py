@@ -2,7 +2,7 @@
 target and its reply scored, one interface for every task.
 
 ``EXACT_MATCH`` is the study's tasks': the protocol's request
-(``core.prompting``) and its answer match (``AnswerMatch``), whose result is
+(``core.evaluation.prompting``) and its answer match (``AnswerMatch``), whose result is
 recorded as before, correct or not with no graded score.  ``FileScorer`` is a
 task file's: its message template, and its output contract, metric and
 threshold (``Scorer``); each example gets a graded score and the metric's
@@ -16,12 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Protocol, Sequence
 
-from core.metrics.base import MetricError, MetricResult, TaskExample
-from core.metrics.scorer import Scorer
-from core.metrics.text import AnswerMatch
-from core.prompting import render_prompt, target_messages
-from core.scoring import PROTOCOLS
-from core.types import Completion, Example, ExampleResult, Message, Prompt
+from reflectloop.core.metrics.base import MetricError, MetricResult, TaskExample
+from reflectloop.core.metrics.scorer import Scorer
+from reflectloop.core.metrics.text import AnswerMatch
+from reflectloop.core.evaluation.prompting import render_prompt, target_messages
+from reflectloop.core.evaluation.scoring import PROTOCOLS
+from reflectloop.core.types import Completion, Example, ExampleResult, Message, Prompt
 
 
 class Template(Protocol):

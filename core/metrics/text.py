@@ -9,9 +9,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from core.metrics.base import MetricError, MetricResult, SyncMetric, TaskExample, as_text, quote
-from core.scoring import PROTOCOLS, is_correct, score_output, study_correct
-from core.types import Completion
+from reflectloop.core.metrics.base import MetricError, MetricResult, SyncMetric, TaskExample, as_text, quote
+from reflectloop.core.evaluation.scoring import PROTOCOLS, is_correct, score_output, study_correct
+from reflectloop.core.types import Completion
 
 
 def no_target(example: TaskExample) -> MetricResult:
@@ -26,7 +26,7 @@ def expected(example: TaskExample) -> str:
 
 @dataclass(frozen=True)
 class AnswerMatch(SyncMetric):
-    """The study's tasks' scoring (``core.scoring.score_output``): the answer
+    """The study's tasks' scoring (``core.evaluation.scoring.score_output``): the answer
     read out of the whole reply (a ``Completion``, so a cut reply is known) as
     ``protocol`` reads it, compared with any accepted answer; 1 or 0, with no
     feedback, and the format following of that protocol."""
@@ -65,7 +65,7 @@ class ExactMatch(SyncMetric):
 
 @dataclass(frozen=True)
 class StudyMatch(ExactMatch):
-    """The study code's comparison (``core.scoring.study_correct``), for
+    """The study code's comparison (``core.evaluation.scoring.study_correct``), for
     ``--protocol study``: the first line before a period, punctuation
     removed, compared word by word."""
 

@@ -12,9 +12,9 @@ import random
 from pathlib import Path
 from typing import Mapping, Sequence, TypeVar
 
-from core.metrics.task import EXACT_MATCH
-from core.tasks.hints import answer_hint
-from core.types import Example, Task
+from reflectloop.core.metrics.task import EXACT_MATCH
+from reflectloop.core.tasks.hints import answer_hint
+from reflectloop.core.types import Example, Task
 
 DEFAULT_INI_SIZE = 10
 DEFAULT_DEV_SIZE = 50

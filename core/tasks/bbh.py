@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from core.scoring import NUMBER_WORDS, normalize
-from core.tasks.base import TaskError, as_targets, build_task, example_input, read_json, seeded_split
-from core.types import Example, Task
+from reflectloop.core.evaluation.scoring import NUMBER_WORDS, normalize
+from reflectloop.core.tasks.base import TaskError, as_targets, build_task, example_input, read_json, seeded_split
+from reflectloop.core.types import Example, Task
 
 _OPTION_LETTER = re.compile(r"\(([A-Z])\)")
 _OPTION_LINE = re.compile(r"^\(([A-Z])\)\s*(.+?)\s*$", re.MULTILINE)

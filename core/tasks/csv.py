@@ -10,8 +10,8 @@ import csv
 import json
 from pathlib import Path
 
-from core.tasks import tabular
-from core.tasks.base import TaskError, as_targets
+from reflectloop.core.tasks import tabular
+from reflectloop.core.tasks.base import TaskError, as_targets
 
 REQUIRED = ("input", "target")
 

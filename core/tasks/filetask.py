@@ -8,12 +8,12 @@ import dataclasses
 from pathlib import Path
 from typing import Mapping
 
-from core.metrics.base import TaskExample
-from core.metrics.task import FileScorer
-from core.tasks.base import SPLITS
-from core.tasks.taskdata import SpecLoader
-from core.tasks.taskfile import TaskSpec, load_task_file
-from core.types import Example, Task
+from reflectloop.core.metrics.base import TaskExample
+from reflectloop.core.metrics.task import FileScorer
+from reflectloop.core.tasks.base import SPLITS
+from reflectloop.core.tasks.taskdata import SpecLoader
+from reflectloop.core.tasks.taskfile import TaskSpec, load_task_file
+from reflectloop.core.types import Example, Task
 
 
 def load(

@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from typing import Sequence
 
-from core.types import Example
+from reflectloop.core.types import Example
 
 _LETTER = re.compile(r"\(?([A-Z])\)?")
 _INTEGER = re.compile(r"-?\d+")

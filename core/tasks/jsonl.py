@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import Iterator
 
-from core.tasks import tabular
-from core.tasks.base import TaskError, as_targets, read_text
+from reflectloop.core.tasks import tabular
+from reflectloop.core.tasks.base import TaskError, as_targets, read_text
 
 
 def read_rows(path: Path) -> list[tabular.Row]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from core.tasks import bbh, paper
+from reflectloop.core.tasks import bbh, paper
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.tasks.base import TaskError, as_targets, build_task, cap, example_input, read_json
-from core.types import Example, Task
+from reflectloop.core.tasks.base import TaskError, as_targets, build_task, cap, example_input, read_json
+from reflectloop.core.types import Example, Task
 
 # Our split name → the study's folder name.
 FOLDERS = {"ini": "ini", "dev": "induce", "test": "execute"}

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core.tasks import bbh, csv, filetask, generators, jsonl, paper, tabular
-from core.tasks.base import DEFAULT_INI_SIZE, TaskError, resolve_sizes
-from core.tasks.layout import detect
-from core.types import Task
+from reflectloop.core.tasks import bbh, csv, filetask, generators, jsonl, paper, tabular
+from reflectloop.core.tasks.base import DEFAULT_INI_SIZE, TaskError, resolve_sizes
+from reflectloop.core.tasks.layout import detect
+from reflectloop.core.types import Task
 
 SPEC_FORMS = "gen:NAME, paper:NAME, bbh:NAME, jsonl:PATH, csv:PATH, file:PATH"
 # Per collection: how to list its names, how to load one, what its folder looks like.

@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from core.metrics import MetricError
-from core.metrics.python_source import capture, digest, stored_reference
-from core.metrics.task import EXACT_MATCH
-from core.tasks.base import SPLITS, TaskError
-from core.tasks.filetask import scorer_of
-from core.tasks.taskdata import DataSource
-from core.tasks.taskfile import TaskSpec, build_scorer
-from core.tasks.template import MessageTemplate, TemplateError
-from core.types import Example, Task
+from reflectloop.core.metrics import MetricError
+from reflectloop.core.metrics.python_source import capture, digest, stored_reference
+from reflectloop.core.metrics.task import EXACT_MATCH
+from reflectloop.core.tasks.base import SPLITS, TaskError
+from reflectloop.core.tasks.filetask import scorer_of
+from reflectloop.core.tasks.taskdata import DataSource
+from reflectloop.core.tasks.taskfile import TaskSpec, build_scorer
+from reflectloop.core.tasks.template import MessageTemplate, TemplateError
+from reflectloop.core.types import Example, Task
 
 VERSION = 1
 FILE_KINDS = ("jsonl", "csv")  # task specs that read one data file
@@ -69,7 +69,7 @@ def _plain(value: Any) -> Any:
 
 
 def _data_files(name: str, data_dir) -> list[dict]:
-    from core.tasks.registry import data_file  # the registry imports the loaders, this module among its users
+    from reflectloop.core.tasks.registry import data_file  # the registry imports the loaders, this module among its users
 
     prefix, _, rest = name.partition(":")
     if prefix.strip().casefold() not in FILE_KINDS:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from core.tasks.base import SPLITS, TaskError, build_task, cap, seeded_split
-from core.types import Example, Task
+from reflectloop.core.tasks.base import SPLITS, TaskError, build_task, cap, seeded_split
+from reflectloop.core.types import Example, Task
 
 # The study's folder names are accepted as split names too.
 SPLIT_ALIASES = {"ini": "ini", "dev": "dev", "test": "test", "induce": "dev", "execute": "test"}

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from core.metrics.base import TaskExample
-from core.tasks import csv, jsonl
-from core.tasks.base import SPLITS, TaskError, cap, seeded_split
-from core.tasks.tabular import split_name
-from core.types import Task
+from reflectloop.core.metrics.base import TaskExample
+from reflectloop.core.tasks import csv, jsonl
+from reflectloop.core.tasks.base import SPLITS, TaskError, cap, seeded_split
+from reflectloop.core.tasks.tabular import split_name
+from reflectloop.core.types import Task
 
 FORMATS = ("jsonl", "csv", "parquet")
 SPEC_FIELD, SPEC_TARGET = "input", "target"

@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping, overload
 
-from core.metrics import MetricError, Scorer, TaskExample, build_contract, build_metric
-from core.metrics.scorer import DEFAULT_THRESHOLD
-from core.prompting import ANSWER_FORMAT, STUDY_SYSTEM
-from core.scoring import normalize
-from core.tasks.base import TaskError
-from core.tasks.taskdata import (
+from reflectloop.core.metrics import MetricError, Scorer, TaskExample, build_contract, build_metric
+from reflectloop.core.metrics.scorer import DEFAULT_THRESHOLD
+from reflectloop.core.evaluation.prompting import ANSWER_FORMAT, STUDY_SYSTEM
+from reflectloop.core.evaluation.scoring import normalize
+from reflectloop.core.tasks.base import TaskError
+from reflectloop.core.tasks.taskdata import (
     FORMATS,
     SPEC_FIELD,
     SPEC_TARGET,
@@ -40,8 +40,8 @@ from core.tasks.taskdata import (
     spec_examples,
     split_examples,
 )
-from core.tasks.template import PROMPT_SLOT, MessageTemplate, TemplateError, slots
-from core.types import Message
+from reflectloop.core.tasks.template import PROMPT_SLOT, MessageTemplate, TemplateError, slots
+from reflectloop.core.types import Message
 
 TOP_KEYS = ("name", "description", "prompts", "prompt_files", "data", "messages", "output", "metric")
 DATA_KEYS = ("path", "spec", "format", "inputs", "target", "split", "id", "target_separator")
@@ -50,7 +50,7 @@ FEW_SHOT_KEYS = ("user", "assistant")
 # The study's QA shape (the reflectloop protocol's target request), for a data spec with no [messages].
 QA_USER = "{prompt}\n\nInput:\n{input}\n\n" + ANSWER_FORMAT.replace("{", "{{").replace("}", "}}")
 QA_TEMPLATE = MessageTemplate(user=QA_USER)
-# The study protocol's target request (core.prompting), as a template.
+# The study protocol's target request (core.evaluation.prompting), as a template.
 STUDY_TEMPLATE = MessageTemplate(user="{prompt}\n\n## Input\n{input}\n## Output\n", system=STUDY_SYSTEM)
 QA_OUTPUT, QA_METRIC = {"kind": "answer"}, {"kind": "exact"}
 # Metrics that compare with a gold answer, so the data must name a target column.

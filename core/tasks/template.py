@@ -12,7 +12,7 @@ import string
 from dataclasses import dataclass
 from typing import Mapping
 
-from core.types import Message
+from reflectloop.core.types import Message
 
 PROMPT_SLOT = "prompt"
 

@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 
-from core.prompting import ANSWER_FORMAT
+from reflectloop.core.evaluation.prompting import ANSWER_FORMAT
 
 SPANS = 3  # tagged spans per optimizer answer: enough for every method's parse
 

@@ -1,18 +1,18 @@
 """GEPA without review, for the tests that compare it with the package
 (``tests/test_gepa_parity.py``) and check its search: a ``StepOps`` whose
 reflection goes straight into a candidate, as the package's one call per
-iteration does.  The product reviews both (``core.loop``)."""
+iteration does.  The product reviews both (``core.step.loop``)."""
 from __future__ import annotations
 
 from typing import Sequence
 
-from core.evaluate import evaluate
-from core.events import Event
-from core.methods.base import Draft, StepContext
-from core.methods.context import rollouts
-from core.methods.gepa import GEPA, ParetoSelection
-from core.selection import Focus, StepOutcome
-from core.types import Evaluation, Params, Prompt, ProposalId
+from reflectloop.core.evaluation.evaluate import evaluate
+from reflectloop.core.events import Event
+from reflectloop.core.methods.base import Draft, StepContext
+from reflectloop.core.methods.context import rollouts
+from reflectloop.core.methods.gepa import GEPA, ParetoSelection
+from reflectloop.core.step.selection import Focus, StepOutcome
+from reflectloop.core.types import Evaluation, Params, Prompt, ProposalId
 
 
 class DirectOps:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-CACHE = "cache"  # core.paths.cache_dir() under REFLECTLOOP_HOME
+CACHE = "cache"  # core.settings.paths.cache_dir() under REFLECTLOOP_HOME
 
 
 def link_cache(home: Path, cache: Path) -> Path:

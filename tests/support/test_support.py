@@ -34,7 +34,7 @@ def test_never_collected():
 """
 SHARING = """
 import pytest
-from core.paths import cache_dir
+from reflectloop.core.settings.paths import cache_dir
 {mark}
 
 def test_first():

@@ -18,9 +18,9 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from core.analysis.tables import Table
-from sessions.audit_run import AuditOptions, AuditRun, audit_paths, tables_for
-from tui.slash_commands import bindings
+from reflectloop.core.analysis.tables import Table
+from reflectloop.sessions.audit_run import AuditOptions, AuditRun, audit_paths, tables_for
+from reflectloop.tui.slash_commands import bindings
 
 
 class AuditTable(Static):

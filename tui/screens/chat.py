@@ -8,13 +8,13 @@ from textual import on
 from textual.screen import Screen
 from textual.widgets import Input
 
-from core.types import Proposal
-from tui.palette import SlashCommandsProvider
-from tui.slash_commands import BY_NAME, CommandError, SlashCommand, available, command_bindings, parse
-from tui.screens.edit import EditScreen
-from tui.widgets.input import CommandLine
-from tui.widgets.review import ProposalCard
-from tui.widgets.transcript import SystemLine, Transcript, UserLine
+from reflectloop.core.types import Proposal
+from reflectloop.tui.palette import SlashCommandsProvider
+from reflectloop.tui.slash_commands import BY_NAME, CommandError, SlashCommand, available, command_bindings, parse
+from reflectloop.tui.screens.edit import EditScreen
+from reflectloop.tui.widgets.input import CommandLine
+from reflectloop.tui.widgets.review import ProposalCard
+from reflectloop.tui.widgets.transcript import SystemLine, Transcript, UserLine
 
 # The bulk decisions (/accept parsed|rest, /reject unparsed): which undecided cards each command takes.
 BULK = {"accept": ("parsed", "rest"), "reject": ("unparsed",)}

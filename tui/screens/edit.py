@@ -7,9 +7,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from tui.slash_commands import bindings
-from tui.widgets.input.fields import EditArea
-from tui.widgets.text import clean
+from reflectloop.tui.slash_commands import bindings
+from reflectloop.tui.widgets.input.fields import EditArea
+from reflectloop.tui.widgets.text import clean
 
 
 class EditScreen(ModalScreen[str | None]):

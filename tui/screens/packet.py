@@ -18,16 +18,16 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Footer, Static
 
-from core.rubric import RubricError
-from sessions.lock import SessionLockedError
-from sessions.packets import ErrorSet, PacketError, PacketReview
-from tui.messages import DecisionChosen, EditRequested
-from tui.screens.chat import BULK, ChatScreen, bulk_takes
-from tui.slash_commands import Command, CommandError, bindings, packet_help_text
-from tui.widgets.input import CommandLine
-from tui.widgets.review import ProposalCard, ReviewGroup
-from tui.widgets.text import clean, literal
-from tui.widgets.transcript import ErrorSet as ErrorTable, Transcript
+from reflectloop.core.rubric import RubricError
+from reflectloop.sessions.lock import SessionLockedError
+from reflectloop.sessions.packets import ErrorSet, PacketError, PacketReview
+from reflectloop.tui.messages import DecisionChosen, EditRequested
+from reflectloop.tui.screens.chat import BULK, ChatScreen, bulk_takes
+from reflectloop.tui.slash_commands import Command, CommandError, bindings, packet_help_text
+from reflectloop.tui.widgets.input import CommandLine
+from reflectloop.tui.widgets.review import ProposalCard, ReviewGroup
+from reflectloop.tui.widgets.text import clean, literal
+from reflectloop.tui.widgets.transcript import ErrorSet as ErrorTable, Transcript
 
 
 

@@ -10,14 +10,14 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, OptionList, Select, Static
 
-from core.config import ConfigError, RunConfig
-from core.methods import METHODS, facts_of
-from core.presets import preset, preset_of
-from tui.messages import RunRequested, SessionChosen, SessionsListed
-from tui.slash_commands import bindings
-from tui.widgets.input.fields import LineInput
-from tui.widgets.start import EstimatePanel, PresetPicker, SessionList, TaskPicker, summarize
-from tui.widgets.text import clean
+from reflectloop.core.settings.config import ConfigError, RunConfig
+from reflectloop.core.methods import METHODS, facts_of
+from reflectloop.core.settings.presets import preset, preset_of
+from reflectloop.tui.messages import RunRequested, SessionChosen, SessionsListed
+from reflectloop.tui.slash_commands import bindings
+from reflectloop.tui.widgets.input.fields import LineInput
+from reflectloop.tui.widgets.start import EstimatePanel, PresetPicker, SessionList, TaskPicker, summarize
+from reflectloop.tui.widgets.text import clean
 
 RECENT = 30  # sessions listed
 SIZES = (("seed", "seed"), ("steps", "steps"), ("beam", "beam"), ("dev_size", "dev"), ("test_size", "test"))
@@ -77,7 +77,7 @@ class StartScreen(Screen):
         yield Footer()
 
     def _task_specs(self) -> list[str]:
-        from core.tasks import list_tasks
+        from reflectloop.core.tasks import list_tasks
 
         try:
             return list_tasks(self.config.data_dir)
@@ -92,7 +92,7 @@ class StartScreen(Screen):
     @work(thread=True, exclusive=True, group="sessions")
     def load_sessions(self) -> None:
         # Imported here, in the worker thread: the start screen paints before the engine loads.
-        from sessions.service import find_sessions
+        from reflectloop.sessions.service import find_sessions
 
         self.post_message(SessionsListed([summarize(p) for p in find_sessions(limit=RECENT)]))
 

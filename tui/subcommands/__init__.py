@@ -24,7 +24,7 @@ def plain(doc: str) -> str:
 
 def register_all(sub) -> None:
     for name in MODULES:
-        importlib.import_module(f"tui.subcommands.{name}").register(sub)
+        importlib.import_module(f"reflectloop.tui.subcommands.{name}").register(sub)
     for command in READERS:
         parser = sub.choices[command]
         parser.add_argument("--strict", action="store_true", help=STRICT_HELP)
@@ -36,7 +36,7 @@ def reporting_unread(handler):
     with unreadable lines; under ``--strict`` such a session is refused (exit 2)."""
 
     def run(args) -> int:
-        from sessions.reading import watching
+        from reflectloop.sessions.reading import watching
 
         def tell(unread) -> None:
             print(f"warning: {unread.path.name}: {unread.warning}", file=sys.stderr, flush=True)

@@ -13,12 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from tui.subcommands import plain
+from reflectloop.tui.subcommands import plain
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.rubric import load_rubric
-    from sessions.packets import assign
+    from reflectloop.core.rubric import load_rubric
+    from reflectloop.sessions.packets import assign
 
     source = Path(args.session)
     folder = Path(args.output) if args.output else source.with_name(source.name.removesuffix(".session") + "-packets")

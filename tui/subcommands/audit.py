@@ -12,8 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-from sessions.audit_run import SECTIONS, AuditOptions, AuditRun, audit_paths, tables_for, to_json
-from tui.subcommands import plain
+from reflectloop.sessions.audit_run import SECTIONS, AuditOptions, AuditRun, audit_paths, tables_for, to_json
+from reflectloop.tui.subcommands import plain
 
 
 def add_audit_options(p: argparse.ArgumentParser) -> None:
@@ -51,7 +51,7 @@ def run_audit(args) -> AuditRun:
 
 
 def main(args) -> int:
-    from core.analysis import render_text
+    from reflectloop.core.analysis import render_text
 
     run = run_audit(args)
     if args.json:

@@ -7,7 +7,7 @@ import sys
 
 
 def run(args: argparse.Namespace) -> int:
-    from sessions.best import best_prompt, save_best, write_best
+    from reflectloop.sessions.best import best_prompt, save_best, write_best
 
     best = best_prompt(args.path)
     for note in best.notes:
@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    from sessions.best import FORMATS
+    from reflectloop.sessions.best import FORMATS
 
     p = sub.add_parser("best", help="the best prompt of a session with its template filled, ready to paste")
     p.add_argument("path", help="the session")

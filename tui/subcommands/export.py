@@ -9,10 +9,10 @@ FORMATS = ("jsonl", "csv", "hf", "labelstudio")
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.rubric import load_rubric
-    from sessions.export import STREAMED, export, export_name, meta_path, refuse_inside_session
-    from sessions.packets import session_rubric
-    from sessions.store import SessionStore
+    from reflectloop.core.rubric import load_rubric
+    from reflectloop.sessions.export import STREAMED, export, export_name, meta_path, refuse_inside_session
+    from reflectloop.sessions.packets import session_rubric
+    from reflectloop.sessions.store import SessionStore
 
     source = Path(args.path)
     to_stdout = args.output == "-"
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{n} reviewed proposals written to {out} (metadata: {meta_path(out, args.format)})", file=sys.stderr)
     if args.format == "labelstudio":
-        from sessions.export_labelstudio import config_path
+        from reflectloop.sessions.export_labelstudio import config_path
 
         print(f"Label Studio labeling config (the rubric as its label schema): {config_path(out)}", file=sys.stderr)
     return 0

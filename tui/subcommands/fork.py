@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def run(args: argparse.Namespace) -> int:
-    from sessions.fork import fork
+    from reflectloop.sessions.fork import fork
 
     source = Path(args.path)
     target = Path(args.output) if args.output else source.with_name(f"{source.name.removesuffix('.session')}-fork{args.step}.session")

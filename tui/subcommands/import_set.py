@@ -7,9 +7,9 @@ from pathlib import Path
 
 
 def run(args: argparse.Namespace) -> int:
-    from sessions.export import import_records, read_meta
-    from sessions.reading import DamagedSessionError
-    from sessions.service import session_path
+    from reflectloop.sessions.export import import_records, read_meta
+    from reflectloop.sessions.reading import DamagedSessionError
+    from reflectloop.sessions.service import session_path
 
     source = Path(args.file)
     meta = read_meta(source)

@@ -9,11 +9,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from tui.subcommands import plain
+from reflectloop.tui.subcommands import plain
 
 
 def run(args: argparse.Namespace) -> int:
-    from sessions.packets import merge
+    from reflectloop.sessions.packets import merge
 
     out = merge([Path(p) for p in args.packets], Path(args.out))
     print(f"{len(args.packets)} packets merged into {out}\nagreement: reflectloop audit {out} --section agreement",

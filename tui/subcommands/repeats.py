@@ -50,7 +50,7 @@ class RepeatResult:
 
 def spread(rows: list[dict]) -> list[StepSpread]:
     """Mean, sample standard deviation, min and max per step over the seeds."""
-    from core.analysis.stats import mean, stdev
+    from reflectloop.core.analysis.stats import mean, stdev
 
     out = []
     for step in sorted({r["step"] for r in rows}):
@@ -80,9 +80,9 @@ async def repeat_runs(
     ``k`` seeds.  ``injected(config) -> (task, target, optimizer)`` replaces
     the models (tests); ``on_step(seed, record)`` sees every step; ``resume``:
     more ``open_run`` overrides for continued sessions (``--use-stored-task``)."""
-    from core.config import from_dict
-    from core.review import AutoReviewer
-    from sessions.service import open_run, resumable, session_path
+    from reflectloop.core.settings.config import from_dict
+    from reflectloop.core.review import AutoReviewer
+    from reflectloop.sessions.service import open_run, resumable, session_path
 
     if k < 1:
         raise ValueError("--repeats must be at least 1")
@@ -155,7 +155,7 @@ async def main(args, values: dict) -> int:
         print(f"seed {seed}  step {record.step:>2}  dev best {record.dev_best:.3f}  "
               f"test {'  -  ' if record.test is None else f'{record.test:.3f}'}", file=sys.stderr, flush=True)
 
-    from tui.flags import stored_task_override
+    from reflectloop.tui.flags import stored_task_override
 
     result = await repeat_runs(values, args.repeats, folder=args.session, on_step=progress,
                                resume=stored_task_override(args))

@@ -11,8 +11,8 @@ import io
 import time
 from pathlib import Path
 
-from tui.subcommands import plain
-from tui.subcommands.audit import add_audit_options, run_audit
+from reflectloop.tui.subcommands import plain
+from reflectloop.tui.subcommands.audit import add_audit_options, run_audit
 
 
 def register(sub) -> None:
@@ -138,7 +138,7 @@ def esc(value) -> str:
 
 
 def _is_num(cell: str) -> bool:
-    from core.analysis.tables import _NUMERIC
+    from reflectloop.core.analysis.tables import _NUMERIC
 
     return bool(_NUMERIC.match(cell))
 
@@ -178,7 +178,7 @@ def side_by_side(audit) -> str:
 
 
 def render_html(run, *, title: str = "reflectloop report") -> str:
-    from core.analysis import methods_table, session_tables
+    from reflectloop.core.analysis import methods_table, session_tables
 
     body = [f"<h1>{esc(title)}</h1>",
             f'<p class="muted">generated {esc(time.strftime("%Y-%m-%d %H:%M:%S"))} · similarity: {esc(run.backend_name)} · '

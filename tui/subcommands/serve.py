@@ -22,7 +22,7 @@ import shlex
 import signal
 import sys
 
-from tui.subcommands import plain
+from reflectloop.tui.subcommands import plain
 
 LOOPBACK_NAMES = ("localhost",)
 
@@ -64,7 +64,7 @@ def public_url(host: str, port: int) -> str:
 def app_command(tui_args: list[str]) -> str:
     """The shell command textual-serve runs per connection: this Python's ``reflectloop tui``."""
     args = tui_args[1:] if tui_args[:1] == ["--"] else tui_args
-    return shlex.join([sys.executable, "-m", "tui.cli", "tui", *args])
+    return shlex.join([sys.executable, "-m", "reflectloop", "tui", *args])
 
 
 def token_server(command: str, host: str, port: int, token: str):

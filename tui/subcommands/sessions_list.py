@@ -5,12 +5,12 @@ import argparse
 import time
 from pathlib import Path
 
-from core import paths
+from reflectloop.core.settings import paths
 
 
 def summaries(root: Path) -> list[dict]:
-    from sessions.service import find_sessions
-    from sessions.store import SessionStore
+    from reflectloop.sessions.service import find_sessions
+    from reflectloop.sessions.store import SessionStore
 
     rows = []
     for path in find_sessions(root):

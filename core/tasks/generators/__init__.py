@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from core.tasks.base import TaskError, build_task, rng
-from core.tasks.generators import navigate, object_counting
-from core.types import Example, Task
+from reflectloop.core.tasks.base import TaskError, build_task, rng
+from reflectloop.core.tasks.generators import navigate, object_counting
+from reflectloop.core.types import Example, Task
 
 GENERATORS: dict[str, ModuleType] = {m.NAME: m for m in (navigate, object_counting)}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 
-from core.scoring import NUMBER_WORDS
+from reflectloop.core.evaluation.scoring import NUMBER_WORDS
 
 NAME = "object_counting"
 DESCRIPTION = (

@@ -1,7 +1,7 @@
 """The loop screen, split by job: the screen (``screen``), the run driver
 (``driver``), the review desk (``desk``), the command table
 (``command_table``) and the export job (``exports``)."""
-from tui.screens.loop.driver import RunDriver, RunState
-from tui.screens.loop.screen import LoopScreen
+from reflectloop.tui.screens.loop.driver import RunDriver, RunState
+from reflectloop.tui.screens.loop.screen import LoopScreen
 
 __all__ = ["LoopScreen", "RunDriver", "RunState"]

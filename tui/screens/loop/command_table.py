@@ -10,14 +10,14 @@ from typing import Awaitable, Callable, Protocol
 from rich.text import Text
 from textual.app import App
 
-from core.methods import METHODS
-from tui.messages import RunRequested
-from tui.reviewer import TuiReviewer
-from tui.screens.chat import BULK
-from tui.slash_commands import BY_NAME, COMMANDS, Command, CommandError, count, help_text
-from tui.screens.loop import exports
-from tui.screens.loop.desk import ReviewDesk
-from tui.screens.loop.driver import RunDriver, RunState
+from reflectloop.core.methods import METHODS
+from reflectloop.tui.messages import RunRequested
+from reflectloop.tui.reviewer import TuiReviewer
+from reflectloop.tui.screens.chat import BULK
+from reflectloop.tui.slash_commands import BY_NAME, COMMANDS, Command, CommandError, count, help_text
+from reflectloop.tui.screens.loop import exports
+from reflectloop.tui.screens.loop.desk import ReviewDesk
+from reflectloop.tui.screens.loop.driver import RunDriver, RunState
 
 Handler = Callable[[Command], Awaitable[None]]
 
@@ -143,7 +143,7 @@ class LoopCommands:
         self.screen.action_toggle_scores()
 
     async def audit(self, cmd: Command) -> None:
-        from tui.screens.audit import AuditScreen
+        from reflectloop.tui.screens.audit import AuditScreen
 
         driver = self.driver
         if driver.run is not None:
@@ -209,7 +209,7 @@ class LoopCommands:
 
 def save_best_prompt(session: Path, path: Path):
     """The session's best prompt written to ``path`` (format by its suffix): (best, format)."""
-    from sessions.best import best_prompt, save_best
+    from reflectloop.sessions.best import best_prompt, save_best
 
     best = best_prompt(session)
     return best, save_best(path, best)

@@ -16,15 +16,15 @@ import asyncio
 import dataclasses
 from dataclasses import dataclass, field
 
-from core.review import AutoReviewer, ReviewRequest, ReviewResult
-from core.rubric import Rubric
-from core.types import Decision, Prompt, Proposal, ProposalId
-from tui.screens.chat import bulk_takes
-from tui.messages import DecisionArrived, ReflectRequested, ReviewRequested
-from tui.screens.loop.desk_host import DeskHost
-from tui.widgets.review import ProposalCard, ReflectPrompt, ReviewGroup
-from tui.widgets.input import CommandLine
-from tui.widgets.text import clean
+from reflectloop.core.review import AutoReviewer, ReviewRequest, ReviewResult
+from reflectloop.core.rubric import Rubric
+from reflectloop.core.types import Decision, Prompt, Proposal, ProposalId
+from reflectloop.tui.screens.chat import bulk_takes
+from reflectloop.tui.messages import DecisionArrived, ReflectRequested, ReviewRequested
+from reflectloop.tui.screens.loop.desk_host import DeskHost
+from reflectloop.tui.widgets.review import ProposalCard, ReflectPrompt, ReviewGroup
+from reflectloop.tui.widgets.input import CommandLine
+from reflectloop.tui.widgets.text import clean
 
 
 @dataclass

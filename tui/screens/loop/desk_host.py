@@ -7,10 +7,10 @@ from typing import Protocol
 from rich.text import Text
 from textual.widget import Widget
 
-from tui.reviewer import TuiReviewer
-from tui.widgets.input import CommandLine
-from tui.widgets.status import StatusBar
-from tui.widgets.transcript import Transcript
+from reflectloop.tui.reviewer import TuiReviewer
+from reflectloop.tui.widgets.input import CommandLine
+from reflectloop.tui.widgets.status import StatusBar
+from reflectloop.tui.widgets.transcript import Transcript
 
 
 class DeskHost(Protocol):

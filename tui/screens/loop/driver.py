@@ -16,11 +16,11 @@ from typing import Protocol
 from textual.message import Message
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
-from core.config import RunConfig
-from sessions.service import Injected, Run, is_session, open_run, session_path
-from tui.messages import NoteArrived, RunFailed, RunIdle, RunOpened, from_event
-from tui.reviewer import TuiReviewer
-from tui.screens.loop.spent import session_spent
+from reflectloop.core.settings.config import RunConfig
+from reflectloop.sessions.service import Injected, Run, is_session, open_run, session_path
+from reflectloop.tui.messages import NoteArrived, RunFailed, RunIdle, RunOpened, from_event
+from reflectloop.tui.reviewer import TuiReviewer
+from reflectloop.tui.screens.loop.spent import session_spent
 
 
 class RunState(Enum):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from sessions.export import SUFFIX, export, export_name
-from sessions.service import is_session
-from sessions.store import SessionStore
+from reflectloop.sessions.export import SUFFIX, export, export_name
+from reflectloop.sessions.service import is_session
+from reflectloop.sessions.store import SessionStore
 
 __all__ = ["SUFFIX", "NothingYet", "shell", "write"]
 

@@ -9,9 +9,9 @@ from textual.css.query import NoMatches
 from textual.widget import Widget
 from textual.widgets import Button
 
-from tui.widgets.input import CommandLine
-from tui.widgets.review import ProposalCard, ReviewGroup
-from tui.widgets.status import StatusBar
+from reflectloop.tui.widgets.input import CommandLine
+from reflectloop.tui.widgets.review import ProposalCard, ReviewGroup
+from reflectloop.tui.widgets.status import StatusBar
 
 
 def keys_go_to(widget: Widget | None) -> str:

@@ -20,10 +20,10 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Static
 
-from core.config import RunConfig
-from core.rubric import RubricError, load_rubric, resolve_annotator
-from sessions.service import Injected, Run
-from tui.messages import (
+from reflectloop.core.settings.config import RunConfig
+from reflectloop.core.rubric import RubricError, load_rubric, resolve_annotator
+from reflectloop.sessions.service import Injected, Run
+from reflectloop.tui.messages import (
     DecisionArrived,
     EarlyScoringChanged,
     DecisionChosen,
@@ -43,21 +43,21 @@ from tui.messages import (
     RunOpened,
     StepFinished,
 )
-from tui.reviewer import TuiReviewer
-from tui.slash_commands import Command, bindings, parse
-from tui.screens.chat import ChatScreen
-from tui.screens.loop.command_table import LoopCommands
-from tui.screens.loop.desk import ReviewDesk
-from tui.screens.loop.driver import RunDriver, RunState
-from tui.screens.loop.keys import KeysShown
-from tui.screens.loop.spent import Spent
-from tui.widgets.input import CommandLine
-from tui.widgets.review import PendingReflection
-from tui.widgets.scores import ScoresPanel
-from tui.widgets.status import StatusBar
-from tui.widgets.status.status_bar import ModelState
-from tui.widgets.text import clean
-from tui.widgets.transcript import EvaluationMessage, NoteLine, PhaseLine, StepSummary, Transcript
+from reflectloop.tui.reviewer import TuiReviewer
+from reflectloop.tui.slash_commands import Command, bindings, parse
+from reflectloop.tui.screens.chat import ChatScreen
+from reflectloop.tui.screens.loop.command_table import LoopCommands
+from reflectloop.tui.screens.loop.desk import ReviewDesk
+from reflectloop.tui.screens.loop.driver import RunDriver, RunState
+from reflectloop.tui.screens.loop.keys import KeysShown
+from reflectloop.tui.screens.loop.spent import Spent
+from reflectloop.tui.widgets.input import CommandLine
+from reflectloop.tui.widgets.review import PendingReflection
+from reflectloop.tui.widgets.scores import ScoresPanel
+from reflectloop.tui.widgets.status import StatusBar
+from reflectloop.tui.widgets.status.status_bar import ModelState
+from reflectloop.tui.widgets.text import clean
+from reflectloop.tui.widgets.transcript import EvaluationMessage, NoteLine, PhaseLine, StepSummary, Transcript
 
 
 class LoopScreen(KeysShown, ChatScreen):

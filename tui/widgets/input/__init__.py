@@ -1,4 +1,4 @@
-from tui.widgets.input.command_line import CommandLine
-from tui.widgets.input.typing import route_typing
+from reflectloop.tui.widgets.input.command_line import CommandLine
+from reflectloop.tui.widgets.input.typing import route_typing
 
 __all__ = ["CommandLine", "route_typing"]

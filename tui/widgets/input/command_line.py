@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.suggester import SuggestFromList
 
-from tui.slash_commands import COMMANDS
-from tui.widgets.input.fields import LineInput
+from reflectloop.tui.slash_commands import COMMANDS
+from reflectloop.tui.widgets.input.fields import LineInput
 
 SUGGESTIONS = [s for c in COMMANDS for s in c.suggestions]
 

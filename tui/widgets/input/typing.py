@@ -19,7 +19,7 @@ from textual.css.query import NoMatches
 from textual.widget import Widget
 from textual.widgets import Input, TextArea
 
-from tui.widgets.input.command_line import CommandLine
+from reflectloop.tui.widgets.input.command_line import CommandLine
 
 
 def in_text_field(widget: Widget | None) -> bool:

@@ -17,12 +17,12 @@ from textual.containers import Horizontal, Vertical
 from textual.events import Click, Key
 from textual.widgets import Button, Input, Static
 
-from core.rubric import Label
-from core.types import Decision, Proposal
-from tui.messages import DecisionChosen, EditRequested
-from tui.slash_commands import bindings
-from tui.widgets.input.fields import LineInput
-from tui.widgets.text import clean, diff_stats, one_line, word_diff
+from reflectloop.core.rubric import Label
+from reflectloop.core.types import Decision, Proposal
+from reflectloop.tui.messages import DecisionChosen, EditRequested
+from reflectloop.tui.slash_commands import bindings
+from reflectloop.tui.widgets.input.fields import LineInput
+from reflectloop.tui.widgets.text import clean, diff_stats, one_line, word_diff
 
 KIND_LABEL = {"feedback": "feedback", "candidate": "candidate prompt", "demonstration": "demonstration"}
 DECISION_MARK = {

@@ -12,13 +12,13 @@ from textual.containers import Vertical
 from textual.events import Click
 from textual.widgets import Button, Static
 
-from core.review import ReflectRequest
-from core.rubric import Rubric
-from core.types import ErrorCase, Proposal
-from tui.messages import GroupDone
-from tui.widgets.review.card import KIND_LABEL, ProposalCard
-from tui.widgets.text import clean, literal
-from tui.widgets.transcript.errors import ErrorSet
+from reflectloop.core.review import ReflectRequest
+from reflectloop.core.rubric import Rubric
+from reflectloop.core.types import ErrorCase, Proposal
+from reflectloop.tui.messages import GroupDone
+from reflectloop.tui.widgets.review.card import KIND_LABEL, ProposalCard
+from reflectloop.tui.widgets.text import clean, literal
+from reflectloop.tui.widgets.transcript.errors import ErrorSet
 
 
 PLURAL = {"feedback": "feedback", "candidate": "candidate prompts", "demonstration": "demonstration"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from tui.widgets.text import literal
+from reflectloop.tui.widgets.text import literal
 
 
 class PendingReflection(Static):

@@ -1,3 +1,3 @@
-from tui.widgets.scores.scores_panel import ScoresPanel
+from reflectloop.tui.widgets.scores.scores_panel import ScoresPanel
 
 __all__ = ["ScoresPanel"]

@@ -8,7 +8,7 @@ from textual.containers import Vertical
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from core.types import StepRecord
+from reflectloop.core.types import StepRecord
 
 
 class ScoresPanel(Vertical):

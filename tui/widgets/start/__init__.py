@@ -1,5 +1,5 @@
-from tui.widgets.start.presets import EstimatePanel, PresetPicker
-from tui.widgets.start.sessions import SessionList, summarize
-from tui.widgets.start.task_picker import TaskPicker
+from reflectloop.tui.widgets.start.presets import EstimatePanel, PresetPicker
+from reflectloop.tui.widgets.start.sessions import SessionList, summarize
+from reflectloop.tui.widgets.start.task_picker import TaskPicker
 
 __all__ = ["EstimatePanel", "PresetPicker", "SessionList", "TaskPicker", "summarize"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Select, Static
 
-from core.estimate import describe, estimate_step, headline
-from core.config import RunConfig
-from core.presets import PRESETS
-from tui.widgets.text import clean
+from reflectloop.core.settings.estimate import describe, estimate_step, headline
+from reflectloop.core.settings.config import RunConfig
+from reflectloop.core.settings.presets import PRESETS
+from reflectloop.tui.widgets.text import clean
 
 
 class PresetPicker(Select):

@@ -8,12 +8,12 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from tui.widgets.text import clean
+from reflectloop.tui.widgets.text import clean
 
 
 def summarize(path: Path) -> dict:
     """The store's summary, or the reason it could not be read."""
-    from sessions.store import SessionStore
+    from reflectloop.sessions.store import SessionStore
 
     try:
         with SessionStore.open(path, read_only=True) as store:

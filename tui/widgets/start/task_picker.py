@@ -5,7 +5,7 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from tui.widgets.text import clean
+from reflectloop.tui.widgets.text import clean
 
 
 class TaskPicker(OptionList):

@@ -1,3 +1,3 @@
-from tui.widgets.status.status_bar import StatusBar
+from reflectloop.tui.widgets.status.status_bar import StatusBar
 
 __all__ = ["StatusBar"]

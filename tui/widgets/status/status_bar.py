@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
-from tui.widgets.text import clean
+from reflectloop.tui.widgets.text import clean
 
 
 @dataclass
@@ -58,7 +58,7 @@ class StatusBar(Static):
         self.show()
 
     def candidate_decided(self, proposal_id: str, started: bool) -> None:
-        """The loop started a candidate's evaluation at its acceptance (``core.overlap``), or stopped it."""
+        """The loop started a candidate's evaluation at its acceptance (``core.step.overlap``), or stopped it."""
         if started:
             self.background.add(proposal_id)
         else:

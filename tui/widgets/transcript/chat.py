@@ -4,8 +4,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from core.types import Prompt, StepRecord
-from tui.widgets.text import clean, literal, one_line
+from reflectloop.core.types import Prompt, StepRecord
+from reflectloop.tui.widgets.text import clean, literal, one_line
 
 
 class UserLine(Static):

@@ -9,8 +9,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from core.types import ErrorCase
-from tui.widgets.text import clean, one_line
+from reflectloop.core.types import ErrorCase
+from reflectloop.tui.widgets.text import clean, one_line
 
 COLUMNS = ("#", "input", "gold", "output", "answer")
 # A graded metric's columns: shown only when some case carries a score or a

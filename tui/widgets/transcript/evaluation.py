@@ -9,9 +9,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
-from core.types import ErrorCase, Evaluation, Example, ExampleResult, Prompt
-from tui.widgets.text import one_line
-from tui.widgets.transcript.errors import ErrorSet
+from reflectloop.core.types import ErrorCase, Evaluation, Example, ExampleResult, Prompt
+from reflectloop.tui.widgets.text import one_line
+from reflectloop.tui.widgets.transcript.errors import ErrorSet
 
 
 def error_cases(evaluation: Evaluation, examples: Mapping[str, Example]) -> list[ErrorCase]:

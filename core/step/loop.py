@@ -5,18 +5,18 @@
       → evaluate best on test → record step
 
 Which parents a step evolves and what it keeps is the method's selection
-(``core.selection``): the study's beam, or GEPA's Pareto front.  The loop
+(``core.step.selection``): the study's beam, or GEPA's Pareto front.  The loop
 lends it the review points and the evaluations (it is the ``StepOps``) and
 knows neither.
 
 The loop never waits on a person directly: every review point goes through a
-``Reviewer`` (``core.review_points``: how proposals become cards, decisions
+``Reviewer`` (``core.step.review_points``: how proposals become cards, decisions
 and prompts).  Proposal and prompt ids are deterministic and every LLM call is
 cached, so re-running a half-done step replays it exactly (with recorded
 decisions replayed by ``ReplayReviewer``) — that is how resuming works.
 
 The person never waits on a step's candidates more than need be: a candidate
-accepted card by card starts its first scoring at once (``core.overlap``),
+accepted card by card starts its first scoring at once (``core.step.overlap``),
 which the step's evaluation then takes instead of asking again.
 """
 from __future__ import annotations
@@ -26,19 +26,19 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
-from core.config import RunConfig
-from core.evaluate import evaluate, evaluate_one
-from core.events import Emit, EvaluationDone, Event, Note, PhaseStarted, Progress, PromptAdded, StepDone
-from core.failures import check, settled, unscored
-from core.methods.base import Draft, Method, StepContext
-from core.methods.context import Contexts
-from core.methods.initial import load_initial_prompts
-from core.overlap import EarlyStarts, merged
-from core.readahead import ReadAhead
-from core.review import ReflectRequest, Reviewer
-from core.review_points import ReviewPoints
-from core.selection import Focus, StepOutcome
-from core.types import Evaluation, Example, Params, Prompt, StepRecord, Task
+from reflectloop.core.settings.config import RunConfig
+from reflectloop.core.evaluation.evaluate import evaluate, evaluate_one
+from reflectloop.core.events import Emit, EvaluationDone, Event, Note, PhaseStarted, Progress, PromptAdded, StepDone
+from reflectloop.core.step.failures import check, settled, unscored
+from reflectloop.core.methods.base import Draft, Method, StepContext
+from reflectloop.core.methods.context import Contexts
+from reflectloop.core.methods.initial import load_initial_prompts
+from reflectloop.core.step.overlap import EarlyStarts, merged
+from reflectloop.core.step.readahead import ReadAhead
+from reflectloop.core.review import ReflectRequest, Reviewer
+from reflectloop.core.step.review_points import ReviewPoints
+from reflectloop.core.step.selection import Focus, StepOutcome
+from reflectloop.core.types import Evaluation, Example, Params, Prompt, StepRecord, Task
 
 
 @dataclass
@@ -224,7 +224,7 @@ class Loop:
         return not self.method.reflects or bool(ctx.errors or ctx.minibatch)
 
     def _read_ahead(self, step: int, outcome: StepOutcome) -> ReadAhead | None:
-        """The next step's first calls, started before this step's test evaluation (``core.readahead``)."""
+        """The next step's first calls, started before this step's test evaluation (``core.step.readahead``)."""
         if step + 1 >= self.steps or not self.task.test or outcome.best in self.state.test:
             return None
         if self.reviewer.asks_first:
@@ -241,7 +241,7 @@ class Loop:
         return ReadAhead.start(contexts, self.method, self.points.foreseen_feedback)
 
     def _first_examples(self, step: int) -> list[Example] | None:
-        """What an accepted candidate starts its scoring on at once (``core.overlap``); None: no
+        """What an accepted candidate starts its scoring on at once (``core.step.overlap``); None: no
         overlap, when a demonstration is written after review (ABO) or the selection plans its own (GEPA)."""
         if self.method.uses_demonstration:
             return None
@@ -288,7 +288,7 @@ class Loop:
         ev = await evaluate(self.target, prompt, rest, split=split, params=self._target_params(), on_result=tick,
                             protocol=self.config.protocol, scorer=self.task.scorer)
         ev = merged(ev, early, examples, self.task.scorer) if early else ev
-        # An evaluation that failed is never taken as a result (``core.failures``).
+        # An evaluation that failed is never taken as a result (``core.step.failures``).
         check(ev, self._step, self.config.max_errored, self.task)
         return ev
 

@@ -30,8 +30,8 @@ from contextvars import copy_context
 from functools import partial
 from typing import Any, Callable, Coroutine, Sequence
 
-from core.llm.pricing import Meter, metering
-from core.methods.base import Draft, StepContext
+from reflectloop.core.llm.pricing import Meter, metering
+from reflectloop.core.methods.base import Draft, StepContext
 
 # What one answer is for: (focus tag, "reflect" | "refine", the feedback texts it refines from).
 Key = tuple[str, str, tuple[str, ...]]

@@ -11,7 +11,7 @@ at its ``{prompt}`` slot and each example's fields at theirs
 """
 from __future__ import annotations
 
-from core.types import Example, Message, Prompt
+from reflectloop.core.types import Example, Message, Prompt
 
 ANSWER_FORMAT = 'Give your final answer as JSON on the last line, like {"answer": "..."}.'
 STUDY_SYSTEM = "You are a helpful assistant."

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 from typing import Callable, Literal, Sequence
 
-from core.llm.base import ProviderError
-from core.metrics.task import EXACT_MATCH
-from core.types import Evaluation, Example, ExampleResult, Params, Prompt, TaskScorer
+from reflectloop.core.llm.base import ProviderError
+from reflectloop.core.metrics.task import EXACT_MATCH
+from reflectloop.core.types import Evaluation, Example, ExampleResult, Params, Prompt, TaskScorer
 
 OnResult = Callable[[ExampleResult], None]
 

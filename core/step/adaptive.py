@@ -33,7 +33,7 @@ supposes (on two sets of recorded sessions it cut the calls from 0.37x to
 33 of 36 steps either way).  Ties are never dropped.
 
 Ties in the final ranking are broken by seeded keys drawn in candidate order,
-exactly as ``core.selection.BeamSelection`` draws them: given its seed
+exactly as ``core.step.selection.BeamSelection`` draws them: given its seed
 (``f"{seed}:select:{step}"``) and pool order, the race breaks a full
 evaluation's ties the same way.
 """

@@ -6,18 +6,18 @@ cards and the same recorded decisions.  Each review goes to the ``Reviewer``
 as one request; every decision reaches the session through :meth:`record`
 exactly once, whether the reviewer reported it card by card or in its result.
 Kept candidates and the person's own texts become prompts; under overlap an
-accepted candidate starts its first scoring at once (``core.overlap``, which
+accepted candidate starts its first scoring at once (``core.step.overlap``, which
 watches the review's decisions).
 """
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from core.events import DecisionMade, Emit, ProposalMade
-from core.methods.base import Draft
-from core.overlap import EarlyStarts
-from core.review import Reviewer, ReviewRequest
-from core.types import Decision, ErrorCase, Example, Prompt, Proposal, ProposalId, ProposalKind
+from reflectloop.core.events import DecisionMade, Emit, ProposalMade
+from reflectloop.core.methods.base import Draft
+from reflectloop.core.step.overlap import EarlyStarts
+from reflectloop.core.review import Reviewer, ReviewRequest
+from reflectloop.core.types import Decision, ErrorCase, Example, Prompt, Proposal, ProposalId, ProposalKind
 
 KeptTexts = list[tuple[Proposal, str]]  # each kept proposal and the text that stands for it (an edit wins)
 
@@ -133,7 +133,7 @@ class ReviewPoints:
 
     def _watch(self, step, parent, proposals, origin, feedback_ids, examples) -> None:
         """While the review is open, each candidate a decision keeps starts its
-        first scoring at once (``core.overlap``), while the person reads on."""
+        first scoring at once (``core.step.overlap``), while the person reads on."""
         known = {normalized(p.instruction) for p in self._prompts.values()}
         self._early.watch(
             proposals, examples, lambda p, text: self._candidate(p, text, parent, step, origin, feedback_ids),

@@ -15,8 +15,8 @@ import asyncio
 import re
 from typing import Any, Awaitable, Iterable, Sequence
 
-from core.metrics.base import MetricError
-from core.types import Evaluation
+from reflectloop.core.metrics.base import MetricError
+from reflectloop.core.types import Evaluation
 
 CAUSES_SHOWN = 3  # distinct causes a stop names
 _EXAMPLE = re.compile(r"\s*\(example '[^']*'\)")  # how a metric's cause names its example

@@ -18,8 +18,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Mapping, Sequence
 
-from core.events import DecisionMade, EarlyScoring, Emit, Event
-from core.types import Decision, Evaluation, Example, ExampleResult, Proposal, Prompt, TaskScorer
+from reflectloop.core.events import DecisionMade, EarlyScoring, Emit, Event
+from reflectloop.core.types import Decision, Evaluation, Example, ExampleResult, Proposal, Prompt, TaskScorer
 
 RunOne = Callable[[Prompt, Example], Awaitable[ExampleResult]]
 

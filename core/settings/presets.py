@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.config import ConfigError, RunConfig
+from reflectloop.core.settings.config import ConfigError, RunConfig
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from core.methods import METHODS, PROTOCOLS, MethodFacts, facts_of, method_options
-from core.methods.facts import setting as _setting
-from core.tasks.registry import SPEC_FORMS
+from reflectloop.core.methods import METHODS, PROTOCOLS, MethodFacts, facts_of, method_options
+from reflectloop.core.methods.facts import setting as _setting
+from reflectloop.core.tasks.registry import SPEC_FORMS
 
 O = TypeVar("O")
 

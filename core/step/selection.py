@@ -10,7 +10,7 @@ picks and gates.  The study's six methods share ``BeamSelection``; GEPA's
 Pareto front is ``core.methods.gepa.ParetoSelection``.  Nothing in the loop
 knows which one it drives.
 
-Under adaptive evaluation the beam races its candidates (``core.adaptive``)
+Under adaptive evaluation the beam races its candidates (``core.step.adaptive``)
 instead of scoring each on the whole dev set; the members it keeps end with
 full scores, the ones it drops keep partial ones, marked so.
 
@@ -24,10 +24,10 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence
 
-from core.adaptive import FIRST_BATCH, example_order, race
-from core.events import Event
-from core.failures import unscored
-from core.types import Evaluation, ExampleResult, Gate, Pick, Prompt
+from reflectloop.core.step.adaptive import FIRST_BATCH, example_order, race
+from reflectloop.core.events import Event
+from reflectloop.core.step.failures import unscored
+from reflectloop.core.types import Evaluation, ExampleResult, Gate, Pick, Prompt
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class StepOps(Protocol):
     """What the loop lends a selection for one step."""
 
     evaluation: str  # "full" or "adaptive": how the run scores a step's candidates
-    adaptive_z: float  # the race's confidence (``core.adaptive.race``'s ``z``)
+    adaptive_z: float  # the race's confidence (``core.step.adaptive.race``'s ``z``)
 
     def kept(self) -> list[Prompt]:
         """What the previous step kept (the beam), in order."""
@@ -179,7 +179,7 @@ class BeamSelection(Selection):
 
     def next_focuses(self, outcome: StepOutcome) -> list[Focus]:
         """What the next step evolves: every member of the beam kept now (the
-        loop asks their first round ahead, ``core.readahead``)."""
+        loop asks their first round ahead, ``core.step.readahead``)."""
         return [Focus(i) for i in outcome.kept]
 
     def first_examples(self, step: int, dev_ids: Sequence[str], evaluation: str) -> list[str]:

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.config import RunConfig
-from core.llm.pricing import cost, price
-from core.methods import method_class
-from core.types import Usage
+from reflectloop.core.settings.config import RunConfig
+from reflectloop.core.llm.pricing import cost, price
+from reflectloop.core.methods import method_class
+from reflectloop.core.types import Usage
 
 # Typical lengths in tokens, from the embedded default's requests: a target
 # request is the prompt plus one input and the answer line; an optimizer

@@ -1,0 +1,1 @@
+"""Evaluating prompts: the target's requests, scoring its answers, evaluating over examples."""
