@@ -104,3 +104,12 @@ def test_bad_keymap_entries_are_refused_with_exit_2(tmp_path, monkeypatch, capsy
         config.write_text(f"[keymap]\n{table}\n")
         assert main(["tui", "--config", str(config)]) == 2
         assert said in capsys.readouterr().err
+
+
+def test_a_packet_suggests_only_the_commands_it_has():
+    from reflectloop.tui.slash_commands import available
+    from reflectloop.tui.widgets.input.command_line import suggestions
+
+    packet = suggestions("packet")
+    assert {s.split()[0] for s in packet} == {f"/{c.name}" for c in available("packet")}
+    assert "/run " not in packet and "/run " in suggestions("loop")

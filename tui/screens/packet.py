@@ -112,7 +112,7 @@ class PacketScreen(ChatScreen):
         yield Static(Text(f" reflectloop · packet {self.path.name} ", style="bold reverse"), id="title-bar")
         with Vertical(id="chat"):
             yield Transcript(id="transcript")
-            yield CommandLine(id="command-line")
+            yield CommandLine(id="command-line", where="packet")
         yield Static("", id="status")
         yield Footer()
 

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from textual.suggester import SuggestFromList
 
-from reflectloop.tui.slash_commands import COMMANDS
+from reflectloop.tui.slash_commands import available
 from reflectloop.tui.widgets.input.fields import LineInput
 
-SUGGESTIONS = [s for c in COMMANDS for s in c.suggestions]
+
+def suggestions(where: str = "loop") -> list[str]:
+    """What the input line completes to on the loop screen or in an annotation packet."""
+    return [s for c in available(where) for s in c.suggestions]
 
 
 class CommandLine(LineInput):
     PLACEHOLDER = "your reflection or own proposal, or a command (/help)"
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, where: str = "loop") -> None:
         super().__init__(
             placeholder=self.PLACEHOLDER,
-            suggester=SuggestFromList(SUGGESTIONS, case_sensitive=False),
+            suggester=SuggestFromList(suggestions(where), case_sensitive=False),
             id=id,
             select_on_focus=False,
         )
