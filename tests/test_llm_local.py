@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from reflectloop.core.llm import LLM, ProviderError, ResponseCache, make_llm
-from reflectloop.core.llm.local import LocalProvider
+from reflectloop.core.llm.local import ANSWER_SHARE, LocalProvider
 from reflectloop.core.types import CallRecord, Message, Params
 
 MESSAGES = (Message("system", "You answer in one short sentence."), Message("user", "Name a colour of the sky."))
@@ -39,17 +39,19 @@ async def test_an_answer_cut_by_max_tokens_is_flagged():
 
 
 @pytest.mark.asyncio
-async def test_no_cap_means_the_context_left_after_the_prompt():
+@pytest.mark.parametrize("repeats", [30, 34])  # the prompt leaves more than the answer's share, then less
+async def test_no_cap_means_the_answer_share_or_what_the_prompt_leaves(repeats):
     # 256: llama.cpp rounds a context up to a multiple of 256.
     llm = LLM(LocalProvider("smollm2", n_ctx=256), role="optimizer")
-    story = (Message("user", "Write a long story about a cat, " + "a dog and a fox, " * 30),)
+    story = (Message("user", "Write a long story about a cat, " + "a dog and a fox, " * repeats),)
     completion = await llm.complete(story, Params(max_tokens=None, temperature=1.0))
     usage = completion.usage
     assert usage.prompt_tokens > 150 and usage.completion_tokens > 0
-    assert usage.prompt_tokens + usage.completion_tokens <= 256
+    cap = min(256 // ANSWER_SHARE, 256 - usage.prompt_tokens)
+    assert usage.completion_tokens <= cap
     assert completion.finish_reason in ("stop", "length")
-    # Cut only where the context ends, never earlier.
-    assert completion.truncated == (usage.prompt_tokens + usage.completion_tokens == 256)
+    # Cut only at the cap, never earlier.
+    assert completion.truncated == (usage.completion_tokens == cap)
 
 
 @pytest.mark.asyncio
