@@ -20,8 +20,8 @@ from reflectloop.core.settings import paths
 from reflectloop.sessions.service import find_sessions
 from reflectloop.sessions.storage import AppendStorage
 from reflectloop.sessions.store import SessionStore
+from tests.support.cli import cli, fake_flags
 from tests.support.fake_server import FakeServer
-from reflectloop.tui.cli import main
 
 TINY = ["--steps", "2", "--beam", "1", "--dev-size", "4", "--test-size", "2", "--init-prompts", "2"]
 REFLECTING = {"apo", "apo-sum", "promptagent", "abo", "abo-ablation", "gepa"}  # the methods that write feedback
@@ -35,14 +35,7 @@ def server():
 
 @pytest.fixture
 def fake(server) -> list[str]:
-    url = server.openai_url
-    return ["--target", "openai:fake", "--target-base-url", url, "--optimizer", "openai:fake", "--optimizer-base-url", url]
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return fake_flags(server.openai_url)
 
 
 def json_lines(stdout: str) -> list[dict]:

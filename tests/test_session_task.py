@@ -19,8 +19,8 @@ from reflectloop.core.tasks import TaskError, load_task
 from reflectloop.core.tasks import stored
 from reflectloop.sessions.fork import copy_steps
 from reflectloop.sessions.store import SessionStore
+from tests.support.cli import cli, fake_flags
 from tests.support.fake_server import FakeServer
-from reflectloop.tui.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 ROWS = [{"a": str(i), "b": str(i + 1), "sum": str(2 * i + 1)} for i in range(24)]  # ids: line numbers
@@ -59,14 +59,7 @@ def server():
 
 @pytest.fixture
 def fake(server) -> list[str]:
-    url = server.openai_url
-    return ["--target", "openai:fake", "--target-base-url", url, "--optimizer", "openai:fake", "--optimizer-base-url", url]
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return fake_flags(server.openai_url)
 
 
 def write_task(folder: Path, rows=ROWS) -> Path:

@@ -8,21 +8,12 @@ from reflectloop.core.settings.config import ConfigError, RunConfig, from_dict
 from reflectloop.core.llm import Budget, LLMError, make_llm
 from reflectloop.sessions.service import find_sessions
 from reflectloop.sessions.store import SessionStore
+from tests.support.cli import cli, fake_flags
 from tests.support.fake_server import FakeServer
-from reflectloop.tui.cli import main
 
 TINY = ["--task", "gen:navigate", "--beam", "1", "--dev-size", "4", "--test-size", "2", "--init-prompts", "2"]
 
 
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def fake_flags(url: str) -> list[str]:
-    return ["--target", "openai:fake", "--target-base-url", url, "--optimizer", "openai:fake",
-            "--optimizer-base-url", url]
 
 
 @pytest.mark.parametrize("flags, words", [
