@@ -10,12 +10,11 @@ names would share is refused (``ConfigError``: exit 2), naming the entry.
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
 from textual.binding import Binding
 
-from reflectloop.core.settings.config import ConfigError
+from reflectloop.core.settings.config import ConfigError, read_toml
 from reflectloop.tui.slash_commands import BY_NAME, KEYS
 
 _KEY = re.compile(r"^[a-z0-9_+\-]+$|^[^\s,]$")  # a Textual key name ("ctrl+n", "f3", "question_mark") or one character
@@ -72,12 +71,7 @@ def _scopes(where: str) -> tuple[str, ...]:
 
 def load(path: Path) -> dict[str, str]:
     """The checked ``[keymap]`` table of a TOML file ({} when it has none)."""
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml(path)
     return check(data["keymap"], str(path)) if "keymap" in data else {}
 
 

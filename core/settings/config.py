@@ -279,15 +279,20 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(refusal)
 
 
-def load_toml(path: str | Path) -> dict[str, Any]:
-    """Settings from a TOML file: top-level keys, or a ``[run]`` table."""
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A config file's tables, or a ConfigError that names the file."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Settings from a TOML file: top-level keys, or a ``[run]`` table."""
+    data = read_toml(path)
     # The [keymap] table belongs to the TUI (tui.keymap), not to a run's settings.
     values = data.get("run", {k: v for k, v in data.items() if k != "keymap"})
     try:
