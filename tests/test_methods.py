@@ -239,4 +239,10 @@ async def test_candidates_per_parent_spread_over_the_methods_samples():
     loop, events, tp, op = make_loop("apo", rules=rules, init_prompts=1, beam=1, protocol="study", per_parent=3)
     await loop.run(2)
     assert asked == ["2", "2"]  # the study's 2 samples, each asked for 2
-    assert len([p for p in loop.state.prompts.values() if p.step == 1]) == 3  # trimmed to per_parent
+    # The study keeps every span of every sample (Prompter/utils.py:87-112): 4, not trimmed to 3.
+    assert len([p for p in loop.state.prompts.values() if p.step == 1]) == 4
+    asked.clear()
+    loop, events, tp, op = make_loop("apo", rules=rules, init_prompts=1, beam=1, per_parent=3, samples=2)
+    await loop.run(2)
+    assert asked == ["2", "2"]  # 3 spread over 2 samples, each asked for 2
+    assert len([p for p in loop.state.prompts.values() if p.step == 1]) == 3  # at most per_parent

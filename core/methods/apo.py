@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from reflectloop.core.methods.base import Draft, Method, StepContext, draw_of, fill, format_errors, parse_at_most
+from reflectloop.core.methods.base import Draft, Method, StepContext, draw_of, fill, format_errors, parse_spans
 from reflectloop.core.methods.facts import MethodFacts
 
 NUM_REASONS = 3
@@ -23,7 +23,8 @@ class APO(Method):
     async def reflect(self, ctx: StepContext) -> list[Draft]:
         request = self.about_errors(ctx, lambda errors: fill(
             "apo_reflect", prompt=ctx.parent.instruction, errors=format_errors(errors), num_reasons=NUM_REASONS))
-        return parse_at_most(await self.ask(request, purpose="reflect", draw=draw_of(ctx)), NUM_REASONS)
+        reply = await self.ask(request, purpose="reflect", draw=draw_of(ctx))
+        return parse_spans(reply, NUM_REASONS, self.protocol)
 
     async def refine(self, ctx: StepContext, feedback: Sequence[str]) -> list[Draft]:
         request = self.about_errors(ctx, lambda errors: fill(

@@ -20,6 +20,7 @@ from importlib import resources
 from string import Template
 from typing import ClassVar, Mapping, Protocol, Sequence, TypeVar
 
+from reflectloop.core.evaluation.prompting import STUDY_SYSTEM
 from reflectloop.core.llm.base import ContextExceeded
 from reflectloop.core.methods.facts import MethodFacts, StepCalls, split
 from reflectloop.core.step.selection import BeamSelection, Selection
@@ -178,6 +179,33 @@ def parse_at_most(reply: Reply, n: int, tag: str = "START") -> list[Draft]:
     """The first n tagged spans; untagged output stays one flagged draft."""
     drafts = parse_reply(reply, tag)
     return drafts if drafts[0].parse_error else drafts[:n]
+
+
+# A span the optimizer numbered ("Instruction 2: Be brief."), as the study's
+# extract_instruction unwraps it (Prompter/utils.py:87-112).
+_NUMBERED = re.compile(r"\s*instruction\s*\d+\s*:\s*", re.I)
+
+
+def unwrap_numbered(text: str) -> str:
+    """The text after a leading "Instruction N:"; the text itself when there is none
+    (or nothing follows it, so a draft is never emptied by the unwrapping)."""
+    match = _NUMBERED.match(text)
+    rest = text[match.end():].strip() if match else ""
+    return rest or text
+
+
+def parse_study(reply: Reply, tag: str = "START") -> list[Draft]:
+    """The study's parsing: every tagged span kept, each numbered one unwrapped."""
+    drafts = parse_reply(reply, tag)
+    if drafts[0].parse_error:
+        return drafts
+    return [replace(d, text=unwrap_numbered(d.text)) for d in drafts]
+
+
+def parse_spans(reply: Reply, n: int, protocol: str, tag: str = "START") -> list[Draft]:
+    """A reply's spans as ``protocol`` reads them: under ``study`` every one
+    (unwrapped), otherwise the first n."""
+    return parse_study(reply, tag) if protocol == "study" else parse_at_most(reply, n, tag)
 
 
 def whole(reply: Reply, wanted: str = "<START>") -> Draft:
@@ -354,7 +382,9 @@ class Method(ABC):
         return Reply(completion, left_out)
 
     def _messages(self, request: Request, shown: int) -> tuple[Message, ...]:
-        return (Message("user", where_it_sits(self.task) + request.build(shown)),)
+        user = Message("user", where_it_sits(self.task) + request.build(shown))
+        # The study's code sends its system message with every optimizer request (AutoPrompter.py:475,541,659,792,864).
+        return (Message("system", STUDY_SYSTEM), user) if self.protocol == "study" else (user,)
 
     async def ask_samples(self, request: str | Request, *, purpose: str, draw: str, n: int) -> list[Reply]:
         return list(await asyncio.gather(*(self.ask(request, purpose=purpose, draw=draw, sample=k) for k in range(n))))
@@ -362,9 +392,12 @@ class Method(ABC):
     async def candidates(self, text: str | Request, ctx: StepContext, tag: str = "START") -> list[Draft]:
         """The candidates of one refine request, drawn as :meth:`sampling` says:
         the first tagged span of each sample, or the first spans each sample
-        was asked for, at most the run's candidates per parent."""
+        was asked for, at most the run's candidates per parent.  Under
+        ``--protocol study``, every span of every sample, as the study keeps them."""
         samples, per_sample = self.sampling()
         replies = await self.ask_samples(text, purpose="refine", draw=draw_of(ctx), n=samples)
+        if self.protocol == "study":
+            return [d for reply in replies for d in parse_study(reply, tag)]
         if self.one_per_sample:
             return [parse_reply(reply, tag)[0] for reply in replies]
         drafts = [d for reply in replies for d in parse_at_most(reply, per_sample, tag)]
@@ -398,4 +431,4 @@ class Method(ABC):
     def selection(self) -> Selection:
         """How the loop picks this method's parents and keeps its candidates: the study's beam."""
         c = self.config
-        return BeamSelection(c.beam, c.selection_mode, c.seed, self.reflects)
+        return BeamSelection(c.beam, c.selection_mode, c.seed, self.reflects, first_at_tie=c.protocol == "study")

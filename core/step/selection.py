@@ -114,11 +114,14 @@ class BeamSelection(Selection):
     """The study's selection: every beam member is a parent; the next beam is
     the top ``beam`` by dev score of the parents and their children ("pool")
     or, as the study's code does, of the children alone ("children").  Ties
-    are broken at random, seeded per step.  Its state is the beam itself,
-    which every step record keeps: nothing else to save."""
+    are broken at random, seeded per step; with ``first_at_tie`` (``--protocol
+    study``) the prompt tested is the first evaluated of those tied at the
+    best score, as the study's stable sort tests it (AutoPrompter.py:309-311,341).
+    Its state is the beam itself, which every step record keeps: nothing else to save."""
 
-    def __init__(self, beam: int, mode: str, seed: int, reflects: bool):
+    def __init__(self, beam: int, mode: str, seed: int, reflects: bool, first_at_tie: bool = False):
         self.beam, self.mode, self.seed, self.reflects = beam, mode, seed, reflects
+        self.first_at_tie = first_at_tie
 
     def start(self, scored: Sequence[Evaluation]) -> StepOutcome:
         return self._outcome(0, {ev.prompt_id: ev for ev in scored})
@@ -192,7 +195,8 @@ class BeamSelection(Selection):
 
     def _outcome(self, step: int, scores: Mapping[str, Evaluation], pool: Sequence[str] | None = None) -> StepOutcome:
         """Top ``beam`` of ``pool`` (default: every prompt scored) among those
-        with a score; a smaller pool is kept whole."""
+        with a score; a smaller pool is kept whole.  ``pool`` is in the order
+        the step evaluated it: parents, then children in proposal order."""
         rng = random.Random(f"{self.seed}:select:{step}")
         unique = list(dict.fromkeys(scores if pool is None else pool))
         keys = {i: rng.random() for i in unique}  # drawn for every member, so the ties fall as they always did
@@ -202,6 +206,8 @@ class BeamSelection(Selection):
         if not rated:
             raise unscored(step, unique)
         ranked = sorted(rated, key=lambda i: (-rated[i], keys[i]))[: self.beam]
+        if self.first_at_tie:  # ``rated`` keeps the evaluation order: the first at the top score
+            return StepOutcome(tuple(ranked), next(i for i in rated if rated[i] == rated[ranked[0]]))
         return StepOutcome(tuple(ranked), ranked[0])
 
     def to_dict(self) -> dict[str, Any]:
