@@ -7,7 +7,8 @@ import re
 import pytest
 
 from reflectloop.core.events import Note, ProposalMade
-from reflectloop.core.methods.base import draw_seed, parse_tagged
+from reflectloop.core.methods.base import draw_seed
+from reflectloop.core.methods.parsing import parse_tagged
 from reflectloop.core.types import Decision
 from tests.scripted import ScriptedReviewer
 from tests.test_loop import INIT, init_answers, make_loop

@@ -11,7 +11,8 @@ import pytest
 
 from reflectloop.core.llm.cache import NullCache
 from reflectloop.core.step.loop import Loop
-from reflectloop.core.methods.base import Draft, StepContext
+from reflectloop.core.methods.base import StepContext
+from reflectloop.core.methods.parsing import Draft
 from reflectloop.core.step.readahead import ReadAhead
 from reflectloop.core.types import Prompt
 from tests.scripted import ScriptedReviewer

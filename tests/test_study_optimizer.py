@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from reflectloop.core.evaluation.prompting import STUDY_SYSTEM
-from reflectloop.core.methods.base import Reply, parse_spans, parse_study, unwrap_numbered
+from reflectloop.core.methods.parsing import Reply, parse_spans, parse_study, unwrap_numbered
 from reflectloop.core.types import Completion, Usage
 from tests.test_loop import INIT, PARAPHRASE, REFINE, REFLECT, init_answers, make_loop
 

@@ -6,7 +6,8 @@ from reflectloop.core.methods.abo import ABO, ABOAblation
 from reflectloop.core.methods.ape import IterativeAPE
 from reflectloop.core.methods.apo import APO
 from reflectloop.core.methods.apo_sum import APOSum
-from reflectloop.core.methods.base import Draft, Method, StepContext
+from reflectloop.core.methods.base import Method, StepContext
+from reflectloop.core.methods.parsing import Draft
 from reflectloop.core.methods.facts import MethodFacts
 from reflectloop.core.methods.gepa import GEPA
 from reflectloop.core.methods.opro import OPRO

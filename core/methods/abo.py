@@ -8,7 +8,9 @@ are two independent analyses.  The optimizer then works the new instruction
 through one fixed example; that demonstration joins the instruction."""
 from __future__ import annotations
 
-from reflectloop.core.methods.base import Draft, fill
+from reflectloop.core.methods.base import fill
+
+from reflectloop.core.methods.parsing import Draft
 from reflectloop.core.methods.facts import MethodFacts
 from reflectloop.core.methods.one_call import OneCallMethod
 from reflectloop.core.evaluation.scoring import score_output

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from reflectloop.core.methods.base import Draft, Method, StepContext, fill
+from reflectloop.core.methods.base import Method, StepContext, fill
+
+from reflectloop.core.methods.parsing import Draft
 from reflectloop.core.methods.facts import MethodFacts
 
 

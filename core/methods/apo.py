@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from reflectloop.core.methods.base import Draft, Method, StepContext, draw_of, fill, format_errors, parse_spans
+from reflectloop.core.methods.base import Method, StepContext, draw_of, fill, format_errors
+
+from reflectloop.core.methods.parsing import Draft, parse_spans
 from reflectloop.core.methods.facts import MethodFacts
 
 NUM_REASONS = 3

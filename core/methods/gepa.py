@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from reflectloop.core.events import FrontUpdated, GateDecided, IterationStarted
-from reflectloop.core.methods.base import Draft, Method, Rollout, RunSettings, StepContext, draw_of, fill, parse_at_most
+from reflectloop.core.methods.base import Method, Rollout, RunSettings, StepContext, draw_of, fill
+from reflectloop.core.methods.parsing import Draft, parse_at_most
 from reflectloop.core.methods.context import error_feedback, exact_match_feedback, rollouts, scores_of
 from reflectloop.core.methods.facts import MethodFacts, StepCalls, setting
 from reflectloop.core.methods.pareto import Gate, GepaSearch, Pick

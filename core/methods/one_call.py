@@ -8,9 +8,9 @@ import asyncio
 import re
 from typing import Sequence
 
-from reflectloop.core.methods.base import (
-    Draft, Method, Reply, StepContext, draw_of, fill, format_errors, parse_reply, parse_tagged, untag,
-)
+from reflectloop.core.methods.base import Method, StepContext, draw_of, fill, format_errors
+
+from reflectloop.core.methods.parsing import Draft, Reply, parse_reply, parse_tagged, untag
 
 _ANALYSIS = re.compile(r"<ANALYSIS>(.*?)(?:</ANALYSIS>|<START>|$)", re.S)
 

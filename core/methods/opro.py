@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from reflectloop.core.methods.base import Draft, Method, StepContext, fill, format_examples
+from reflectloop.core.methods.base import Method, StepContext, fill, format_examples
+
+from reflectloop.core.methods.parsing import Draft
 from reflectloop.core.methods.facts import MethodFacts, setting
 from reflectloop.core.types import Example
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from reflectloop.core.methods.base import Draft, Method, StepContext, draw_of, fill, format_errors, whole
+from reflectloop.core.methods.base import Method, StepContext, draw_of, fill, format_errors
+
+from reflectloop.core.methods.parsing import Draft, whole
 from reflectloop.core.methods.facts import MethodFacts
 from reflectloop.core.types import ErrorCase
 

@@ -30,7 +30,8 @@ from reflectloop.core.settings.config import RunConfig
 from reflectloop.core.evaluation.evaluate import evaluate, evaluate_one
 from reflectloop.core.events import Emit, EvaluationDone, Event, Note, PhaseStarted, Progress, PromptAdded, StepDone
 from reflectloop.core.step.failures import check, settled, unscored
-from reflectloop.core.methods.base import Draft, Method, StepContext
+from reflectloop.core.methods.base import Method, StepContext
+from reflectloop.core.methods.parsing import Draft
 from reflectloop.core.methods.context import Contexts
 from reflectloop.core.methods.initial import load_initial_prompts
 from reflectloop.core.step.overlap import EarlyStarts, merged

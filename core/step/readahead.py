@@ -31,7 +31,8 @@ from functools import partial
 from typing import Any, Callable, Coroutine, Sequence
 
 from reflectloop.core.llm.pricing import Meter, metering
-from reflectloop.core.methods.base import Draft, StepContext
+from reflectloop.core.methods.base import StepContext
+from reflectloop.core.methods.parsing import Draft
 
 # What one answer is for: (focus tag, "reflect" | "refine", the feedback texts it refines from).
 Key = tuple[str, str, tuple[str, ...]]

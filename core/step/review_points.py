@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from reflectloop.core.events import DecisionMade, Emit, ProposalMade
-from reflectloop.core.methods.base import Draft
+from reflectloop.core.methods.parsing import Draft
 from reflectloop.core.step.overlap import EarlyStarts
 from reflectloop.core.review import Reviewer, ReviewRequest
 from reflectloop.core.types import Decision, ErrorCase, Example, Prompt, Proposal, ProposalId, ProposalKind

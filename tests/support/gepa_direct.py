@@ -8,7 +8,8 @@ from typing import Sequence
 
 from reflectloop.core.evaluation.evaluate import evaluate
 from reflectloop.core.events import Event
-from reflectloop.core.methods.base import Draft, StepContext
+from reflectloop.core.methods.base import StepContext
+from reflectloop.core.methods.parsing import Draft
 from reflectloop.core.methods.context import rollouts
 from reflectloop.core.methods.gepa import GEPA, ParetoSelection
 from reflectloop.core.step.selection import Focus, StepOutcome
