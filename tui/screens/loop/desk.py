@@ -94,6 +94,8 @@ class ReviewDesk:
 
     # ------------------------------------------------- the loop's proposals
     async def proposal_arrived(self, p: Proposal) -> None:
+        if not self.screen.transcript.is_attached:
+            return  # the app is closing and took the screen down; the run's worker has not ended yet
         key = group_key(p) + ("h" if p.author == "human" else "")
         group = self.groups.get(key)
         if group is None or group.finished or group.is_open:

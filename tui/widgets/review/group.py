@@ -70,10 +70,14 @@ class ReviewGroup(Vertical):
         labels = self.rubric.for_kind(proposal.kind) if self.rubric else ()
         card = ProposalCard(proposal, parent_text=self.parent_text, index=len(self.cards), labels=labels)
         self.cards[proposal.id] = card
-        if self.is_mounted:
-            await self.query_one(".group-cards", Vertical).mount(card)
-        else:
-            self._pending.append(card)
+        if not self.is_mounted:
+            self._pending.append(card)  # composed with the group
+            return card
+        box = self.query_one(".group-cards", Vertical)
+        # A proposal may still arrive while the app closes and takes the screen
+        # down (the run's worker ends after it): there is nowhere to show it then.
+        if box.is_attached:
+            await box.mount(card)
         return card
 
     def open(self, *, allow_add: bool, context: str = "") -> None:
