@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import fake_flags
+from tests.support.fake_server import FakeServer
 from tests.support.homes import link_cache
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -48,6 +50,19 @@ def isolated_home(request, tmp_path_factory, monkeypatch):
 @pytest.fixture
 def data_dir() -> Path:
     return DATA
+
+
+@pytest.fixture(scope="module")
+def fake_endpoint():
+    """One scripted OpenAI-compatible endpoint on loopback for a module's tests."""
+    with FakeServer() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def fake(fake_endpoint) -> list[str]:
+    """The CLI flags that point the target and the optimizer at ``fake_endpoint``."""
+    return fake_flags(fake_endpoint.openai_url)
 
 
 # --------------------------------------------------------------- strict mode

@@ -20,22 +20,10 @@ from reflectloop.core.settings import paths
 from reflectloop.sessions.service import find_sessions
 from reflectloop.sessions.storage import AppendStorage
 from reflectloop.sessions.store import SessionStore
-from tests.support.cli import cli, fake_flags
-from tests.support.fake_server import FakeServer
+from tests.support.cli import cli
 
 TINY = ["--steps", "2", "--beam", "1", "--dev-size", "4", "--test-size", "2", "--init-prompts", "2"]
 REFLECTING = {"apo", "apo-sum", "promptagent", "abo", "abo-ablation", "gepa"}  # the methods that write feedback
-
-
-@pytest.fixture(scope="module")
-def server():
-    with FakeServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server) -> list[str]:
-    return fake_flags(server.openai_url)
 
 
 def json_lines(stdout: str) -> list[dict]:

@@ -27,21 +27,16 @@ import pytest
 
 import reflectloop.sessions.service as service
 from reflectloop.sessions.store import SessionStore
+from tests.support.adder_task import PYTHON_METRIC, adder_rows, adder_toml, write_adder_task
 from tests.support.fake_server import FakeServer
 from tests.support.fault_endpoint import MatrixServer
 from reflectloop.tui.cli import main
 
 TIMEOUT = 0.5  # seconds one attempt may take: a "timeout" fault hangs longer (fault_endpoint.HANG)
 MAX_ERRORED = 0.1  # the default
-ROWS = [{"id": f"r{i}", "a": str(i), "b": str(i + 1), "sum": str(2 * i + 1)} for i in range(30)]
+ROWS = adder_rows(30)
 SIZES = ["--method", "apo", "--steps", "2", "--beam", "1", "--dev-size", "6", "--test-size", "4", "--errors", "2",
          "--seed", "3"]
-PYTHON_METRIC = """
-[metric]
-kind = "python"
-function = "grade.py:grade"
-threshold = 1.0
-"""
 JUDGE_METRIC = """
 [metric]
 kind = "judge"
@@ -49,22 +44,7 @@ scale = "1-5"
 threshold = 0.75
 rubric = "5: the sum is right. 3: off by one. 1: anything else."
 """
-TASK = """
-prompts = ["Add the two numbers.", "Give the sum of A and B."]
-
-[data]
-path = "rows.jsonl"
-inputs = ["a", "b"]
-target = "sum"
-id = "id"
-
-[messages]
-system = "{prompt}"
-user = "A={a} B={b}"
-
-[output]
-kind = "raw"
-"""
+TASK = adder_toml(("Add the two numbers.", "Give the sum of A and B."), metric="")
 # The fault is a file beside the metric, so the metric's source never changes.
 GRADE = '''
 import math
@@ -110,12 +90,7 @@ def servers(monkeypatch):
 
 
 def task_file(folder: Path, metric: str = PYTHON_METRIC) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
-    (folder / "grade.py").write_text(GRADE)
-    path = folder / "task.toml"
-    path.write_text(textwrap.dedent(TASK) + textwrap.dedent(metric))
-    return path
+    return write_adder_task(folder, rows=ROWS, grade=GRADE, toml=TASK + textwrap.dedent(metric))
 
 
 def run_args(task: Path, servers: dict, session: Path, *extra) -> list[str]:

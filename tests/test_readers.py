@@ -19,22 +19,10 @@ import pytest
 
 import tests.support.fake_server as fake_server_module
 from reflectloop.sessions.store import SessionStore
-from tests.support.cli import cli, fake_flags
-from tests.support.fake_server import FakeServer
+from tests.support.cli import cli
 
 TINY = ["--steps", "2", "--beam", "1", "--dev-size", "4", "--test-size", "2", "--init-prompts", "2"]
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-@pytest.fixture(scope="module")
-def server():
-    with FakeServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server) -> list[str]:
-    return fake_flags(server.openai_url)
 
 
 @pytest.fixture

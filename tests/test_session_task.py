@@ -19,30 +19,12 @@ from reflectloop.core.tasks import TaskError, load_task
 from reflectloop.core.tasks import stored
 from reflectloop.sessions.fork import copy_steps
 from reflectloop.sessions.store import SessionStore
-from tests.support.cli import cli, fake_flags
-from tests.support.fake_server import FakeServer
+from tests.support.adder_task import adder_rows, adder_toml, write_adder_task
+from tests.support.cli import cli
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-ROWS = [{"a": str(i), "b": str(i + 1), "sum": str(2 * i + 1)} for i in range(24)]  # ids: line numbers
-TASK = """
-prompts = ["Add the two numbers."]
-
-[data]
-path = "rows.jsonl"
-inputs = ["a", "b"]
-target = "sum"
-
-[messages]
-system = "{prompt}"
-user = "A={a} B={b}"
-
-[output]
-kind = "raw"
-
-[metric]
-kind = "python"
-function = "grade.py:grade"
-"""
+ROWS = adder_rows(24, ids=False)  # ids: line numbers
+TASK = adder_toml(ids=False, metric='\n[metric]\nkind = "python"\nfunction = "grade.py:grade"\n')
 GRADE = '''
 def grade(example, output):
     return (len(output) % 5) / 4, f"{example.id}: length {len(output)}"
@@ -51,23 +33,8 @@ SIZES = ["--method", "apo", "--beam", "1", "--dev-size", "4", "--test-size", "2"
 SECRET = "sk-test-DO-NOT-STORE-0123456789"
 
 
-@pytest.fixture(scope="module")
-def server():
-    with FakeServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server) -> list[str]:
-    return fake_flags(server.openai_url)
-
-
 def write_task(folder: Path, rows=ROWS) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (folder / "grade.py").write_text(GRADE)
-    (folder / "task.toml").write_text(textwrap.dedent(TASK))
-    return folder / "task.toml"
+    return write_adder_task(folder, rows=rows, grade=GRADE, toml=TASK)
 
 
 @pytest.fixture

@@ -21,32 +21,13 @@ from reflectloop.sessions.best import best_prompt, write_best
 from reflectloop.sessions.codec import decode
 from reflectloop.sessions.service import judge_note, judge_spec, open_run, with_judge
 from reflectloop.sessions.store import SessionStore
+from tests.support.adder_task import adder_rows, adder_toml, write_adder_task
 from tests.scripted import ScriptedProvider, ScriptedReviewer, optimizer_by_rules
 from tests.test_loop import REFINE, REFLECT
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-ROWS = [{"id": f"r{i}", "a": str(i), "b": str(i + 1), "sum": str(2 * i + 1)} for i in range(24)]
-TASK = """
-prompts = ["Add the two numbers."]
-
-[data]
-path = "rows.jsonl"
-inputs = ["a", "b"]
-target = "sum"
-id = "id"
-
-[messages]
-system = "{prompt}"
-user = "A={a} B={b}"
-
-[output]
-kind = "raw"
-
-[metric]
-kind = "python"
-function = "grade.py:grade"
-threshold = 1.0
-"""
+ROWS = adder_rows(24)
+TASK = adder_toml()
 # Half credit for a number that is off by one, with feedback naming the example.
 GRADE = '''
 def grade(example, output):
@@ -61,11 +42,7 @@ def grade(example, output):
 
 
 def task_folder(folder: Path, toml: str = TASK) -> Path:
-    (folder / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
-    (folder / "grade.py").write_text(GRADE)
-    path = folder / "task.toml"
-    path.write_text(textwrap.dedent(toml))
-    return path
+    return write_adder_task(folder, rows=ROWS, grade=GRADE, toml=textwrap.dedent(toml))
 
 
 def adder(text: str, params: Params) -> str:
