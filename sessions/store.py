@@ -36,7 +36,8 @@ from tinydb.table import Document
 from reflectloop.core.types import CallRecord, Decision, Evaluation, Prompt, Proposal, StepRecord
 
 from . import codec, reading
-from .logfile import CORRUPT_SUFFIX, DamagedLine, set_aside
+from .damage import damage_warning, unread_lines
+from .logfile import DamagedLine
 from .redact import check_config, env_secrets, scrub
 from .storage import LOG_NAME, AppendStorage, ReadOnlyError
 from .table import AppendDB
@@ -74,7 +75,7 @@ class SessionStore:
         self._pending_calls: list[dict] = []
         self._oldest_pending = 0.0
         self._meta_doc = self._load_meta()
-        self._unread = self._unread_lines()
+        self._unread = unread_lines(self._storage, self._path)
         if self._unread[0]:  # said to a reader that watches, refused by a strict one
             reading.opened(path, *self._unread)
 
@@ -190,18 +191,6 @@ class SessionStore:
         from (damaged now, or set aside by an earlier open), and the sentence
         that says which and where their bytes are; (0, "") for a sound log."""
         return self._unread
-
-    def _unread_lines(self) -> tuple[int, str]:
-        storage = self._storage
-        if storage.damage:
-            return len(storage.damage), _damage_warning(storage.damage, storage.corrupt_file)
-        corrupt = self._path / (LOG_NAME + CORRUPT_SUFFIX)
-        if not corrupt.is_file():
-            return 0, ""
-        count, where = set_aside(corrupt)
-        where_text = f" ({'; '.join(where)})" if where else ""
-        return max(count, 1), (f"{LOG_NAME}{CORRUPT_SUFFIX} holds unreadable lines set aside by an earlier open"
-                               f"{where_text}: the records on them are not in the session")
 
     @property
     @_locked
@@ -360,7 +349,7 @@ class SessionStore:
         docs = self._open_db.table(META).all()
         if not docs or "format" not in docs[0]:
             damage = self._storage.damage
-            why = f" ({_damage_warning(damage, self._storage.corrupt_file)})" if damage else ""
+            why = f" ({damage_warning(damage, self._storage.corrupt_file)})" if damage else ""
             raise ValueError(f"{self._path} is not a reflectloop session{why}")
         fmt = docs[0]["format"]
         if type(fmt) is not int or not 1 <= fmt <= FORMAT:
@@ -395,16 +384,6 @@ def _refuse_occupied(path: Path) -> None:
         log = path / LOG_NAME
         if others or (log.is_file() and log.stat().st_size > 0):
             raise FileExistsError(f"{path} is not empty; a new session needs a fresh directory")
-
-
-def _damage_warning(damage: list[DamagedLine], corrupt: Path | None, shown: int = 5) -> str:
-    where = ", ".join(d.describe() for d in damage[:shown])
-    if len(damage) > shown:
-        where += f" and {len(damage) - shown} more"
-    kept = (f"their bytes are kept in {corrupt.name}" if corrupt is not None
-            else f"they stay in the log until a writer opens the session and moves them to {LOG_NAME}{CORRUPT_SUFFIX}")
-    return (f"{LOG_NAME}: {len(damage)} unreadable line(s) skipped, every other record recovered: "
-            f"{where}; {kept}")
 
 
 def _label(value: Any) -> str | None:
