@@ -55,7 +55,9 @@ class Reviewer(Protocol):
       from the proposals alone, so the loop may act on them ahead; None (the
       default): only the review can tell."""
 
-    asks_first: bool = False
+    @property
+    def asks_first(self) -> bool:
+        return False
 
     async def reflect_first(self, request: ReflectRequest) -> tuple[str, ...]: ...
 
@@ -107,7 +109,7 @@ class ReplayReviewer(Reviewer):
     # GEPA's iterations), and each review gets back only its own texts (by ``ProposalId.tag``).
 
     @property
-    def asks_first(self) -> bool:  # type: ignore[override]  # the live reviewer's, past the replayed decisions
+    def asks_first(self) -> bool:  # the live reviewer's, past the replayed decisions
         return self.live.asks_first
 
     def _pop(self, key: tuple[int, str, str], tag: str | None) -> tuple[str, ...]:

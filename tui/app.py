@@ -126,7 +126,7 @@ class ReflectLoopApp(App[int]):
             await screen.shutdown()
         from reflectloop.tui.screens.packet import PacketScreen
 
-        for screen in self.screen_stack:
-            if isinstance(screen, PacketScreen):
-                screen.close_packet()
+        for packet in self.screen_stack:
+            if isinstance(packet, PacketScreen):
+                packet.close_packet()
         self.exit(0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from reflectloop.core.settings import paths
 from reflectloop.core.settings.config import SETTINGS, ConfigError, Setting, load_toml
@@ -39,7 +40,7 @@ def add_settings(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("settings", "each also a key of a TOML config file (with _ for -)")
     for setting in SETTINGS:
         kind = _base_type(setting)
-        common = dict(dest=setting.name, default=None, help=_help(setting, setting.default))
+        common: dict[str, Any] = dict(dest=setting.name, default=None, help=_help(setting, setting.default))
         if kind == "bool":
             group.add_argument(flag_name(setting.name), action=argparse.BooleanOptionalAction, **common)
         else:

@@ -15,6 +15,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
@@ -99,6 +100,13 @@ class AuditScreen(Screen[None]):
     BINDINGS = [
         *bindings("audit"),
     ]
+
+    class Audited(Message):
+        """The worker's audit, done."""
+
+        def __init__(self, result: AuditRun) -> None:
+            super().__init__()
+            self.result = result
     DEFAULT_CSS = """
     AuditScreen #audit-status { height: auto; padding: 0 1; color: $text-muted; }
     """
@@ -129,9 +137,10 @@ class AuditScreen(Screen[None]):
         except (OSError, ValueError) as exc:
             self.app.call_from_thread(self._failed, str(exc))
             return
-        self.app.call_from_thread(self._loaded, result)
+        self.post_message(self.Audited(result))  # thread-safe; its handler awaits the tables' mounting
 
-    async def _loaded(self, result: AuditRun) -> None:
+    async def on_audit_screen_audited(self, message: Audited) -> None:
+        result = message.result
         names = ", ".join(a.name for a in result.audits)
         self.query_one("#audit-status", Static).update(
             Text(f"audit of {names} · similarity {result.backend_name} · escape closes, r audits again")

@@ -3,14 +3,17 @@ line, reflectloop's own lines, the card editor, and which cards a bulk
 decision takes."""
 from __future__ import annotations
 
+from typing import Awaitable, Callable
+
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.screen import Screen
 from textual.widgets import Input
 
 from reflectloop.core.types import Proposal
 from reflectloop.tui.palette import SlashCommandsProvider
-from reflectloop.tui.slash_commands import BY_NAME, CommandError, SlashCommand, available, command_bindings, parse
+from reflectloop.tui.slash_commands import (BY_NAME, Command, CommandError, SlashCommand, available, command_bindings,
+                                             parse)
 from reflectloop.tui.screens.edit import EditScreen
 from reflectloop.tui.widgets.input import CommandLine
 from reflectloop.tui.widgets.review import ProposalCard
@@ -33,13 +36,17 @@ class ChatScreen(Screen):
     commands it takes (``tui.slash_commands.available``)."""
 
     WHERE = "loop"
-    COMMANDS = {SlashCommandsProvider}  # the slash commands in the command palette
+    COMMANDS = {SlashCommandsProvider}
+    run_command: Callable[[Command], Awaitable[None]]
+    own_text: Callable[[str], Awaitable[None]]  # the slash commands in the command palette
 
     @property
     def slash_commands(self) -> tuple[SlashCommand, ...]:
         return available(self.WHERE)
 
-    def on_mount(self) -> None:
+    @on(events.Mount)
+    def bind_command_keys(self) -> None:
+        # A handler of its own, not on_mount: the screens' own on_mount run as well.
         # The [keymap] table's keys for commands (``tui.keymap``): bindings of this screen.
         for name, keys in getattr(self.app, "command_keys", {}).items():
             if BY_NAME[name] in self.slash_commands:

@@ -19,6 +19,7 @@ from textual.containers import Vertical
 from textual.widgets import Footer, Static
 
 from reflectloop.core.rubric import RubricError
+from reflectloop.core.types import DecisionKind
 from reflectloop.sessions.lock import SessionLockedError
 from reflectloop.sessions.packets import ErrorSet, PacketError, PacketReview
 from reflectloop.tui.messages import DecisionChosen, EditRequested
@@ -76,8 +77,8 @@ class PacketSet(Vertical):
         for p in review.visible(self.es):
             group = self.groups.get(p.kind)
             if group is None:
-                shows_parent = self.es.parent is not None and p.kind != "demonstration"
-                parent = self.es.parent.instruction if shows_parent else None
+                shown = self.es.parent if p.kind != "demonstration" else None
+                parent = shown.instruction if shown is not None else None
                 group = self.groups[p.kind] = ReviewGroup(f"{self.es.key}/{p.kind}", p, parent_text=parent,
                                                           rubric=review.rubric)
                 await self.mount(group)
@@ -137,7 +138,7 @@ class PacketScreen(ChatScreen):
             if not packet_set.waiting:
                 await packet_set.show_cards(review)
         self.show_status()
-        self.focus_next()
+        self.focus_next_card()
 
     def close_packet(self) -> None:
         review, self.review = self.review, None
@@ -169,7 +170,14 @@ class PacketScreen(ChatScreen):
         self.command_line.placeholder = (f"your reflection on the errors of {clean(target.es.key)} (Enter)"
                                          if target else "a command (/help)")
 
-    def focus_next(self, after: ProposalCard | None = None) -> None:
+    @property
+    def opened(self) -> PacketReview:
+        """The open packet (commands are refused while it is not: ``run_command``)."""
+        if self.review is None:
+            raise CommandError("the packet is not open")
+        return self.review
+
+    def focus_next_card(self, after: ProposalCard | None = None) -> None:
         """The next undecided card after ``after``, else the input line."""
         if self.app.screen is not self:
             return
@@ -190,12 +198,12 @@ class PacketScreen(ChatScreen):
         if card is None or card.decision is not None:
             return
         try:
-            recorded = self.review.decide(d.proposal_id, d.kind, text=d.text, labels=d.labels, rationale=d.rationale)
+            recorded = self.opened.decide(d.proposal_id, d.kind, text=d.text, labels=d.labels, rationale=d.rationale)
         except (PacketError, RubricError) as exc:
             self.say(str(exc), level="error")
             return
         self._decided(card, recorded)
-        self.focus_next(after=card)
+        self.focus_next_card(after=card)
 
     def _decided(self, card: ProposalCard, decision) -> None:
         card.show_decision(decision)
@@ -218,7 +226,7 @@ class PacketScreen(ChatScreen):
             card = self.made.pop()
             if card.decision is None:
                 continue
-            self.review.undo(card.proposal.id)
+            self.opened.undo(card.proposal.id)
             card.reopen()
             self._group_of(card).refresh_count()
             self.show_status()
@@ -226,19 +234,19 @@ class PacketScreen(ChatScreen):
             return f"undone: the decision on {clean(card.proposal.id)}; it is open again"
         return "nothing to undo in this sitting"
 
-    def bulk(self, kind: str, which: str) -> str:
+    def bulk(self, kind: DecisionKind, which: str) -> str:
         n = 0
         for card in self.undecided():
             if not bulk_takes(card.proposal, which):
                 continue
-            self._decided(card, self.review.decide(card.proposal.id, kind, labels=card.label_ids,
+            self._decided(card, self.opened.decide(card.proposal.id, kind, labels=card.label_ids,
                                                    rationale=card.rationale))
             n += 1
-        self.focus_next()
-        return f"{n} card(s) {kind}ed; {self.review.remaining()} left"
+        self.focus_next_card()
+        return f"{n} card(s) {kind}ed; {self.opened.remaining()} left"
 
     def done(self) -> str:
-        left, waiting = self.review.remaining(), self.waiting_set()
+        left, waiting = self.opened.remaining(), self.waiting_set()
         if waiting is not None:
             return f"{left} card(s) left; {waiting.es.key} waits for your reflection first"
         if left:
@@ -253,14 +261,14 @@ class PacketScreen(ChatScreen):
             self.say("no error set waits for your reflection: this text is not recorded", level="warning")
             return
         try:
-            self.review.reflect(target.es, text)
+            self.opened.reflect(target.es, text)
         except PacketError as exc:
             self.say(str(exc), level="error")
             return
         target.reflected(text)
-        await target.show_cards(self.review)
+        await target.show_cards(self.opened)
         self.show_status()
-        self.focus_next()
+        self.focus_next_card()
 
     async def run_command(self, cmd: Command) -> None:
         if self.review is None and cmd.name not in ("help", "quit"):
@@ -278,7 +286,7 @@ class PacketScreen(ChatScreen):
             case "next":
                 self.action_next_undecided()
             case "accept" | "reject" if which in BULK[cmd.name]:
-                self.say(self.bulk(cmd.name, which))
+                self.say(self.bulk("accept" if cmd.name == "accept" else "reject", which))
             case "accept" | "reject":
                 raise CommandError("/accept parsed, /accept rest or /reject unparsed")
             case _:
@@ -314,7 +322,7 @@ class PacketScreen(ChatScreen):
         focused = self.focused if isinstance(self.focused, ProposalCard) else None
         if not self.undecided():
             self.say(self.done())
-        self.focus_next(after=focused)
+        self.focus_next_card(after=focused)
 
     def action_undo(self) -> None:
         if self.review is not None:

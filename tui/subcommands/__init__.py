@@ -6,6 +6,7 @@ inside the handler, so ``reflectloop --help`` stays fast.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 
@@ -35,6 +36,7 @@ def reporting_unread(handler):
     """``handler`` telling on stderr, as ``run`` does, every session it read
     with unreadable lines; under ``--strict`` such a session is refused (exit 2)."""
 
+    @functools.wraps(handler)
     def run(args) -> int:
         from reflectloop.sessions.reading import watching
 
@@ -45,5 +47,4 @@ def reporting_unread(handler):
             code = handler(args)
         return 2 if args.strict and watch.found else code
 
-    run.__wrapped__ = handler
     return run

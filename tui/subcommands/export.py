@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TextIO
 from pathlib import Path
 
 FORMATS = ("jsonl", "csv", "hf", "labelstudio")
@@ -19,20 +20,21 @@ def run(args: argparse.Namespace) -> int:
     if to_stdout and args.format not in STREAMED:
         raise ValueError(f"-o - writes {' or '.join(STREAMED)} to standard output; --format {args.format} "
                          "is written to files: give -o PATH")
-    out = sys.stdout if to_stdout else Path(args.output) if args.output else Path(export_name(source, args.format))
+    path = Path(args.output) if args.output and not to_stdout else Path(export_name(source, args.format))
     if not to_stdout:
-        refuse_inside_session(out)  # before the session is even opened
+        refuse_inside_session(path)  # before the session is even opened
+    out: TextIO | Path = sys.stdout if to_stdout else path
     with SessionStore.open(source, read_only=True) as store:
         n = export(store, args.format, out, load_rubric(args.rubric) if args.rubric else session_rubric(store))
     if to_stdout:
         sys.stdout.flush()
         print(f"{n} reviewed proposals written to standard output", file=sys.stderr)
         return 0
-    print(f"{n} reviewed proposals written to {out} (metadata: {meta_path(out, args.format)})", file=sys.stderr)
+    print(f"{n} reviewed proposals written to {out} (metadata: {meta_path(path, args.format)})", file=sys.stderr)
     if args.format == "labelstudio":
         from reflectloop.sessions.export_labelstudio import config_path
 
-        print(f"Label Studio labeling config (the rubric as its label schema): {config_path(out)}", file=sys.stderr)
+        print(f"Label Studio labeling config (the rubric as its label schema): {config_path(path)}", file=sys.stderr)
     return 0
 
 

@@ -11,11 +11,14 @@ test score).  ``reflectloop run --repeats K [run's flags]`` calls it.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+from reflectloop.core.types import StepRecord
 
 FIELDS = ("dev_best", "test")
 
@@ -102,7 +105,7 @@ async def repeat_runs(
         try:
             for record in run.records:
                 _collect(result, seed, record, on_step)
-            drive = await run.drive(on_record=lambda record, seed=seed: _collect(result, seed, record, on_step))
+            drive = await run.drive(on_record=functools.partial(_collect, result, seed, on_step=on_step))
         finally:
             await run.close()
         if drive.stopped:
@@ -113,7 +116,7 @@ async def repeat_runs(
     return result
 
 
-def _collect(result: RepeatResult, seed: int, record, on_step) -> None:
+def _collect(result: RepeatResult, seed: int, record: StepRecord, on_step) -> None:
     result.rows.append({"seed": seed, "step": record.step, "dev_best": record.dev_best, "test": record.test})
     if on_step:
         on_step(seed, record)
@@ -121,9 +124,9 @@ def _collect(result: RepeatResult, seed: int, record, on_step) -> None:
 
 def _write(result: RepeatResult) -> None:
     with (result.folder / "repeats.csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["seed", "step", "dev_best", "test"])
-        w.writeheader()
-        w.writerows(result.rows)
+        rows = csv.DictWriter(f, fieldnames=["seed", "step", "dev_best", "test"])
+        rows.writeheader()
+        rows.writerows(result.rows)
     with (result.folder / "repeats_summary.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["step", "runs"] + [f"{f}_{s}" for f in FIELDS for s in ("mean", "std", "min", "max")])

@@ -4,6 +4,8 @@ keys that open the input (``/``, a paste) are routed by the app:
 ``tui.widgets.input.typing``."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import events
 from textual.css.query import NoMatches
 from textual.widget import Widget
@@ -12,6 +14,18 @@ from textual.widgets import Button
 from reflectloop.tui.widgets.input import CommandLine
 from reflectloop.tui.widgets.review import ProposalCard, ReviewGroup
 from reflectloop.tui.widgets.status import StatusBar
+
+if TYPE_CHECKING:  # a mixin of the loop screen: what it uses of the screen it is mixed into
+    from textual.screen import Screen
+
+    from reflectloop.tui.screens.loop.desk import ReviewDesk
+    from reflectloop.tui.widgets.transcript import Transcript
+
+    class _LoopScreen(Screen):
+        desk: ReviewDesk
+        transcript: Transcript
+else:
+    _LoopScreen = object
 
 
 def keys_go_to(widget: Widget | None) -> str:
@@ -30,7 +44,7 @@ def keys_go_to(widget: Widget | None) -> str:
     return "transcript"
 
 
-class KeysShown:
+class KeysShown(_LoopScreen):
     """For the loop screen (it has ``desk``, ``transcript`` and ``command_line``)."""
 
     came_from: Widget | None = None  # where the focus was before the input line: Escape goes back there

@@ -193,7 +193,9 @@ class LoopScreen(KeysShown, ChatScreen):
         """The session's earlier spending of a role; one model in both roles counts it all as the target's."""
         if shared:
             return Spent()
-        roles = ("target", "optimizer") if role == "target" and self.run.optimizer is self.run.target else (role,)
+        run = self.run
+        one_model = run is not None and run.optimizer is run.target
+        roles = ("target", "optimizer") if role == "target" and one_model else (role,)
         found = [self.spent[r] for r in roles if r in self.spent]
         return Spent(sum(s.tokens for s in found), sum(s.calls for s in found), sum(s.cost for s in found))
 

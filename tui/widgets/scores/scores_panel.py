@@ -45,7 +45,7 @@ class ScoresPanel(Vertical):
             tested = [s for s in steps if self.records[s].test is not None]
             if tested:
                 plt.plot(tested, [self.records[s].test for s in tested], label="test", marker="braille")
-            plt.xticks(steps)
+            plt.xticks([float(s) for s in steps], [str(s) for s in steps])
         plot.refresh()
         table = Text()
         table.append("step  dev    test\n", style="bold")
