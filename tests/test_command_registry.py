@@ -43,8 +43,8 @@ async def test_help_suggestions_palette_and_keymap_list_the_same_commands(tmp_pa
         suggested = first_words(screen.command_line.suggester._suggestions)
         assert SlashCommandsProvider in screen.COMMANDS
         in_palette = first_words([hit.text async for hit in SlashCommandsProvider(screen).discover()])
-        keyed = {b.id[1:] for bound in screen._bindings.key_to_bindings.values() for b in bound
-                 if b.id and b.id.startswith("/")}
+        keyed = {b.binding.id[1:] for b in screen.active_bindings.values()
+                 if b.binding.id and b.binding.id.startswith("/")}
         assert in_help == suggested == in_palette == keyed == EVERY
         assert "skip" in in_help  # once offered by the suggestions only
         await pilot.press("escape", "q")
@@ -65,7 +65,7 @@ async def test_a_command_runs_from_the_palette(tmp_path):
 
 
 async def test_a_remapped_key_works(tmp_path):
-    keymap = {"scores": "f3", "/help": "f4", "/method": "f5"}
+    keymap = {"scores": "f3", "accept": "y", "/help": "f4", "/method": "f5"}
     app = ReflectLoopApp(config=tui_config(), session=tmp_path / "k.session", injected=Injector(), keymap=keymap)
     async with app.run_test(size=SIZE) as pilot:
         screen = loop_screen(app)
@@ -79,6 +79,7 @@ async def test_a_remapped_key_works(tmp_path):
         assert panel.display
         await pilot.press("f4")  # a command with a key runs as if typed
         await wait_for(pilot, lambda: last_line(screen).startswith("commands"), what="the help")
+        assert "y accept" in last_line(screen) and "f3 shows the scores" in last_line(screen)  # the keys as remapped
         await pilot.press("f5")  # one that needs an argument: typed into the input line
         await pilot.pause()
         assert app.focused is screen.command_line and screen.command_line.value == "/method "
@@ -91,7 +92,7 @@ def test_the_config_file_keymap_reaches_the_app_beside_the_settings(tmp_path, mo
     monkeypatch.setenv("REFLECTLOOP_CONFIG", str(user))
     app = tui_app(build_parser().parse_args(["tui", "--task", "toy"]))
     assert app.config.steps == 3
-    assert app.command_keys == {"audit": "f4"} and app._keymap == {"scores": "f3"}
+    assert app.command_keys == {"audit": "f4"} and app.action_keys == {"scores": "f3"}
 
 
 def test_bad_keymap_entries_are_refused_with_exit_2(tmp_path, monkeypatch, capsys):

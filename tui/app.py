@@ -74,7 +74,8 @@ class ReflectLoopApp(App[int]):
     ) -> None:
         super().__init__()
         checked = keymap_check(keymap or {})  # the [keymap] table of the config file (``tui.keymap``)
-        self.set_keymap(keymap_actions(checked))
+        self.action_keys = keymap_actions(checked)  # also what the help names
+        self.set_keymap(self.action_keys)
         self.command_keys = keymap_commands(checked)  # the chat screens bind these
         self.config = config or RunConfig()
         self.session = Path(session) if session else None

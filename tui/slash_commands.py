@@ -11,6 +11,7 @@ method of the loop screen's command table (``tui.screens.loop.command_table``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 from rich.text import Text
 from textual.binding import Binding
@@ -172,23 +173,36 @@ def help_lines(commands: tuple[SlashCommand, ...], *, packet: bool = False) -> T
     return text
 
 
-def help_text() -> Text:
+def key_names(keymap: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Each key id -> the keys that do it, as a person reads them: the
+    [keymap] table's where it remaps the id, else the default."""
+    shown = {k.id: k.key for k in reversed(KEYS)} | dict(keymap or {})
+    spoken = {"slash": "/", "question_mark": "?", "escape": "escape", "enter": "enter"}
+    return {name: " or ".join(spoken.get(p.strip(), p.strip()) for p in keys.split(","))
+            for name, keys in shown.items()}
+
+
+def help_text(keymap: Mapping[str, str] | None = None) -> Text:
+    """The loop screen's help, naming the keys as ``keymap`` (the app's [keymap] actions) binds them."""
+    k = key_names(keymap)
     text = help_lines(COMMANDS)
     text.append("Anything else you type is your own text: your reflection on the error set in blind mode, your "
                 "own feedback or candidate while such a review is open (until you press Done), otherwise your "
                 "reflection on the next error set, shown as pending until it is used (/withdraw takes it back).\n",
                 style="italic")
-    text.append("On a focused card: a accept · e edit · r reject · the rubric's keys (1, 2, …) toggle labels · "
-                "enter types a rationale (or expands a decided card) · u undo · n next undecided card · d done. "
-                "/ (or a paste) opens the input line from anywhere, escape leaves it; the status bar says where "
-                "keys go; F2 shows the scores; ctrl+p the command palette. The [keymap] table of the config "
+    text.append(f"On a focused card: {k['accept']} accept · {k['edit']} edit · {k['reject']} reject · the rubric's "
+                f"keys (1, 2, …) toggle labels · {k['expand']} types a rationale (or expands a decided card) · "
+                f"{k['undo']} undo · {k['next']} next undecided card · {k['done']} done. {k['command']} (or a paste) "
+                f"opens the input line from anywhere, {k['leave-input']} leaves it; the status bar says where keys "
+                f"go; {k['scores']} shows the scores; ctrl+p the command palette. The [keymap] table of the config "
                 "file changes the keys.", style="italic")
     return text
 
 
-def packet_help_text() -> Text:
+def packet_help_text(keymap: Mapping[str, str] | None = None) -> Text:
+    k = key_names(keymap)
     text = help_lines(available("packet"), packet=True)
     text.append("Text typed in the line below is your reflection on the error set that asks for it.  On a card: "
-                "a accept · e edit · r reject · the rubric's keys toggle labels · enter types a rationale · u undo · "
-                "n next undecided card.", style="italic")
+                f"{k['accept']} accept · {k['edit']} edit · {k['reject']} reject · the rubric's keys toggle labels · "
+                f"{k['expand']} types a rationale · {k['undo']} undo · {k['next']} next undecided card.", style="italic")
     return text

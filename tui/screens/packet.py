@@ -276,7 +276,7 @@ class PacketScreen(ChatScreen):
         which = cmd.args[0].lower() if cmd.args else ""
         match cmd.name:
             case "help":
-                self.say(packet_help_text())
+                self.say(packet_help_text(getattr(self.app, "action_keys", None)))
             case "quit":
                 await self.app.action_quit()
             case "undo":

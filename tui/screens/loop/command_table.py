@@ -59,7 +59,7 @@ class LoopCommands:
         return self.screen.driver
 
     async def help(self, cmd: Command) -> None:
-        self.screen.say(help_text())
+        self.screen.say(help_text(getattr(self.screen.app, "action_keys", None)))
 
     async def next(self, cmd: Command) -> None:
         n = count(cmd) if cmd.name == "run" else 1
