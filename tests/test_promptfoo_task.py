@@ -222,12 +222,24 @@ def test_a_refused_suite_stops_the_run_with_exit_2(capsys, tmp_path):
     ({"type": "contains-json", "value": {"type": "object", "required": ["a"]}}, 'x {"b": 2} y {"a": 1}', 1.0),
     ({"type": "contains-json", "value": {"type": "object", "required": ["c"]}}, 'x {"b": 2}', 0.0),
     ({"type": "not-is-json"}, "plain", 1.0),
+    ({"type": "contains-json"}, "Here it is: {a: 1, b: [2]}", 1.0),  # read leniently, as promptfoo reads it
+    ({"type": "contains-json"}, 'Cut off: {"a": {"b": 1', 1.0),
+    ({"type": "contains-json"}, "[1, 2] is no object", 0.0),
+    ({"type": "is-json", "value": "type: object\nrequired: [b]"}, '{"b": 1}', 1.0),  # a schema written as YAML
+    ({"type": "is-json", "value": "type: object\nrequired: [b]"}, '{"a": 1}', 0.0),
     ({"type": "equals", "value": "{{question}}"}, "Capital of France?", 1.0),
 ])
 def test_each_assertion_grades_as_promptfoo_does(tmp_path, assertion, output, score):
     result = grade(suite(tmp_path, one_test(assertion)), output)
     assert result.score == score, result.feedback
     assert result.feedback.splitlines()[1].startswith("PASS" if score == 1.0 else "FAIL")
+
+
+def test_a_json_schema_file_is_read_into_the_suite(tmp_path):
+    (tmp_path / "schema.yaml").write_text("type: object\nrequired: [city]\n")
+    path = suite(tmp_path, one_test({"type": "is-json", "value": "file://schema.yaml"}))
+    assert load_suite(path).examples[0].target["assert"][0]["value"] == {"type": "object", "required": ["city"]}
+    assert grade(path, '{"city": "Paris"}').score == 1.0 and grade(path, '{"town": "Paris"}').score == 0.0
 
 
 PYTHON = '''

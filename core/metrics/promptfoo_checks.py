@@ -117,21 +117,35 @@ def _json_grade(found: list, schema: dict | None, inverse: bool, what: str) -> G
 
 
 def json_values(text: str) -> list:
-    """Every top-level JSON object or array in ``text``, in order."""
-    decoder, pos = json.JSONDecoder(), 0
+    """The objects in ``text`` as promptfoo finds them: from each ``{``, the
+    shortest balanced span that parses (YAML flow style, so ``{a: 1}`` too;
+    one cut off at the end is closed), the search going on after it."""
     found: list = []
-    while True:
-        starts = [i for i in (text.find("{", pos), text.find("[", pos)) if i != -1]
-        if not starts:
-            return found
-        start = min(starts)
-        try:
-            value, end = decoder.raw_decode(text, start)
-        except ValueError:
-            pos = start + 1
-            continue
-        found.append(value)
-        pos = end
+    i = text.find("{")
+    while i != -1:
+        value, end = _object_at(text, i)
+        if value is not None:
+            found.append(value)
+        i = text.find("{", end if value is not None else i + 1)
+    return found
+
+
+def _object_at(text: str, start: int) -> tuple[dict | None, int]:
+    import yaml
+
+    depth = 0
+    for j in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[j], 0)
+        if depth == 0 or j == len(text) - 1:
+            try:
+                value = yaml.safe_load(text[start : j + 1] + "}" * max(depth, 0))
+            except yaml.YAMLError:
+                value = None
+            if isinstance(value, dict):
+                return value, j + 1
+            if depth == 0:
+                return None, j + 1
+    return None, len(text)
 
 
 def cosine(a: tuple[float, ...] | list[float], b: tuple[float, ...] | list[float]) -> float:

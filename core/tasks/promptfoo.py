@@ -77,9 +77,9 @@ def _build(path: Path, config: dict, text: str) -> TaskSpec:
         if other != template:
             raise TaskError(f"{where}: prompts 1 and {n} put their {{{{variables}}}} differently; reflectloop "
                             "optimizes one text in one template: give prompts that differ only in their instruction")
-    default = _test(config.get("defaultTest") or {}, f"{where}: defaultTest")
+    default = _test(config.get("defaultTest") or {}, base, f"{where}: defaultTest")
     raw_tests, test_paths = read_tests(config.get("tests"), base, where)
-    tests = [_merged(default, _test(t, f"{where}: test {n}")) for n, t in enumerate(raw_tests, 1)]
+    tests = [_merged(default, _test(t, base, f"{where}: test {n}")) for n, t in enumerate(raw_tests, 1)]
     examples = tuple(_example(t, n, template.fields, where) for n, t in enumerate(tests, 1))
     metric = _metric_table(tests, default, base, where)
     names = tuple(dict.fromkeys(name for ex in examples for name in ex.fields))
@@ -142,7 +142,7 @@ def refuse_unknown(table: dict, known: tuple[str, ...], where: str, what: str = 
                         f"(supported: {', '.join(known)})")
 
 
-def _test(test: Any, where: str) -> dict:
+def _test(test: Any, base: Path, where: str) -> dict:
     if not isinstance(test, dict):
         raise TaskError(f"{where} must be a mapping (vars, assert)")
     refuse_unknown(test, TEST_KEYS, where)
@@ -156,9 +156,24 @@ def _test(test: Any, where: str) -> dict:
     asserts = test.get("assert") or []
     if not isinstance(asserts, list):
         raise TaskError(f"{where}: assert must be a list of assertions")
-    checked = [check_assertion(a, f"{where}, assertion {n}") for n, a in enumerate(asserts, 1)]
+    checked = [_schema_read(check_assertion(a, f"{where}, assertion {n}"), base, f"{where}, assertion {n}")
+               for n, a in enumerate(asserts, 1)]
     return {**test, "vars": {str(k): _var(v, f"{where}: var {k!r}") for k, v in vars_.items()},
             "assert": checked, "options": options}
+
+
+def _schema_read(assertion: dict, base: Path, where: str) -> dict:
+    """An is-json / contains-json schema written as YAML text or file:// is
+    read here, as promptfoo reads it, and kept as the mapping."""
+    value = assertion.get("value")
+    if assertion["type"].removeprefix("not-") not in ("is-json", "contains-json") or not isinstance(value, str):
+        return assertion
+    ref = file_ref(value)
+    text = read_text(resolve(base, ref), f"{where}: schema {ref}") if ref is not None else value
+    schema = load_yaml(text, f"{where}: the schema")
+    if not isinstance(schema, dict):
+        raise TaskError(f"{where}: the {assertion['type']} schema must be a mapping (a JSON schema)")
+    return {**assertion, "value": schema}
 
 
 def _var(value: Any, where: str) -> Any:
