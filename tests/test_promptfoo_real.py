@@ -122,3 +122,62 @@ def test_best_format_promptfoo_runs_in_promptfoo_with_the_recorded_score(capsys,
     assert text.startswith(best)
     assert_same_scores(recorded(session)[best], theirs)
     assert sum(r["score"] for r in theirs.values()) / len(theirs) == pytest.approx(dev_best)
+
+
+# --------------------------------------------- each assertion, graded by both
+GRADED = [
+    ("Paris", [{"type": "equals", "value": "Paris"}, {"type": "not-equals", "value": "Lyon"},
+               {"type": "starts-with", "value": "Pa"}, {"type": "regex", "value": r"^P\w+$"}]),
+    ('It is {"city": "Paris", "n": 2} ok', [
+        {"type": "contains-json", "value": {"type": "object", "required": ["city"]}}, {"type": "not-is-json"},
+        {"type": "icontains-all", "value": "city, paris"}, {"type": "contains-any", "value": ["Lyon", "Nice"],
+                                                             "weight": 2}]),
+    ('{"a": 1}', [{"type": "is-json", "value": "type: object\nrequired: [b]"}, {"type": "equals", "value": {"a": 1}},
+                  {"type": "contains", "value": "a"}]),
+    ("abcde", [{"type": "python", "value": "file://check.py:length", "threshold": 0.6},
+               {"type": "python", "value": "file://check.py"}, {"type": "contains", "value": "z", "weight": 0}]),
+    ("mixed Case", [{"type": "icontains-any", "value": "CASE, x"}, {"type": "not-icontains-all", "value": "mixed, zzz"},
+                    {"type": "not-starts-with", "value": "m", "weight": 0.5}]),
+    ("here {a: 1} and {b: [2, 3]}", [{"type": "contains-json", "value": {"required": ["b"]}},
+                                    {"type": "not-contains-json"}]),
+    ("yes", [{"type": "equals", "value": "{{expect}}"}, {"type": "not-icontains", "value": "{{expect}}"}]),
+    ("only", [{"type": "contains", "value": "only"}, {"type": "contains", "value": "zz", "weight": 0}]),
+]
+CHECK = '''
+def get_assert(output, context):
+    return {"pass": output.startswith("a"), "score": 0.5, "reason": "starts with " + output[0]}
+
+def length(output, context):
+    return len(output) / 10
+'''
+
+
+def test_each_assertion_type_grades_as_the_real_promptfoo_grades_it(tmp_path, promptfoo):
+    """promptfoo's echo provider replies with the prompt, here the output to
+    grade; reflectloop's metric grades the same outputs with the same assertions."""
+    from reflectloop.core.tasks.promptfoo import load_suite
+    import asyncio
+
+    (tmp_path / "check.py").write_text(CHECK)
+    tests = [{"description": f"case {n}", "vars": {"out": out, "expect": "yes"}, "assert": asserts}
+             for n, (out, asserts) in enumerate(GRADED, 1)]
+    tests[4]["threshold"] = 0.5
+    config = {"prompts": ["{{out}}"], "providers": ["echo"], "tests": tests}
+    (tmp_path / "promptfooconfig.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    shutil.copy(tmp_path / "check.py", ours / "check.py")
+    # reflectloop optimizes an instruction, so its copy of the suite has one; the outputs graded are the same.
+    (ours / "promptfooconfig.yaml").write_text(yaml.safe_dump({**config, "prompts": ["Grade.\n{{out}}"]}))
+    spec = load_suite(ours / "promptfooconfig.yaml")
+    result = evaluate(tmp_path / "promptfooconfig.yaml", tmp_path / "graded.json", tmp_path / "pf-home")
+    rows = sorted(result["results"]["results"], key=lambda r: r["testIdx"])
+    assert len(rows) == len(GRADED)
+    for row, example, (out, _) in zip(rows, spec.examples, GRADED):
+        assert row["response"]["output"] == out
+        mine = asyncio.run(spec.scorer.score(example, out))
+        assert row["score"] == pytest.approx(mine.score), (out, row["gradingResult"], mine.feedback)
+        assert row["success"] == mine.feedback.startswith("promptfoo would pass"), (out, row["gradingResult"],
+                                                                                     mine.feedback)
+    # Not all alike: some tests pass, some fail, scores in between.
+    assert {r["success"] for r in rows} == {True, False} and any(0 < r["score"] < 1 for r in rows)

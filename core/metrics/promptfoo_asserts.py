@@ -128,6 +128,8 @@ class PromptfooAsserts:
                 return MetricResult.errored(f"assertion {number} ({assertion['type']}): {exc}",
                                             call_failed=exc.call_failed)
             weight = float(assertion.get("weight", 1))
+            if weight == 0:  # promptfoo passes an assertion of weight 0, whatever it graded
+                grade = dataclasses.replace(grade, passed=True)
             total, weights, failed = total + grade.score * weight, weights + weight, failed or not grade.passed
             lines.append(f"{'PASS' if grade.passed else 'FAIL'} {_label(assertion)} score {grade.score:g}"
                          f"{f' weight {weight:g}' if weight != 1 else ''}: {grade.reason}")
