@@ -394,3 +394,16 @@ def test_best_format_promptfoo_refuses_a_session_of_another_task(capsys, tmp_pat
     assert code == 0, err
     code, _, err = cli(capsys, "best", tmp_path / "s.json", "--format", "promptfoo", "--out", tmp_path / "o")
     assert code == 2 and "no promptfoo suite" in err
+
+
+def test_the_session_notes_each_file_the_suite_read(tmp_path):
+    copy = tmp_path / "suite"
+    shutil.copytree(EXAMPLE, copy)
+    task = load_task(f"promptfoo:{copy / 'promptfooconfig.yaml'}", dev_size=2, test_size=2)
+    dumped = stored_task.dump(task)
+    roles = {Path(f["path"]).name: f["role"] for f in dumped["files"]}
+    assert roles == {"promptfooconfig.yaml": "task file", "prompt.txt": "prompt file", "tests.yaml": "data file",
+                     "label_check.py": "data file"}
+    (copy / "tests.yaml").write_text((copy / "tests.yaml").read_text() + "\n# edited\n")
+    assert [c.describe() for c in stored_task.changes(dumped)] == [
+        f"the data file {(copy / 'tests.yaml').resolve()} has changed"]

@@ -86,9 +86,10 @@ def _build(path: Path, config: dict, text: str) -> TaskSpec:
     return TaskSpec(
         path=path, name=str(config.get("description") or path.parent.name or path.stem),
         description=str(config.get("description") or ""),
-        source=DataSource(inputs=names, path=path, format=PREFIX),
+        source=DataSource(inputs=names, format=PREFIX),
         template=template, scorer=build_scorer({}, metric, base), prompts=tuple(dict.fromkeys(i for i, _ in split)),
-        examples=examples, text=text, output_table={}, metric_table=metric, prompt_paths=tuple(prompt_paths + test_paths),
+        examples=examples, text=text, output_table={}, metric_table=metric, prompt_paths=tuple(prompt_paths),
+        other_paths=tuple(test_paths) + tuple(resolve(base, f) for f in metric["python"]),
     )
 
 
