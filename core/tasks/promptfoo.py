@@ -110,7 +110,8 @@ def read_prompts(value: Any, base: Path, where: str) -> tuple[list[str], list[Pa
             continue
         file = resolve(base, ref)
         if file.suffix.casefold() not in PROMPT_FILES:
-            raise TaskError(f"{where}: prompt file {ref!r}: reflectloop reads {' and '.join(PROMPT_FILES)} prompt files")
+            raise TaskError(f"{where}: prompt file {ref!r}: reflectloop reads "
+                            f"{' and '.join(PROMPT_FILES)} prompt files")
         paths.append(file)
         prompts += prompt_file(file)
     return prompts, paths
