@@ -3,6 +3,7 @@ its task picker: Pilot with scripted models, asserting on the app's own
 messages (``message_hook``) and widgets."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from textual.widgets import Input, OptionList, Select
@@ -96,3 +97,24 @@ async def test_a_task_file_is_pickable_and_reaches_the_run():
         await wait_for(pilot, lambda: screen.query_one("#task", Input).value == spec, what="the picked task")
         request = await start_and_get_request(pilot, hook)
     assert request.config.task == spec
+
+
+async def test_picking_a_promptfoo_suite_takes_its_provider_as_the_target(tmp_path):
+    suite = tmp_path / "suite"
+    shutil.copytree(EXAMPLES / "promptfoo", suite)
+    provider = "  - id: openai:chat:gpt-4o-mini\n    config: {apiBaseUrl: 'http://127.0.0.1:9/v1'}"
+    config = (suite / "promptfooconfig.yaml").read_text().replace("  - id: ollama:chat:smollm2:135m", provider)
+    (suite / "promptfooconfig.yaml").write_text(config)
+    hook = Recorder()
+    app = ReflectLoopApp(config=tui_config(data_dir=str(tmp_path)), injected=Injector())
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        screen = app.screen
+        picker = screen.query_one("#task-list", OptionList)
+        spec = f"promptfoo:{suite / 'promptfooconfig.yaml'}"
+        picker.focus()
+        picker.highlighted = picker.specs.index(spec)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.query_one("#target", Input).value == "openai:gpt-4o-mini",
+                       what="the suite's provider as the target")
+        request = await start_and_get_request(pilot, hook)
+    assert (request.config.task, request.config.target_base_url) == (spec, "http://127.0.0.1:9/v1")

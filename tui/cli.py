@@ -12,6 +12,7 @@ from reflectloop.core.llm.base import LLMError
 from reflectloop.core.evaluation.prompting import render_prompt
 from reflectloop.core.review import AutoReviewer
 from reflectloop.core.tasks import TaskError
+from reflectloop.core.tasks.promptfoo import default_target
 from reflectloop.core.types import StepRecord
 from reflectloop.tui.flags import add_settings, add_stored_task_flag, method_list, settings, stored_task_override
 
@@ -71,6 +72,10 @@ def step_fields(record: StepRecord, prompt_text: str) -> dict:
 
 async def _run(args: argparse.Namespace) -> int:
     values = settings(args)
+    suite_target, notes = default_target(str(values.get("task", "")), values)  # a promptfoo suite's provider
+    values.update(suite_target)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     if args.repeats:
         from reflectloop.tui.subcommands.repeats import main as repeat_main
 

@@ -19,13 +19,15 @@ from reflectloop.core.metrics.json_fields import JsonFields
 from reflectloop.core.metrics.judge import Judge
 from reflectloop.core.metrics.label import LabelAccuracy
 from reflectloop.core.metrics.numeric import Numeric
+from reflectloop.core.metrics.promptfoo_asserts import PromptfooAsserts
 from reflectloop.core.metrics.python import PythonMetric
 from reflectloop.core.metrics.text import Contains, ExactMatch, RegexMatch, StudyMatch, TokenF1
 
 METRICS = {
     cls.kind: cls
     for cls in (
-        ExactMatch, StudyMatch, Contains, RegexMatch, Numeric, LabelAccuracy, TokenF1, JsonFields, PythonMetric, Judge
+        ExactMatch, StudyMatch, Contains, RegexMatch, Numeric, LabelAccuracy, TokenF1, JsonFields, PythonMetric, Judge,
+        PromptfooAsserts,
     )
 }
 CONTRACTS = {cls.kind: cls for cls in (RawText, AnswerLine, LabelSet, JsonObject, RegexCapture)}

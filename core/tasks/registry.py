@@ -1,17 +1,18 @@
 """Task specs → Tasks.  A spec is ``PREFIX:NAME`` (or ``PREFIX:PATH``):
 ``gen:navigate``, ``gen:object_counting``, ``paper:NAME``, ``bbh:NAME``,
-``jsonl:PATH``, ``csv:PATH``, ``file:PATH`` (a task file, TOML)."""
+``jsonl:PATH``, ``csv:PATH``, ``file:PATH`` (a task file, TOML),
+``promptfoo:PATH`` (a promptfoo suite, ``promptfooconfig.yaml``)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from reflectloop.core.tasks import bbh, csv, filetask, generators, jsonl, paper, tabular
+from reflectloop.core.tasks import bbh, csv, filetask, generators, jsonl, paper, promptfoo, tabular
 from reflectloop.core.tasks.base import DEFAULT_INI_SIZE, TaskError, resolve_sizes
 from reflectloop.core.tasks.layout import detect
 from reflectloop.core.types import Task
 
-SPEC_FORMS = "gen:NAME, paper:NAME, bbh:NAME, jsonl:PATH, csv:PATH, file:PATH"
+SPEC_FORMS = "gen:NAME, paper:NAME, bbh:NAME, jsonl:PATH, csv:PATH, file:PATH, promptfoo:PATH"
 # Per collection: how to list its names, how to load one, what its folder looks like.
 COLLECTIONS = {
     "paper": (paper.task_names, paper.load, "ini/ induce/ execute/ folders, or a paper/ sub-folder"),
@@ -47,6 +48,9 @@ def load_task(
     if prefix == "file":
         del sizes["spec"]  # a task file's name is its path
         return filetask.load(data_file(rest, data_dir), data_dir=data_dir, load_spec=load_task, **sizes)
+    if prefix == promptfoo.PREFIX:
+        del sizes["spec"]
+        return promptfoo.load(data_file(rest, data_dir), **sizes)
     if prefix in FILE_READERS:
         path = data_file(rest, data_dir)
         return tabular.build(FILE_READERS[prefix](path), path, **sizes)
@@ -59,7 +63,8 @@ def load_task(
 def list_tasks(data_dir: str | Path | None = None) -> list[str]:
     """Every spec that loads without naming a file: the generators always, the
     paper and BBH tasks found in ``data_dir``, and its task files (``*.toml``
-    in it or one folder down, as in ``examples/``)."""
+    in it or one folder down, as in ``examples/``) and promptfoo suites
+    (``promptfooconfig.yaml``, there too)."""
     specs = [f"gen:{name}" for name in generators.GENERATORS]
     layout = detect(data_dir)
     for prefix, (names, _, _) in COLLECTIONS.items():
@@ -69,6 +74,8 @@ def list_tasks(data_dir: str | Path | None = None) -> list[str]:
     if data_dir is not None and Path(data_dir).expanduser().is_dir():
         root = Path(data_dir).expanduser()
         specs += [f"file:{p}" for p in sorted([*root.glob("*.toml"), *root.glob("*/*.toml")])]
+        suites = [*root.glob("promptfooconfig.y*ml"), *root.glob("*/promptfooconfig.y*ml")]
+        specs += [f"{promptfoo.PREFIX}:{p}" for p in sorted(suites)]
     return specs
 
 

@@ -94,6 +94,7 @@ def _taskfile(spec: TaskSpec) -> tuple[dict, list[dict]]:
     if spec.source.path is not None:
         files.append(_file("data file", spec.source.path))
     files += [_file("prompt file", p) for p in spec.prompt_paths]
+    files += [_file("data file", p) for p in spec.other_paths]
     output = dict(spec.output_table)
     if output.get("schema_file"):  # the schema itself goes in, the file is only digested
         files.append(_file("schema file", _beside(spec.path, output.pop("schema_file"))))

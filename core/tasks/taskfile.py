@@ -75,6 +75,7 @@ class TaskSpec:
     output_table: dict = field(default_factory=dict, repr=False, compare=False)
     metric_table: dict = field(default_factory=dict, repr=False, compare=False)
     prompt_paths: tuple[Path, ...] = ()
+    other_paths: tuple[Path, ...] = ()  # other files read (a promptfoo suite's tests and Python assertions)
 
     @property
     def spec(self) -> str:

@@ -9,6 +9,10 @@ calls that got through:
   walks are simulated; "How many" sums the quantities; else "A"), and the
   prompt's instruction has a "skill" (a hash) deciding, per input, whether
   the answer is given right or flipped, so prompts score differently;
+* a **review** prompt (its last lines ``Review: …`` and ``Sentiment:``, the
+  promptfoo example suite's shape) gets a sentiment label, right or flipped by
+  the instruction's skill, written as one word, a capitalised word with a full
+  stop, or a sentence (also per instruction and review);
 * every other prompt is an **optimizer** prompt and gets three tagged spans,
   ``<START>…<END>`` (or ``<INS>…</INS>`` when the prompt asks for those),
   distinct per request and per sample seed.
@@ -101,10 +105,25 @@ def is_evaluation(prompt: str) -> bool:
     return prompt.rstrip().endswith(ANSWER_FORMAT)
 
 
+_REVIEW = re.compile(r"\n\nReview: (.+)\nSentiment:\Z", re.DOTALL)
+_PRAISE = ("love", "great", "excellent", "bright", "comfortable", "worth", "solid", "quick")
+
+
+def review_answer(instruction: str, review: str) -> str:
+    right = "positive" if any(word in review.lower() for word in _PRAISE) else "negative"
+    wrong = "negative" if right == "positive" else "positive"
+    label = right if unit("example", instruction, review) < 0.2 + 0.6 * unit("skill", instruction) else wrong
+    styles = (label, f"{label.capitalize()}.", f"I think it is {label}.")
+    return styles[int(unit("style", instruction, review) * len(styles))]
+
+
 def answer_text(prompt: str, seed: object = None) -> str:
     """What the fake model says to ``prompt`` (the last user message)."""
     body = prompt.rstrip()
     if is_evaluation(body):
         instruction, _, rest = body.rpartition("\n\nInput:\n")
         return evaluation_answer(instruction, rest[: -len(ANSWER_FORMAT)].strip())
+    review = _REVIEW.search(body)
+    if review:
+        return review_answer(body[: review.start()], review.group(1))
     return optimizer_answer(prompt, seed)

@@ -105,6 +105,18 @@ class StartScreen(Screen):
     @on(OptionList.OptionSelected, "#task-list")
     def pick_task(self, event: OptionList.OptionSelected) -> None:
         self.query_one("#task", Input).value = event.option.id or ""
+        self._suite_target(event.option.id or "")
+
+    def _suite_target(self, spec: str) -> None:
+        """A promptfoo suite's provider, where it maps onto reflectloop's,
+        fills the target (still editable), as on the command line."""
+        from reflectloop.core.tasks.promptfoo import default_target
+
+        settings, _ = default_target(spec, {})
+        if "target" in settings:
+            self.query_one("#target", Input).value = settings["target"]
+        if "target_base_url" in settings:
+            self.config = self.config.replace(target_base_url=settings["target_base_url"])
 
     @on(Select.Changed, "#preset")
     def pick_preset(self, event: Select.Changed) -> None:

@@ -1,0 +1,240 @@
+"""A promptfoo suite's assertions as reflectloop's metric (kind ``promptfoo``).
+
+Each example carries its test's assertions (``example.target["assert"]``,
+``defaultTest``'s merged in by the loader); each is graded as promptfoo grades
+it (``promptfoo_checks``), its ``{{var}}`` slots filled from the test's vars.
+The example's score is promptfoo's: the weighted mean of the assertions'
+scores (``weight`` defaults to 1; all weights 0 score 0).  The feedback lists
+every assertion with its pass, score and reason, and whether promptfoo would
+pass the test: every assertion passing, or with a test ``threshold`` the score
+reaching it.
+
+``python`` runs ``file://x.py`` (``:function``, default ``get_assert``) as
+promptfoo calls it, ``get_assert(output, context)`` with ``context`` holding
+``vars``, ``test`` and the assertion's ``config``; the source is kept in the
+metric's options so a session runs the copy it started with.  ``llm-rubric``
+asks the judge model (``--judge``, else the assertion's ``provider``);
+``similar`` compares the judge model's embeddings (cosine, threshold 0.75 as
+promptfoo's).  An assertion that cannot run (a Python error, a failed call)
+errors its example, which is left out of the score: never graded 0.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Sequence
+
+from reflectloop.core.llm.base import ProviderError
+from reflectloop.core.metrics import promptfoo_checks as checks
+from reflectloop.core.metrics.base import Aggregate, MetricError, MetricResult, TaskExample, mean_aggregate, quote
+from reflectloop.core.metrics.judge import Judge
+from reflectloop.core.metrics.python_loader import load_function
+from reflectloop.core.metrics.python_source import materialise
+from reflectloop.core.metrics.nunjucks import parse, render
+
+BASE_TYPES = (
+    "equals", "contains", "icontains", "contains-any", "contains-all", "icontains-any", "icontains-all",
+    "starts-with", "regex", "is-json", "contains-json", "python", "llm-rubric", "similar",
+)
+ALL_TYPES = BASE_TYPES + tuple(f"not-{t}" for t in BASE_TYPES)
+# promptfoo's other assertion types, recognised so they are refused by name (never read as text).
+OTHER_TYPES = (
+    "javascript", "cost", "latency", "perplexity", "perplexity-score", "levenshtein", "rouge-n", "bleu", "gleu",
+    "meteor", "is-xml", "contains-xml", "is-sql", "contains-sql", "is-html", "contains-html", "is-refusal",
+    "is-valid-openai-tools-call", "is-valid-openai-function-call", "is-valid-function-call", "tool-call-f1",
+    "trajectory", "model-graded-closedqa", "model-graded-factuality", "factuality", "answer-relevance",
+    "context-faithfulness", "context-recall", "context-relevance", "g-eval", "select-best", "max-score",
+    "moderation", "webhook", "classifier", "finish-reason", "assert-set", "human", "pi", "guardrails",
+    "word-count", "ruby", "search-rubric", "conversation-relevance",
+)
+ASSERT_KEYS = ("type", "value", "weight", "threshold", "provider", "metric", "config")
+NEEDS_VALUE = tuple(t for t in BASE_TYPES if t not in ("is-json", "contains-json"))
+MODEL_TYPES = ("llm-rubric", "similar")
+SIMILAR_THRESHOLD = 0.75  # promptfoo's default for similar
+DEFAULT_FUNCTION = "get_assert"
+
+
+def supported() -> str:
+    return ", ".join(ALL_TYPES)
+
+
+def check_assertion(raw: Any, where: str) -> dict:
+    """One assertion as written, checked: every problem a MetricError naming it."""
+    if not isinstance(raw, dict):
+        raise MetricError(f"{where}: an assertion is a mapping with a type, got {raw!r}")
+    kind = raw.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise MetricError(f"{where}: an assertion has no type (supported: {supported()})")
+    if kind not in ALL_TYPES:
+        raise MetricError(f"{where}: the assertion type {kind!r} is not supported by reflectloop "
+                        f"(supported: {supported()})")
+    unknown = [k for k in raw if k not in ASSERT_KEYS]
+    if unknown:
+        raise MetricError(f"{where}: the {kind} assertion's key {unknown[0]!r} is not supported "
+                        f"(supported: {', '.join(ASSERT_KEYS)})")
+    base = kind.removeprefix("not-")
+    if base in NEEDS_VALUE and raw.get("value") in (None, "", []):
+        raise MetricError(f"{where}: the {kind} assertion needs a value")
+    for key in ("weight", "threshold"):
+        if key in raw and (isinstance(raw[key], bool) or not isinstance(raw[key], (int, float)) or raw[key] < 0):
+            raise MetricError(f"{where}: the {kind} assertion's {key} must be a number, at least 0 (got {raw[key]!r})")
+    if base == "python" and not str(raw["value"]).startswith("file://"):
+        raise MetricError(f"{where}: a python assertion's value must be file://path.py (inline code is not supported)")
+    if base == "regex":
+        try:
+            checks.compile_regex(str(raw["value"]))
+        except MetricError as exc:
+            raise MetricError(f"{where}: {exc}") from None
+    for text in _strings(raw.get("value")):
+        parse(text, f"{where}: the {kind} assertion's value")
+    return {k: raw[k] for k in ASSERT_KEYS if k in raw}
+
+
+def python_reference(value: str) -> tuple[str, str]:
+    """(file, function) of a ``file://x.py[:function]`` value."""
+    path, colon, function = value[len("file://") :].rpartition(":")
+    if not colon or not path.endswith(".py"):
+        path, function = value[len("file://") :], DEFAULT_FUNCTION
+    return path, function
+
+
+@dataclass(frozen=True)
+class PromptfooAsserts:
+    kind: ClassVar[str] = "promptfoo"
+    python: dict = field(default_factory=dict)  # a python assertion's file, as written -> its source
+    model: str = ""  # the judge's model spec from an assertion's provider; --judge overrides it
+    needs_model: bool = False  # an llm-rubric or similar assertion is in the suite
+    base_dir: str = ""
+    llm: Any = field(default=None, init=False, repr=False, compare=False)
+    functions: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def with_model(self, llm) -> PromptfooAsserts:
+        metric = dataclasses.replace(self)
+        object.__setattr__(metric, "llm", llm)
+        return metric
+
+    def aggregate(self, pairs: Sequence[tuple[TaskExample, MetricResult]]) -> Aggregate:
+        return mean_aggregate([r for _, r in pairs])
+
+    async def score(self, example: TaskExample, value: Any) -> MetricResult:
+        test = example.target if isinstance(example.target, dict) else {}
+        output = value if isinstance(value, str) else checks.js_text(value)
+        lines, total, weights, failed = [], 0.0, 0.0, False
+        for number, assertion in enumerate(test.get("assert", ()), 1):
+            try:
+                grade = await self._grade(assertion, output, example, test)
+            except _Unscored as exc:
+                return MetricResult.errored(f"assertion {number} ({assertion['type']}): {exc}",
+                                            call_failed=exc.call_failed)
+            weight = float(assertion.get("weight", 1))
+            if weight == 0:  # promptfoo passes an assertion of weight 0, whatever it graded
+                grade = dataclasses.replace(grade, passed=True)
+            total, weights, failed = total + grade.score * weight, weights + weight, failed or not grade.passed
+            lines.append(f"{'PASS' if grade.passed else 'FAIL'} {_label(assertion)} score {grade.score:g}"
+                         f"{f' weight {weight:g}' if weight != 1 else ''}: {grade.reason}")
+        score = total / weights if weights > 0 else 0.0
+        passed = not failed
+        if isinstance(test.get("threshold"), (int, float)):
+            passed = score >= test["threshold"]
+        head = f"promptfoo would {'pass' if passed else 'fail'} this test (score {score:.2f})"
+        return MetricResult(score, "\n".join([head, *lines]))
+
+    async def _grade(self, assertion: dict, output: str, example: TaskExample, test: dict) -> checks.Grade:
+        kind = assertion["type"]
+        inverse, base = kind.startswith("not-"), kind.removeprefix("not-")
+        value = _filled(assertion.get("value"), example)
+        if base == "equals":
+            return checks.equals(output, value, inverse)
+        if base in ("contains", "icontains", "contains-any", "contains-all", "icontains-any", "icontains-all"):
+            mode = base.rpartition("-")[2] if "-" in base else "one"
+            return checks.contains(output, value, inverse, fold=base.startswith("i"), mode=mode)
+        if base == "starts-with":
+            return checks.starts_with(output, value, inverse)
+        if base == "regex":
+            return checks.regex(output, value, inverse)
+        if base in ("is-json", "contains-json"):
+            grade = checks.is_json if base == "is-json" else checks.contains_json
+            return grade(output, value if isinstance(value, dict) else None, inverse)
+        if base == "python":
+            return self._python(assertion, value, output, example, test, inverse)
+        if base == "llm-rubric":
+            return await self._rubric(assertion, value, output, example, inverse)
+        return await self._similar(assertion, value, output, inverse)
+
+    def _python(self, assertion, value, output, example, test, inverse) -> checks.Grade:
+        call = self._function(value)
+        context = {"vars": dict(test.get("vars", example.fields)), "test": test,
+                   "config": dict(assertion.get("config") or {})}
+        try:
+            returned = call(output, context)
+        except Exception as exc:  # the suite's code: it errors this example only
+            raise _Unscored(f"{value} raised {type(exc).__name__}: {exc}") from None
+        try:
+            return checks.python_grade(returned, assertion.get("threshold"), inverse)
+        except MetricError as exc:
+            raise _Unscored(f"{value}: {exc}") from None
+
+    def _function(self, value: str) -> Callable:
+        if value not in self.functions:
+            path, function = python_reference(value)
+            source = self.python.get(path)
+            if source is None:
+                raise MetricError(f"the python assertion {value} has no stored source")
+            copy = materialise(Path(path).name, source)
+            self.functions[value] = load_function(f"{copy.name}:{function}", copy.parent)
+        return self.functions[value]
+
+    async def _rubric(self, assertion, value, output, example, inverse) -> checks.Grade:
+        judge = Judge(rubric=checks.js_text(value), show_target=False).with_model(self._model())
+        result = await judge.score(example, output)
+        if result.error is not None or result.score is None:
+            raise _Unscored(result.error or "the judge gave no score", call_failed=result.call_failed)
+        threshold = assertion.get("threshold")
+        raw = result.score >= threshold if threshold is not None else result.score >= 1.0
+        ok = raw != inverse
+        return checks.Grade(ok, result.score if not inverse else 1.0 - result.score, result.feedback)
+
+    async def _similar(self, assertion, value, output, inverse) -> checks.Grade:
+        expected = [checks.js_text(v) for v in value] if isinstance(value, list) else [checks.js_text(value)]
+        try:
+            vectors = await self._model().embed([*expected, output], purpose="judge")
+        except ProviderError as exc:
+            raise _Unscored(f"the embeddings call failed: {exc}", call_failed=True) from None
+        similarities = [checks.cosine(v, vectors[-1]) for v in vectors[:-1]]
+        return checks.similar(similarities, float(assertion.get("threshold", SIMILAR_THRESHOLD)), inverse)
+
+    def _model(self):
+        if self.llm is None:
+            raise MetricError("the suite's llm-rubric / similar assertions need a model: pass --judge SPEC "
+                              "or give the assertion a provider")
+        return self.llm
+
+
+class _Unscored(Exception):
+    def __init__(self, message: str, *, call_failed: bool = False) -> None:
+        super().__init__(message)
+        self.call_failed = call_failed
+
+
+def _filled(value: Any, example: TaskExample) -> Any:
+    """An assertion's value with its ``{{var}}`` slots filled from the test's vars."""
+    fields = dict(example.fields)
+    if isinstance(value, str):
+        return render(value, fields, "an assertion's value")
+    if isinstance(value, list):
+        return [_filled(v, example) for v in value]
+    return value
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _label(assertion: dict) -> str:
+    value = assertion.get("value")
+    if value is None or isinstance(value, dict):
+        return assertion["type"]
+    return f"{assertion['type']} {quote(checks.js_text(value), 60)}"

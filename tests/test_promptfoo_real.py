@@ -1,0 +1,183 @@
+"""A promptfoo suite through reflectloop and back through the real promptfoo.
+
+``reflectloop run --task promptfoo:examples/promptfoo/promptfooconfig.yaml``
+against the fake endpoint; then ``promptfoo eval`` (its provider pointed at
+the same endpoint, which answers each request the same way every time) on
+the example suite itself and on what ``best --format promptfoo`` wrote: for
+every prompt, each test's score promptfoo reports equals the one reflectloop
+recorded for that example, so the prompt's mean score and its pass rate do too.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reflectloop.sessions.store import SessionStore
+from tests.support.cli import cli, fake_flags
+from tests.support.fake_server import FakeServer
+from tests.support.promptfoo import command, evaluate
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "promptfoo"
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with FakeServer() as fake:
+        yield fake
+
+
+@pytest.fixture
+def promptfoo():
+    return command()  # skips (fails under REFLECTLOOP_STRICT=1) when promptfoo is not installed
+
+
+def at_fake_endpoint(config: Path, url: str) -> Path:
+    """``config`` with its providers replaced by the fake endpoint (an
+    OpenAI-compatible ``apiBaseUrl``), beside it."""
+    data = yaml.safe_load(config.read_text())
+    data["providers"] = [{"id": "openai:chat:fake", "config": {"apiBaseUrl": url}}]
+    out = config.with_name("promptfooconfig.fake.yaml")
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    return out
+
+
+def run_suite(capsys, tmp_path: Path, url: str) -> Path:
+    session = tmp_path / "session.json"
+    code, _, err = cli(capsys, "run", "--task", f"promptfoo:{EXAMPLE / 'promptfooconfig.yaml'}", "--preset", "quick",
+                       "--session", session, *fake_flags(url))
+    assert code == 0, err
+    return session
+
+
+def recorded(session: Path) -> dict[str, dict[str, object]]:
+    """Prompt text -> example id -> the result reflectloop recorded on dev."""
+    with SessionStore.open(session, read_only=True) as store:
+        prompts = store.prompts()
+        out: dict[str, dict[str, object]] = {}
+        for _, ev in store.evaluations():
+            if ev.split == "dev":
+                out.setdefault(prompts[ev.prompt_id].instruction, {}).update({r.example_id: r for r in ev.results})
+    return out
+
+
+def by_prompt(result: dict) -> dict[str, dict[str, dict]]:
+    """promptfoo's results: prompt text -> test id (test-N, as reflectloop numbers them) -> the row."""
+    templates = [p["raw"] for p in result["results"]["prompts"]]
+    rows: dict[str, dict[str, dict]] = {}
+    for row in result["results"]["results"]:
+        rows.setdefault(templates[row["promptIdx"]], {})[f"test-{row['testIdx'] + 1}"] = row
+    return rows
+
+
+def assert_same_scores(ours: dict, theirs: dict) -> None:
+    assert theirs.keys() == ours.keys()
+    for test_id, row in theirs.items():
+        mine = ours[test_id]
+        assert row["response"]["output"] == mine.output, test_id  # the same reply to the same request
+        assert row["score"] == pytest.approx(mine.score), (test_id, row["gradingResult"], mine.feedback)
+        assert row["success"] == mine.feedback.startswith("promptfoo would pass"), (test_id, mine.feedback)
+    n = len(theirs)
+    assert sum(r["score"] for r in theirs.values()) / n == pytest.approx(sum(r.score for r in ours.values()) / n)
+    assert sum(r["success"] for r in theirs.values()) / n == \
+        sum(r.feedback.startswith("promptfoo would pass") for r in ours.values()) / n
+
+
+def test_the_example_suite_scores_the_same_in_promptfoo_and_reflectloop(capsys, tmp_path, server, promptfoo):
+    session = run_suite(capsys, tmp_path, server.openai_url)
+    scores = recorded(session)
+    suite = tmp_path / "suite"
+    shutil.copytree(EXAMPLE, suite)
+    result = evaluate(at_fake_endpoint(suite / "promptfooconfig.yaml", server.openai_url), tmp_path / "given.json",
+                      tmp_path / "pf-home")
+    rows = by_prompt(result)
+    assert len(rows) == 2  # both of the suite's prompts
+    for text, theirs in rows.items():
+        instruction = next(i for i in scores if text.startswith(i) and text[len(i):].startswith("\n\nReview:"))
+        assert_same_scores(scores[instruction], theirs)
+    # The prompts score differently, so the equality is not one of constants.
+    assert len({sum(r["score"] for r in rows[t].values()) for t in rows}) == 2
+
+
+def test_best_format_promptfoo_runs_in_promptfoo_with_the_recorded_score(capsys, tmp_path, server, promptfoo):
+    session = run_suite(capsys, tmp_path, server.openai_url)
+    out = tmp_path / "best"
+    code, _, err = cli(capsys, "best", session, "--format", "promptfoo", "--out", out)
+    assert code == 0, err
+    assert {p.name for p in out.iterdir()} == {"promptfooconfig.yaml", "prompt.txt", "tests.yaml", "label_check.py"}
+    written = yaml.safe_load((out / "promptfooconfig.yaml").read_text())
+    assert written["prompts"] == ["file://prompt.txt"] and written["tests"] == "file://tests.yaml"
+    assert written["providers"] == yaml.safe_load((EXAMPLE / "promptfooconfig.yaml").read_text())["providers"]
+    result = evaluate(at_fake_endpoint(out / "promptfooconfig.yaml", server.openai_url), tmp_path / "best.json",
+                      tmp_path / "pf-home")
+    rows = by_prompt(result)
+    assert len(rows) == 1
+    ((text, theirs),) = rows.items()
+    with SessionStore.open(session, read_only=True) as store:
+        best = store.prompts()[store.steps()[-1].best_id].instruction
+        dev_best = store.steps()[-1].dev_best
+    assert text.startswith(best)
+    assert_same_scores(recorded(session)[best], theirs)
+    assert sum(r["score"] for r in theirs.values()) / len(theirs) == pytest.approx(dev_best)
+
+
+# --------------------------------------------- each assertion, graded by both
+GRADED = [
+    ("Paris", [{"type": "equals", "value": "Paris"}, {"type": "not-equals", "value": "Lyon"},
+               {"type": "starts-with", "value": "Pa"}, {"type": "regex", "value": r"^P\w+$"}]),
+    ('It is {"city": "Paris", "n": 2} ok', [
+        {"type": "contains-json", "value": {"type": "object", "required": ["city"]}}, {"type": "not-is-json"},
+        {"type": "icontains-all", "value": "city, paris"}, {"type": "contains-any", "value": ["Lyon", "Nice"],
+                                                             "weight": 2}]),
+    ('{"a": 1}', [{"type": "is-json", "value": "type: object\nrequired: [b]"}, {"type": "equals", "value": {"a": 1}},
+                  {"type": "contains", "value": "a"}]),
+    ("abcde", [{"type": "python", "value": "file://check.py:length", "threshold": 0.6},
+               {"type": "python", "value": "file://check.py"}, {"type": "contains", "value": "z", "weight": 0}]),
+    ("mixed Case", [{"type": "icontains-any", "value": "CASE, x"}, {"type": "not-icontains-all", "value": "mixed, zzz"},
+                    {"type": "not-starts-with", "value": "m", "weight": 0.5}]),
+    ("here {a: 1} and {b: [2, 3]}", [{"type": "contains-json", "value": {"required": ["b"]}},
+                                    {"type": "not-contains-json"}]),
+    ("yes", [{"type": "equals", "value": "{{expect}}"}, {"type": "not-icontains", "value": "{{expect}}"}]),
+    ("only", [{"type": "contains", "value": "only"}, {"type": "contains", "value": "zz", "weight": 0}]),
+]
+CHECK = '''
+def get_assert(output, context):
+    return {"pass": output.startswith("a"), "score": 0.5, "reason": "starts with " + output[0]}
+
+def length(output, context):
+    return len(output) / 10
+'''
+
+
+def test_each_assertion_type_grades_as_the_real_promptfoo_grades_it(tmp_path, promptfoo):
+    """promptfoo's echo provider replies with the prompt, here the output to
+    grade; reflectloop's metric grades the same outputs with the same assertions."""
+    from reflectloop.core.tasks.promptfoo import load_suite
+    import asyncio
+
+    (tmp_path / "check.py").write_text(CHECK)
+    tests = [{"description": f"case {n}", "vars": {"out": out, "expect": "yes"}, "assert": asserts}
+             for n, (out, asserts) in enumerate(GRADED, 1)]
+    tests[4]["threshold"] = 0.5
+    config = {"prompts": ["{{out}}"], "providers": ["echo"], "tests": tests}
+    (tmp_path / "promptfooconfig.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    shutil.copy(tmp_path / "check.py", ours / "check.py")
+    # reflectloop optimizes an instruction, so its copy of the suite has one; the outputs graded are the same.
+    (ours / "promptfooconfig.yaml").write_text(yaml.safe_dump({**config, "prompts": ["Grade.\n{{out}}"]}))
+    spec = load_suite(ours / "promptfooconfig.yaml")
+    result = evaluate(tmp_path / "promptfooconfig.yaml", tmp_path / "graded.json", tmp_path / "pf-home")
+    rows = sorted(result["results"]["results"], key=lambda r: r["testIdx"])
+    assert len(rows) == len(GRADED)
+    for row, example, (out, _) in zip(rows, spec.examples, GRADED):
+        assert row["response"]["output"] == out
+        mine = asyncio.run(spec.scorer.score(example, out))
+        assert row["score"] == pytest.approx(mine.score), (out, row["gradingResult"], mine.feedback)
+        assert row["success"] == mine.feedback.startswith("promptfoo would pass"), (out, row["gradingResult"],
+                                                                                     mine.feedback)
+    # Not all alike: some tests pass, some fail, scores in between.
+    assert {r["success"] for r in rows} == {True, False} and any(0 < r["score"] < 1 for r in rows)
