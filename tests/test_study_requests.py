@@ -1,0 +1,378 @@
+"""``reflectloop run --protocol study`` against the fake endpoint, request by
+request next to the requests of the study's released code recorded in
+../shared/fidelity (read at test time), on paper:navigate with the
+recordings' settings: beam 5, the task's 10 initial prompts, dev 50, two
+steps, the target and optimizer models of the recordings.
+
+Compared on structure, for APO, APE, OPRO, APO-Sum, PromptAgent and ABO:
+roles and system message, model, sampling parameters (temperature, top_p,
+no max_tokens), how many examples each request shows and which of their
+fields (input, gold as an answer object or plain, OPRO's ``<INS>`` marks,
+numbered headers, the target's output where the recording holds it), OPRO's
+trajectory, and how each recorded reply is parsed; the target requests byte
+for byte (model and messages).  What this file keeps of the study is the
+structural facts in ``FIELDS``, never its text.  ``n`` and the requests per
+parent are the sampling tests' (they depend on ``--sampling``)."""
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from reflectloop.core.methods.base import StepContext, format_errors
+from reflectloop.core.methods.one_call import split_output
+from reflectloop.core.methods.opro import scored_trajectory, study_problems, study_trajectory
+from reflectloop.core.methods.parsing import Reply, parse_study
+from reflectloop.core.methods.promptagent import template_prediction
+from reflectloop.core.types import Completion, ErrorCase, Example, Prompt, Usage
+from reflectloop.sessions.store import SessionStore
+from tests.support.fake_server import FakeServer
+from tests.test_study_optimizer import FIDELITY, KINDS
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "paper"
+TARGET_MODEL, OPTIMIZER_MODEL = "openai:gpt-35-turbo-1106", "openai:gpt-4"  # the recordings' models
+SETTINGS = ["--task", "paper:navigate", "--protocol", "study", "--initial-prompts", "task", "--steps", "2",
+            "--beam", "5", "--dev-size", "50", "--test-size", "2", "--no-cache", "--json"]
+RECORDED = {"apo": "apo", "ape": "ape", "opro": "opro", "apo-sum": "apo-sum", "promptagent": "promptagent",
+            "abo": "abo"}
+
+# What each optimizer request shows of each example, read from the study's
+# templates and recordings: "input", the gold as an answer "object" or
+# "plain", the target's "output", OPRO's "<INS>" mark before the input.
+# (examples shown, fields)
+FIELDS: dict[str, tuple[int, frozenset[str]]] = {
+    "reflect": (4, frozenset({"input", "object", "output"})),
+    "refine": (4, frozenset({"input", "object"})),
+    "opro": (4, frozenset({"input", "object", "<INS>"})),
+    "sum": (4, frozenset({"input", "object", "output"})),
+    "pa_feedback": (4, frozenset({"input", "plain", "output"})),
+    "pa_update": (4, frozenset({"input", "plain", "output"})),
+    "abo_reflect": (2, frozenset({"input", "object", "output"})),
+    "abo_demo": (1, frozenset({"input"})),  # one ini example, no gold, no output
+    "ape": (0, frozenset()),
+}
+HEADER = re.compile(r"^(?:#+ \w+ )?\d+$", re.M)  # a numbered header line, "## Example 2" or a bare "2"
+
+
+class Recording(FakeServer):
+    """The fake endpoint, keeping every request body as sent."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.bodies: list[dict] = []
+
+    def _decide(self, api, body, prompt):
+        with self._lock:
+            self.bodies.append(body)
+        return super()._decide(api, body, prompt)
+
+
+def need_recordings() -> None:
+    if not FIDELITY.is_dir() or not DATA.is_dir():
+        pytest.skip(f"the study's recordings ({FIDELITY}) or the paper's data ({DATA}) are not here")
+
+
+@cache
+def recording(method: str) -> list[dict]:
+    path = FIDELITY / f"study-navigate-{RECORDED[method]}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@cache
+def split(folder: str) -> dict[str, dict]:
+    return json.loads((DATA / folder / "navigate.json").read_text())["examples"]
+
+
+def user(body: dict) -> str:
+    return body["messages"][-1]["content"]
+
+
+def is_target(body: dict) -> bool:
+    return user(body).endswith("\n## Output\n")
+
+
+@cache
+def run(method: str, tmp: Path) -> tuple[list[dict], Path]:
+    """The run's request bodies and its session (one run per method per test session)."""
+    session = tmp / f"{method}.session"
+    optimizer = TARGET_MODEL if method == "ape" else OPTIMIZER_MODEL  # the study's APE asks GPT-3.5
+    with Recording() as server:
+        url = server.openai_url
+        code = _main("run", "--method", method, "--data-dir", DATA, *SETTINGS, "--session", session,
+                     "--target", TARGET_MODEL, "--target-base-url", url,
+                     "--optimizer", optimizer, "--optimizer-base-url", url)
+        assert code == 0, f"reflectloop run --method {method} exited {code}"
+        return list(server.bodies), session
+
+
+def _main(*argv) -> int:
+    from reflectloop.tui.cli import main
+    return main([str(a) for a in argv])
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    need_recordings()
+    folder = tmp_path_factory.mktemp("study-requests")
+    return lambda method: run(method, folder)
+
+
+def ours_of(bodies: list[dict], kind: str) -> list[dict]:
+    phrase = KINDS[kind][1]
+    return [b for b in bodies if not is_target(b) and phrase in user(b)]
+
+
+def recorded_of(method: str, kind: str) -> list[dict]:
+    return [r for r in recording(method) if r["meta"]["kind"] == kind]
+
+
+def shown(text: str, folder: str) -> list[str]:
+    """Ids of the examples of ``folder`` whose input the request shows, in order of appearance."""
+    found = [(text.find(ex["input"]), key) for key, ex in split(folder).items() if ex["input"] in text]
+    # An input inside a longer one is not shown by itself.
+    inputs = {key: split(folder)[key]["input"] for _, key in found}
+    kept = [(at, key) for at, key in found
+            if not any(key != other and inputs[key] in inputs[other] for other in inputs)]
+    return [key for _, key in sorted(kept)]
+
+
+def segments(text: str, keys: list[str], folder: str) -> dict[str, str]:
+    """What follows each shown example's input up to the next one's (the last
+    one runs on into the rest of the request, so only those before it are read)."""
+    starts = [text.find(split(folder)[k]["input"]) for k in keys]
+    return {k: text[start + len(split(folder)[k]["input"]): end]
+            for k, start, end in zip(keys[:-1], starts[:-1], starts[1:])}
+
+
+def gold_fields(segment: str, gold: str) -> set[str]:
+    """How the gold is shown: alone at the end of a line, as it is or as an answer object."""
+    if re.search(r'(?:^|: )\{\s*"answer"\s*:\s*"%s"\s*\}$' % re.escape(gold), segment, re.M):
+        return {"object"}
+    if re.search(r"(?:^|: )%s$" % re.escape(gold), segment, re.M):
+        return {"plain"}
+    return set()
+
+
+def fields(text: str, keys: list[str], folder: str, outputs: dict[str, set[str]] | None) -> set[str]:
+    """The fields every shown example has (those before the last one)."""
+    found = []
+    for key, segment in segments(text, keys, folder).items():
+        have = {"input"} | gold_fields(segment, split(folder)[key]["output"][0])
+        if f"<INS>{split(folder)[key]['input']}" in text:
+            have.add("<INS>")
+        if outputs is not None and any(o.strip() and o.strip() in segment for o in outputs.get(key, ())):
+            have.add("output")
+        found.append(have)
+    return set.intersection(*found) if found else ({"input"} if keys else set())
+
+
+def our_outputs(session: Path) -> dict[str, set[str]]:
+    """Every step-0 dev output by dev key (the parents' outputs the errors show)."""
+    outputs: dict[str, set[str]] = {}
+    with SessionStore.open(session, read_only=True) as store:
+        for _, ev in store.evaluations(0):
+            for r in ev.results:
+                if r.example_id.startswith("induce/"):
+                    outputs.setdefault(r.example_id.split("/", 1)[1], set()).add(r.output)
+    return outputs
+
+
+def recorded_outputs(method: str) -> dict[str, set[str]] | None:
+    """The recording's target outputs by dev key, where the recording holds the
+    parent's own (ABO's beam is its one composed prompt); None where it does not."""
+    if method != "abo":
+        return None
+    outputs: dict[str, set[str]] = {}
+    for r in recording(method):
+        if r["meta"]["kind"] == "target":
+            outputs.setdefault(r["meta"]["example"].removeprefix("dev"), set()).update(r["answers"])
+    return outputs
+
+
+def kinds_of(method: str) -> list[str]:
+    return [k for k, (m, _) in KINDS.items() if m == method and k in FIELDS]
+
+
+METHODS = sorted(RECORDED)
+
+
+# ----------------------------------------------------------- the requests
+@pytest.mark.parametrize("method", METHODS)
+def test_optimizer_requests_have_the_recorded_roles_model_and_sampling(method, runs):
+    bodies, _ = runs(method)
+    for kind in kinds_of(method):
+        recorded, ours = recorded_of(method, kind), ours_of(bodies, kind)
+        assert recorded and ours, f"{kind}: recorded {len(recorded)}, ours {len(ours)}"
+        for facts in ({tuple(m["role"] for m in b["messages"]) for b in (r["body"] for r in recorded)},
+                      {b["messages"][0]["content"] for b in (r["body"] for r in recorded)}):
+            assert len(facts) == 1, f"{kind}: the recording varies: {facts}"
+        for b in ours:
+            r = recorded[0]["body"]
+            assert [m["role"] for m in b["messages"]] == [m["role"] for m in r["messages"]], kind
+            assert b["messages"][0]["content"] == r["messages"][0]["content"], kind
+            assert (b["model"], b["temperature"], b["top_p"]) == (r["model"], r["temperature"], r["top_p"]), kind
+            assert "max_tokens" not in b and "max_tokens" not in r, kind
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_optimizer_requests_show_the_recorded_examples_and_fields(method, runs):
+    bodies, session = runs(method)
+    mine = our_outputs(session)
+    for kind in kinds_of(method):
+        count, wanted = FIELDS[kind]
+        folder = "ini" if kind == "abo_demo" else "induce"
+        for r in recorded_of(method, kind):
+            text = user(r["body"])
+            keys = shown(text, folder)
+            meta = [r["meta"]["demo_input"].removeprefix("ini")] if kind == "abo_demo" else r["meta"].get("dev_shown", [])
+            assert keys == sorted(meta, key=lambda k: text.find(split(folder)[k]["input"])), kind
+            assert len(keys) == count, f"recorded {kind} shows {len(keys)}"
+            have = fields(text, keys, folder, recorded_outputs(method))
+            checked = wanted if method == "abo" else wanted - {"output"}  # outputs: see recorded_outputs
+            assert have & checked == checked and not have - wanted, f"recorded {kind}: {have} vs {wanted}"
+            assert len(HEADER.findall(text)) == (count if count > 1 else 0), f"recorded {kind}: numbered headers"
+        for b in ours_of(bodies, kind):
+            text = user(b)
+            keys = shown(text, folder)
+            assert len(keys) == count, f"our {kind} shows {len(keys)}"
+            have = fields(text, keys, folder, mine)
+            assert have == wanted if count > 1 else have >= {"input"} if count else not have, \
+                f"our {kind}: {have} vs {wanted}"
+            assert len(HEADER.findall(text)) == (count if count > 1 else 0), f"our {kind}: numbered headers"
+
+
+def test_opro_trajectory_has_the_recorded_layout_and_the_study_tie_order(runs):
+    bodies, session = runs("opro")
+    with SessionStore.open(session, read_only=True) as store:
+        initial = [p.instruction for p in store.prompts().values() if p.step == 0]
+        scores = {p.instruction: ev.score for _, ev in store.evaluations(0)
+                  for p in [store.prompts()[ev.prompt_id]] if ev.split == "dev"}
+    recorded = [user(r["body"]) for r in recorded_of("opro", "opro")]
+    ours = [user(b) for b in ours_of(bodies, "opro")]
+    for text in recorded + ours:
+        entries = re.findall(r"^text: (.*)\nscore: (\d+)$", text, re.M)
+        # Step 1: every step-0 prompt once; the recording's step 2: the top 20 of 30.
+        assert len(entries) == (len(initial) if text in ours else len(entries)) and len(entries) in (len(initial), 20)
+        assert [int(s) for _, s in entries] == sorted(int(s) for _, s in entries)  # ascending
+    for b in ours_of(bodies, "opro"):
+        entries = re.findall(r"^text: (.*)\nscore: (\d+)$", user(b), re.M)
+        ranked = sorted(initial, key=lambda p: scores[p], reverse=True)  # stable: ties in evaluation order
+        assert [t for t, _ in entries] == list(reversed(ranked))  # walked from the lowest rank up
+        assert "\n\n\n\n" not in user(b)  # no run of separators after the last entry (the study's defect)
+
+
+# ------------------------------------------------------- the target requests
+@pytest.mark.parametrize("method", ["apo", "ape", "opro", "apo-sum", "promptagent"])
+def test_target_requests_are_the_recorded_ones_byte_for_byte(method, runs):
+    bodies, _ = runs(method)
+    ours = {json.dumps([b["model"], b["messages"]]) for b in bodies if is_target(b)}
+    recorded = [r["body"] for r in recording(method) if r["meta"]["kind"] == "target"]
+    assert len(recorded) == 40
+    missing = [b for b in recorded if json.dumps([b["model"], b["messages"]]) not in ours]
+    assert not missing, f"{len(missing)} recorded target requests not sent, e.g. {missing[0]['messages'][-1]!r}"
+    for b in bodies:
+        if is_target(b):
+            assert (b["temperature"], b["top_p"]) == (recorded[0]["temperature"], recorded[0]["top_p"])
+
+
+def test_abo_target_requests_match_the_recorded_ones_but_the_demonstration(runs):
+    """The composed prompt's caution is our wording, and the demonstration is
+    worked on our fixed example: the instruction, the layout around the
+    demonstration and the input are the recorded bytes."""
+    bodies, _ = runs("abo")
+    ours = [b for b in bodies if is_target(b)]
+    for r in (r["body"] for r in recording("abo") if r["meta"]["kind"] == "target"):
+        instruction, _, rest = user(r).partition("\n\n#### Examples\n")
+        tail = "\n\n## Input\n" + user(r).rsplit("\n\n## Input\n", 1)[1]
+        match = [b for b in ours if user(b).startswith(instruction + "\n\n#### Examples\n") and user(b).endswith(tail)]
+        assert match, f"no target request of the initial prompt ending {tail!r}"
+        for b in match:
+            assert [m["role"] for m in b["messages"]] == [m["role"] for m in r["messages"]]
+            assert b["messages"][0] == r["messages"][0] and b["model"] == r["model"]
+            demo = user(b)[len(instruction):-len(tail)]
+            assert len(shown(demo, "ini")) == 1 and "\n## Input\n" in demo and "\n## Output\n" in demo
+
+
+# ----------------------------------------------------------- the replies
+def reply(text: str) -> Reply:
+    return Reply(Completion(text, Usage(0, 0), 0.0, False, "fake:opt"))
+
+
+def spans(text: str, opener: str, closer: str) -> list[str]:
+    return [s.strip() for s in re.findall(re.escape(opener) + "(.*?)" + re.escape(closer), text, re.S)]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_recorded_replies_give_the_candidates_the_study_takes(method):
+    """Every span of every recorded choice is a candidate (a choice without
+    one, taken whole); the analyses of APO-Sum and ABO are their cards."""
+    need_recordings()
+    for r in recording(method):
+        kind = r["meta"]["kind"]
+        for answer in r["answers"]:
+            if kind in ("refine", "pa_update"):
+                assert [d.text for d in parse_study(reply(answer))] == spans(answer, "<START>", "<END>")
+            elif kind == "opro":
+                assert [d.text for d in parse_study(reply(answer), "INS")] == spans(answer, "<INS>", "</INS>")
+            elif kind in ("sum", "abo_reflect"):
+                analysis, revisions = split_output(answer, protocol="study")
+                assert [d.text for d in revisions] == spans(answer, "<START>", "<END>")
+                assert analysis.text == spans(answer, "<ANALYSIS>", "</ANALYSIS>")[0]
+            elif kind == "ape":  # the study asks for no tags and takes each choice whole
+                drafts = parse_study(reply(answer))
+                assert [d.text for d in drafts] == [answer.strip()] and drafts[0].parse_error
+
+
+@pytest.mark.parametrize(("output", "prediction"), [
+    ('{"answer": "A"}', "A"),
+    ('{"answer": true}', "True"),  # as text, as the study's template writes it
+    ("**Answer:** A", "**Answer:** A"),  # no object: the whole output
+    ("The answer is B.", "The answer is B"),  # a final period dropped
+    ("{'answer': 'B'}", "'B'"),  # no quote repair: the text after the colon
+    ('{"answer": "A"} then {"answer": "B"}', "B"),  # the last one found
+    ('{"other": 1}', '{"other": 1}'),  # an object without answer: the whole output
+])
+def test_promptagent_shows_the_prediction_its_template_extracts(output, prediction):
+    assert template_prediction(output) == prediction
+
+
+# ------------------------------------------------------- OPRO's layout rules
+def context(history, errors=()) -> StepContext:
+    return StepContext(1, Prompt("p0", "P"), tuple(errors),
+                       history=tuple((Prompt(f"p{i}", text), score) for i, (text, score) in enumerate(history)))
+
+
+def entries(text: str) -> list[tuple[str, int]]:
+    return [(t, int(s)) for t, s in re.findall(r"^text: (.*)\nscore: (\d+)$", text, re.M)]
+
+
+def test_study_trajectory_takes_the_top_before_merging_equal_texts_and_reverses_ties():
+    history = [("A", 0.5), ("B", 0.7), ("C", 0.5), ("B", 0.6), ("D", 0.1), ("E", 0.7)]
+    # Ranked (stable): B .7, E .7, A .5, C .5, B .6 → B .7, E .7, B .6, A .5, C .5; the top 4 before merging.
+    text = study_trajectory(context(history), 4)
+    assert entries(text) == [("A", 50), ("B", 70), ("E", 70)]  # B sits where its lower copy was, with .7
+    assert entries(study_trajectory(context(history), 20)) == [("D", 10), ("C", 50), ("A", 50), ("B", 70),
+                                                                ("E", 70)]  # ties: reverse evaluation order
+    assert not text.endswith("\n\n")  # no separator after the last entry (the study's trailing run)
+    # The default protocol: distinct texts first (each its best score), ties in the order first scored.
+    default = re.findall(r"^text:\n(.*)\nscore:\n(\d+)$", scored_trajectory(context(history), 4), re.M)
+    assert default == [("A", "50"), ("C", "50"), ("B", "70"), ("E", "70")]
+
+
+def test_study_problems_mark_each_input_and_number_them_when_more_than_one():
+    one = study_problems([Example("e1", "go left", ("B",))])
+    assert one == 'Input:\n<INS>go left\nOutput: {"answer": "B"}'  # one problem: no header
+    two = study_problems([Example("e1", "go left", ("B",)), Example("e2", "go on", ("A",))])
+    assert HEADER.findall(two) == ["## Problem 1", "## Problem 2"] and two.count("\n<INS>go ") == 2
+
+
+def test_a_single_error_is_numbered_and_shows_its_gold_as_an_answer_object():
+    """APO's, APO-Sum's and ABO's error layout: the study's one-error branch
+    prints its index placeholder literally, a defect avoided."""
+    error = ErrorCase("e1", "go left", ("B",), "I think A", "A")
+    text = format_errors([error], protocol="study")
+    assert HEADER.findall(text) == ["## Example 1"] and 'Correct answer: {"answer": "B"}' in text
+    assert "Correct answer: B" in format_errors([error])  # the default protocol: plain
