@@ -7,8 +7,8 @@ steps, the target and optimizer models of the recordings.
 Compared on structure, for APO, APE, OPRO, APO-Sum, PromptAgent and ABO:
 roles and system message, model, sampling parameters (temperature, top_p,
 no max_tokens), how many examples each request shows and which of their
-fields (input, gold as an answer object or plain, OPRO's ``<INS>`` marks,
-numbered headers, the target's output where the recording holds it), OPRO's
+fields (input, gold as an answer object or plain, the target's output,
+PromptAgent's prediction, OPRO's ``<INS>`` marks, numbered headers), OPRO's
 trajectory, and how each recorded reply is parsed; the target requests byte
 for byte (model and messages).  What this file keeps of the study is the
 structural facts in ``FIELDS``, never its text.  ``n`` and the requests per
@@ -156,17 +156,31 @@ def gold_fields(segment: str, gold: str) -> set[str]:
     return set()
 
 
-def fields(text: str, keys: list[str], folder: str, outputs: dict[str, set[str]] | None) -> set[str]:
-    """The fields every shown example has (those before the last one)."""
-    found = []
+def shows_output(segment: str, gold: str) -> bool:
+    """Whether an example's block (up to the blank line before the next)
+    shows more than a label next to its gold line: the target's output."""
+    lines = [line for line in segment.split("\n\n")[0].split("\n") if line.strip()]
+    at = [i for i, line in enumerate(lines) if gold_fields(line, gold)]
+    return bool(at) and max(at[-1], len(lines) - at[-1] - 1) >= 2
+
+
+def fields(text: str, keys: list[str], folder: str, outputs: dict[str, set[str]] | None = None) -> set[str]:
+    """The fields the shown examples have (those before the last one): input,
+    gold and ``<INS>`` on every one; the output on any one (an output can be
+    empty).  ``outputs``: the target's outputs by key, which a shown output
+    must be one of."""
+    found, output = [], False
     for key, segment in segments(text, keys, folder).items():
-        have = {"input"} | gold_fields(segment, split(folder)[key]["output"][0])
-        if f"<INS>{split(folder)[key]['input']}" in text:
+        ex = split(folder)[key]
+        have = {"input"} | gold_fields(segment, ex["output"][0])
+        if f"<INS>{ex['input']}" in text:
             have.add("<INS>")
-        if outputs is not None and any(o.strip() and o.strip() in segment for o in outputs.get(key, ())):
-            have.add("output")
+        if shows_output(segment, ex["output"][0]):
+            output = True
+            assert outputs is None or any(o.strip() and o.strip() in segment for o in outputs.get(key, ())), key
         found.append(have)
-    return set.intersection(*found) if found else ({"input"} if keys else set())
+    have = set.intersection(*found) if found else ({"input"} if keys else set())
+    return have | {"output"} if output else have
 
 
 def our_outputs(session: Path) -> dict[str, set[str]]:
@@ -177,18 +191,6 @@ def our_outputs(session: Path) -> dict[str, set[str]]:
             for r in ev.results:
                 if r.example_id.startswith("induce/"):
                     outputs.setdefault(r.example_id.split("/", 1)[1], set()).add(r.output)
-    return outputs
-
-
-def recorded_outputs(method: str) -> dict[str, set[str]] | None:
-    """The recording's target outputs by dev key, where the recording holds the
-    parent's own (ABO's beam is its one composed prompt); None where it does not."""
-    if method != "abo":
-        return None
-    outputs: dict[str, set[str]] = {}
-    for r in recording(method):
-        if r["meta"]["kind"] == "target":
-            outputs.setdefault(r["meta"]["example"].removeprefix("dev"), set()).update(r["answers"])
     return outputs
 
 
@@ -230,9 +232,9 @@ def test_optimizer_requests_show_the_recorded_examples_and_fields(method, runs):
             meta = [r["meta"]["demo_input"].removeprefix("ini")] if kind == "abo_demo" else r["meta"].get("dev_shown", [])
             assert keys == sorted(meta, key=lambda k: text.find(split(folder)[k]["input"])), kind
             assert len(keys) == count, f"recorded {kind} shows {len(keys)}"
-            have = fields(text, keys, folder, recorded_outputs(method))
-            checked = wanted if method == "abo" else wanted - {"output"}  # outputs: see recorded_outputs
-            assert have & checked == checked and not have - wanted, f"recorded {kind}: {have} vs {wanted}"
+            have = fields(text, keys, folder)
+            assert have == wanted if count > 1 else have >= {"input"} if count else not have, \
+                f"recorded {kind}: {have} vs {wanted}"
             assert len(HEADER.findall(text)) == (count if count > 1 else 0), f"recorded {kind}: numbered headers"
         for b in ours_of(bodies, kind):
             text = user(b)
@@ -376,3 +378,35 @@ def test_a_single_error_is_numbered_and_shows_its_gold_as_an_answer_object():
     text = format_errors([error], protocol="study")
     assert HEADER.findall(text) == ["## Example 1"] and 'Correct answer: {"answer": "B"}' in text
     assert "Correct answer: B" in format_errors([error])  # the default protocol: plain
+
+
+def predictions(text: str, keys: list[str]) -> list[tuple[str, str]]:
+    """(the label before it, the prediction) of each PromptAgent error, read from
+    the layout both sides share: a line after the input, the output, the gold
+    line, then the prediction up to the blank line before the next error."""
+    shown_ = []
+    for key, segment in segments(text, keys, "induce").items():
+        gold = split("induce")[key]["output"][0]
+        lines = segment.split("\n")
+        g = max(i for i, line in enumerate(lines) if re.search(r"(?:^|: )%s$" % re.escape(gold), line))
+        output, block = "\n".join(lines[2:g]), "\n".join(lines[g + 1:]).split("\n\n")[0]
+        prediction = template_prediction(output)
+        assert output.strip() and block.endswith(prediction), (block, prediction)
+        shown_.append((block[: -len(prediction)], prediction))
+    return shown_
+
+
+@pytest.mark.parametrize("kind", ["pa_feedback", "pa_update"])
+def test_promptagent_errors_show_the_prediction_the_study_template_extracts(kind, runs):
+    """The recorded predictions were extracted by the study's own template from
+    the recorded outputs: ours extracts each one, so the text before it is the
+    same label every time (a prediction read otherwise would leave part of the
+    output in front of it)."""
+    recorded = [p for r in recorded_of("promptagent", kind)
+                for p in predictions(user(r["body"]), shown(user(r["body"]), "induce"))]
+    assert len({label for label, _ in recorded}) == 1, sorted({label for label, _ in recorded})
+    # The recordings exercise more than the object case: a whole output, a non-string answer.
+    assert any(p == "True" for _, p in recorded) and any("Answer:" in p for _, p in recorded)
+    bodies, _ = runs("promptagent")
+    ours = [p for b in ours_of(bodies, kind) for p in predictions(user(b), shown(user(b), "induce"))]
+    assert ours and len({label for label, _ in ours}) == 1
