@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from reflectloop.core.evaluation.prompting import DEMONSTRATION_CAUTION
 from reflectloop.core.methods.base import StepContext, format_errors
 from reflectloop.core.methods.one_call import split_output
 from reflectloop.core.methods.opro import scored_trajectory, study_problems, study_trajectory
@@ -29,6 +30,7 @@ from reflectloop.core.methods.parsing import Reply, parse_study
 from reflectloop.core.methods.promptagent import template_prediction
 from reflectloop.core.types import Completion, ErrorCase, Example, Prompt, Usage
 from reflectloop.sessions.store import SessionStore
+from tests.support.fake_answers import answer_text
 from tests.support.fake_server import FakeServer
 from tests.test_study_optimizer import FIDELITY, KINDS
 
@@ -280,22 +282,39 @@ def test_target_requests_are_the_recorded_ones_byte_for_byte(method, runs):
             assert (b["temperature"], b["top_p"]) == (recorded[0]["temperature"], recorded[0]["top_p"])
 
 
-def test_abo_target_requests_match_the_recorded_ones_but_the_demonstration(runs):
-    """The composed prompt's caution is our wording, and the demonstration is
-    worked on our fixed example: the instruction, the layout around the
-    demonstration and the input are the recorded bytes."""
-    bodies, _ = runs("abo")
-    ours = [b for b in bodies if is_target(b)]
+def demonstration_block(text: str) -> tuple[str, str, str, str]:
+    """(instruction, caution line, demonstration, the example's input block) of an ABO target request."""
+    instruction, rest = text.split("\n\n#### Examples\n", 1)
+    caution, rest = rest.split("\n\n", 1)
+    demonstration, tail = rest.rsplit("\n\n## Input\n", 1)
+    return instruction, caution, demonstration, "## Input\n" + tail
+
+
+def test_abo_target_requests_are_the_recorded_ones_but_the_caution_and_the_demonstration(runs):
+    """The composed prompt's caution is our own wording, and the demonstration
+    is worked on our fixed example by our optimizer: put the recorded example
+    and answer in place of ours, and the request is the recorded one, but for
+    the newline the study leaves after the worked answer."""
+    bodies, session = runs("abo")
+    need_recordings()
+    ours = {}
+    for b in bodies:
+        if is_target(b):
+            instruction, caution, demonstration, example = demonstration_block(user(b))
+            ours[(instruction, example)] = (b, caution, demonstration)
+    demo = next(r for r in recording("abo") if r["meta"]["kind"] == "abo_demo")
+    recorded_input = split("ini")[demo["meta"]["demo_input"].removeprefix("ini")]["input"]
     for r in (r["body"] for r in recording("abo") if r["meta"]["kind"] == "target"):
-        instruction, _, rest = user(r).partition("\n\n#### Examples\n")
-        tail = "\n\n## Input\n" + user(r).rsplit("\n\n## Input\n", 1)[1]
-        match = [b for b in ours if user(b).startswith(instruction + "\n\n#### Examples\n") and user(b).endswith(tail)]
-        assert match, f"no target request of the initial prompt ending {tail!r}"
-        for b in match:
-            assert [m["role"] for m in b["messages"]] == [m["role"] for m in r["messages"]]
-            assert b["messages"][0] == r["messages"][0] and b["model"] == r["model"]
-            demo = user(b)[len(instruction):-len(tail)]
-            assert len(shown(demo, "ini")) == 1 and "\n## Input\n" in demo and "\n## Output\n" in demo
+        instruction, caution, demonstration, example = demonstration_block(user(r))
+        assert (instruction, example) in ours, f"no target request of the initial prompt on {example!r}"
+        b, our_caution, our_demonstration = ours[(instruction, example)]
+        assert (b["model"], b["messages"][:-1]) == (r["model"], r["messages"][:-1])
+        assert our_caution == DEMONSTRATION_CAUTION and caution != our_caution  # ours, in one line as theirs
+        asked = next(d for d in ours_of(bodies, "abo_demo") if instruction in user(d))
+        our_input = split("ini")[shown(user(asked), "ini")[0]]["input"]
+        our_answer = answer_text(user(asked), asked.get("seed")).strip()  # what the fake optimizer worked out
+        layout = demonstration.replace(recorded_input, "<input>").replace(demo["answers"][0], "<answer>")
+        assert our_demonstration.replace(our_input, "<input>").replace(our_answer, "<answer>") + "\n" == layout
 
 
 # ----------------------------------------------------------- the replies
