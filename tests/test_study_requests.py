@@ -397,6 +397,10 @@ def test_a_single_error_is_numbered_and_shows_its_gold_as_an_answer_object():
     text = format_errors([error], protocol="study")
     assert HEADER.findall(text) == ["## Example 1"] and 'Correct answer: {"answer": "B"}' in text
     assert "Correct answer: B" in format_errors([error])  # the default protocol: plain
+    # APO's refinement shows inputs and golds: one such example has no header, as the study's layout.
+    assert not HEADER.findall(format_errors([error], with_output=False, protocol="study"))
+    assert HEADER.findall(format_errors([error, error], with_output=False, protocol="study")) == [
+        "## Example 1", "## Example 2"]
 
 
 def predictions(text: str, keys: list[str]) -> list[tuple[str, str]]:

@@ -120,13 +120,17 @@ def format_errors(errors: Sequence[ErrorCase], *, with_output: bool = True, with
     inputs and gold answers only (APO's refinement, as the study's code);
     ``with_answer`` adds the answer read out of the output (PromptAgent).
     Under ``study`` the gold is shown as an answer object, as the study's
-    error layouts show it.  Every error is numbered, a single one too (the
-    study's one-error layout leaves its index unfilled: a defect avoided).
+    error layouts show it.  Errors with outputs are numbered, a single one too
+    (the study's one-error layout leaves its index unfilled: a defect
+    avoided); under ``study`` a single error without output has no header,
+    as the study's example layout (template.py:51-56).
     A task file's error (graded) also shows its score and the metric's
     feedback; one with no gold answer (judged free text) shows none."""
     blocks = []
+    numbered = with_output or protocol != "study" or len(errors) > 1
     for i, e in enumerate(errors, 1):
-        lines = [f"## Example {i}", f"Input:\n{e.input}"]
+        lines = [f"## Example {i}"] if numbered else []
+        lines.append(f"Input:\n{e.input}")
         if e.gold or e.score is None:
             gold = e.gold[0] if e.gold else ""
             lines.append(f"Correct answer: {answer_object(gold) if protocol == 'study' and e.gold else gold}")
