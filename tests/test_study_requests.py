@@ -23,16 +23,13 @@ from pathlib import Path
 import pytest
 
 from reflectloop.core.evaluation.prompting import DEMONSTRATION_CAUTION
-from reflectloop.core.methods.base import StepContext, format_errors
 from reflectloop.core.methods.one_call import split_output
-from reflectloop.core.methods.opro import scored_trajectory, study_problems, study_trajectory
-from reflectloop.core.methods.parsing import Reply, parse_study
+from reflectloop.core.methods.parsing import parse_study
 from reflectloop.core.methods.promptagent import template_prediction
-from reflectloop.core.types import Completion, ErrorCase, Example, Prompt, Usage
 from reflectloop.sessions.store import SessionStore
 from tests.support.fake_answers import answer_text
 from tests.support.fake_server import FakeServer
-from tests.test_study_optimizer import FIDELITY, KINDS
+from tests.test_study_optimizer import FIDELITY, HEADER, KINDS, reply
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "paper"
 TARGET_MODEL, OPTIMIZER_MODEL = "openai:gpt-35-turbo-1106", "openai:gpt-4"  # the recordings' models
@@ -56,7 +53,6 @@ FIELDS: dict[str, tuple[int, frozenset[str]]] = {
     "abo_demo": (1, frozenset({"input"})),  # one ini example, no gold, no output
     "ape": (0, frozenset()),
 }
-HEADER = re.compile(r"^(?:#+ \w+ )?\d+$", re.M)  # a numbered header line, "## Example 2" or a bare "2"
 
 
 class Recording(FakeServer):
@@ -318,10 +314,6 @@ def test_abo_target_requests_are_the_recorded_ones_but_the_caution_and_the_demon
 
 
 # ----------------------------------------------------------- the replies
-def reply(text: str) -> Reply:
-    return Reply(Completion(text, Usage(0, 0), 0.0, False, "fake:opt"))
-
-
 def spans(text: str, opener: str, closer: str) -> list[str]:
     return [s.strip() for s in re.findall(re.escape(opener) + "(.*?)" + re.escape(closer), text, re.S)]
 
@@ -345,62 +337,6 @@ def test_recorded_replies_give_the_candidates_the_study_takes(method):
             elif kind == "ape":  # the study asks for no tags and takes each choice whole
                 drafts = parse_study(reply(answer))
                 assert [d.text for d in drafts] == [answer.strip()] and drafts[0].parse_error
-
-
-@pytest.mark.parametrize(("output", "prediction"), [
-    ('{"answer": "A"}', "A"),
-    ('{"answer": true}', "True"),  # as text, as the study's template writes it
-    ("**Answer:** A", "**Answer:** A"),  # no object: the whole output
-    ("The answer is B.", "The answer is B"),  # a final period dropped
-    ("{'answer': 'B'}", "'B'"),  # no quote repair: the text after the colon
-    ('{"answer": "A"} then {"answer": "B"}', "B"),  # the last one found
-    ('{"other": 1}', '{"other": 1}'),  # an object without answer: the whole output
-])
-def test_promptagent_shows_the_prediction_its_template_extracts(output, prediction):
-    assert template_prediction(output) == prediction
-
-
-# ------------------------------------------------------- OPRO's layout rules
-def context(history, errors=()) -> StepContext:
-    return StepContext(1, Prompt("p0", "P"), tuple(errors),
-                       history=tuple((Prompt(f"p{i}", text), score) for i, (text, score) in enumerate(history)))
-
-
-def entries(text: str) -> list[tuple[str, int]]:
-    return [(t, int(s)) for t, s in re.findall(r"^text: (.*)\nscore: (\d+)$", text, re.M)]
-
-
-def test_study_trajectory_takes_the_top_before_merging_equal_texts_and_reverses_ties():
-    history = [("A", 0.5), ("B", 0.7), ("C", 0.5), ("B", 0.6), ("D", 0.1), ("E", 0.7)]
-    # Ranked (stable): B .7, E .7, A .5, C .5, B .6 → B .7, E .7, B .6, A .5, C .5; the top 4 before merging.
-    text = study_trajectory(context(history), 4)
-    assert entries(text) == [("A", 50), ("B", 70), ("E", 70)]  # B sits where its lower copy was, with .7
-    assert entries(study_trajectory(context(history), 20)) == [("D", 10), ("C", 50), ("A", 50), ("B", 70),
-                                                                ("E", 70)]  # ties: reverse evaluation order
-    assert not text.endswith("\n\n")  # no separator after the last entry (the study's trailing run)
-    # The default protocol: distinct texts first (each its best score), ties in the order first scored.
-    default = re.findall(r"^text:\n(.*)\nscore:\n(\d+)$", scored_trajectory(context(history), 4), re.M)
-    assert default == [("A", "50"), ("C", "50"), ("B", "70"), ("E", "70")]
-
-
-def test_study_problems_mark_each_input_and_number_them_when_more_than_one():
-    one = study_problems([Example("e1", "go left", ("B",))])
-    assert one == 'Input:\n<INS>go left\nOutput: {"answer": "B"}'  # one problem: no header
-    two = study_problems([Example("e1", "go left", ("B",)), Example("e2", "go on", ("A",))])
-    assert HEADER.findall(two) == ["## Problem 1", "## Problem 2"] and two.count("\n<INS>go ") == 2
-
-
-def test_a_single_error_is_numbered_and_shows_its_gold_as_an_answer_object():
-    """APO's, APO-Sum's and ABO's error layout: the study's one-error branch
-    prints its index placeholder literally, a defect avoided."""
-    error = ErrorCase("e1", "go left", ("B",), "I think A", "A")
-    text = format_errors([error], protocol="study")
-    assert HEADER.findall(text) == ["## Example 1"] and 'Correct answer: {"answer": "B"}' in text
-    assert "Correct answer: B" in format_errors([error])  # the default protocol: plain
-    # APO's refinement shows inputs and golds: one such example has no header, as the study's layout.
-    assert not HEADER.findall(format_errors([error], with_output=False, protocol="study"))
-    assert HEADER.findall(format_errors([error, error], with_output=False, protocol="study")) == [
-        "## Example 1", "## Example 2"]
 
 
 def predictions(text: str, keys: list[str]) -> list[tuple[str, str]]:
