@@ -27,6 +27,7 @@ from reflectloop.core.methods.one_call import split_output
 from reflectloop.core.methods.parsing import parse_study
 from reflectloop.core.methods.promptagent import template_prediction
 from reflectloop.sessions.store import SessionStore
+from reflectloop.tui.cli import main
 from tests.support.fake_answers import answer_text
 from tests.support.fake_server import FakeServer
 from tests.test_study_optimizer import FIDELITY, HEADER, KINDS, reply
@@ -35,8 +36,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "paper"
 TARGET_MODEL, OPTIMIZER_MODEL = "openai:gpt-35-turbo-1106", "openai:gpt-4"  # the recordings' models
 SETTINGS = ["--task", "paper:navigate", "--protocol", "study", "--initial-prompts", "task", "--steps", "2",
             "--beam", "5", "--dev-size", "50", "--test-size", "2", "--no-cache", "--json"]
-RECORDED = {"apo": "apo", "ape": "ape", "opro": "opro", "apo-sum": "apo-sum", "promptagent": "promptagent",
-            "abo": "abo"}
+METHODS = ["abo", "ape", "apo", "apo-sum", "opro", "promptagent"]  # the study's released six, as recorded
 
 # What each optimizer request shows of each example, read from the study's
 # templates and recordings: "input", the gold as an answer "object" or
@@ -75,7 +75,7 @@ def need_recordings() -> None:
 
 @cache
 def recording(method: str) -> list[dict]:
-    path = FIDELITY / f"study-navigate-{RECORDED[method]}.jsonl"
+    path = FIDELITY / f"study-navigate-{method}.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
@@ -99,16 +99,11 @@ def run(method: str, tmp: Path) -> tuple[list[dict], Path]:
     optimizer = TARGET_MODEL if method == "ape" else OPTIMIZER_MODEL  # the study's APE asks GPT-3.5
     with Recording() as server:
         url = server.openai_url
-        code = _main("run", "--method", method, "--data-dir", DATA, *SETTINGS, "--session", session,
-                     "--target", TARGET_MODEL, "--target-base-url", url,
-                     "--optimizer", optimizer, "--optimizer-base-url", url)
+        code = main([str(a) for a in ("run", "--method", method, "--data-dir", DATA, *SETTINGS, "--session", session,
+                                      "--target", TARGET_MODEL, "--target-base-url", url,
+                                      "--optimizer", optimizer, "--optimizer-base-url", url)])
         assert code == 0, f"reflectloop run --method {method} exited {code}"
         return list(server.bodies), session
-
-
-def _main(*argv) -> int:
-    from reflectloop.tui.cli import main
-    return main([str(a) for a in argv])
 
 
 @pytest.fixture(scope="module")
@@ -194,9 +189,6 @@ def our_outputs(session: Path) -> dict[str, set[str]]:
 
 def kinds_of(method: str) -> list[str]:
     return [k for k, (m, _) in KINDS.items() if m == method and k in FIELDS]
-
-
-METHODS = sorted(RECORDED)
 
 
 # ----------------------------------------------------------- the requests
