@@ -19,8 +19,8 @@ def study_loop(method, rules, **config):
 
 
 def errors_in(text: str) -> list[tuple[str, str]]:
-    """(input, gold) of every error block of a request."""
-    return re.findall(r"Input:\nq(\d+)\nCorrect answer: (\d+)", text)
+    """(input, gold) of every error block of a request (under study the gold is an answer object)."""
+    return re.findall(r'Input:\nq(\d+)\nCorrect answer: \{"answer": "(\d+)"\}', text)
 
 
 def assert_study_target_requests(tp) -> None:
@@ -91,9 +91,9 @@ async def test_opro_study_request_shows_an_ascending_scored_trajectory_and_beam_
     await loop.run(3)
     assert len(seen) == 2 * 3 * 2  # 2 samples per beam member, 3 members, 2 steps
     for text in seen:
-        scores = [int(s) for s in re.findall(r"score:\n(\d+)", text)]
+        scores = [int(s) for s in re.findall(r"score: (\d+)", text)]
         assert scores == sorted(scores) and scores
-        problems = re.findall(r"Input:\nq(\d+)\nOutput: (\d+)", text)
+        problems = re.findall(r'Input:\n<INS>q(\d+)\nOutput: \{"answer": "(\d+)"\}', text)
         assert problems and all(i == g for i, g in problems)  # each problem with its gold answer
     assert_study_target_requests(tp)
 

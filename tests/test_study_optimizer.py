@@ -1,8 +1,10 @@
 """``--protocol study`` on the optimizer's side: the system message of every
 optimizer request (checked against the study's recorded requests in
 ../shared/fidelity), every tagged span kept with "Instruction N:" unwrapped,
-and the first evaluated prompt tested at a tie.  Scripted models around the
-real loop; the recordings are read at test time, never copied."""
+the first evaluated prompt tested at a tie, and the study's error layouts
+(OPRO's trajectory and problems, PromptAgent's own prediction, a single
+error).  Scripted models around the real loop; the recordings are read at
+test time, never copied."""
 from __future__ import annotations
 
 import json
@@ -12,11 +14,15 @@ from pathlib import Path
 import pytest
 
 from reflectloop.core.evaluation.prompting import STUDY_SYSTEM
+from reflectloop.core.methods.base import StepContext, format_errors
+from reflectloop.core.methods.opro import scored_trajectory, study_problems, study_trajectory
 from reflectloop.core.methods.parsing import Reply, parse_spans, parse_study, unwrap_numbered
-from reflectloop.core.types import Completion, Usage
+from reflectloop.core.methods.promptagent import template_prediction
+from reflectloop.core.types import Completion, ErrorCase, Example, Prompt, Usage
 from tests.test_loop import INIT, PARAPHRASE, REFINE, REFLECT, init_answers, make_loop
 
 FIDELITY = Path(__file__).resolve().parents[2] / "shared" / "fidelity"
+HEADER = re.compile(r"^(?:#+ \w+ )?\d+$", re.M)  # a numbered header line, "## Example 2" or a bare "2"
 
 # Each recorded kind: the method that sends it and a phrase of reflectloop's own request for it.
 KINDS = {
@@ -149,3 +155,60 @@ async def test_the_default_protocol_breaks_a_tie_at_the_top_at_random():
         await loop.run(1)
         firsts.add(loop.state.prompts[loop.state.records[0].best_id].instruction)
     assert len(firsts) > 1  # not always the first evaluated
+
+
+# ------------------------------------------- error layouts under study (issue 22)
+@pytest.mark.parametrize(("output", "prediction"), [
+    ('{"answer": "A"}', "A"),
+    ('{"answer": true}', "True"),  # as text, as the study's template writes it
+    ("**Answer:** A", "**Answer:** A"),  # no object: the whole output
+    ("The answer is B.", "The answer is B"),  # a final period dropped
+    ("{'answer': 'B'}", "'B'"),  # no quote repair: the text after the colon
+    ('{"answer": "A"} then {"answer": "B"}', "B"),  # the last one found
+    ('{"other": 1}', '{"other": 1}'),  # an object without answer: the whole output
+])
+def test_promptagent_shows_the_prediction_its_template_extracts(output, prediction):
+    assert template_prediction(output) == prediction
+
+
+# ------------------------------------------------------- OPRO's layout rules
+def context(history, errors=()) -> StepContext:
+    return StepContext(1, Prompt("p0", "P"), tuple(errors),
+                       history=tuple((Prompt(f"p{i}", text), score) for i, (text, score) in enumerate(history)))
+
+
+def entries(text: str) -> list[tuple[str, int]]:
+    return [(t, int(s)) for t, s in re.findall(r"^text: (.*)\nscore: (\d+)$", text, re.M)]
+
+
+def test_study_trajectory_takes_the_top_before_merging_equal_texts_and_reverses_ties():
+    history = [("A", 0.5), ("B", 0.7), ("C", 0.5), ("B", 0.6), ("D", 0.1), ("E", 0.7)]
+    # Ranked (stable): B .7, E .7, A .5, C .5, B .6 → B .7, E .7, B .6, A .5, C .5; the top 4 before merging.
+    text = study_trajectory(context(history), 4)
+    assert entries(text) == [("A", 50), ("B", 70), ("E", 70)]  # B sits where its lower copy was, with .7
+    assert entries(study_trajectory(context(history), 20)) == [("D", 10), ("C", 50), ("A", 50), ("B", 70),
+                                                                ("E", 70)]  # ties: reverse evaluation order
+    assert not text.endswith("\n\n")  # no separator after the last entry (the study's trailing run)
+    # The default protocol: distinct texts first (each its best score), ties in the order first scored.
+    default = re.findall(r"^text:\n(.*)\nscore:\n(\d+)$", scored_trajectory(context(history), 4), re.M)
+    assert default == [("A", "50"), ("C", "50"), ("B", "70"), ("E", "70")]
+
+
+def test_study_problems_mark_each_input_and_number_them_when_more_than_one():
+    one = study_problems([Example("e1", "go left", ("B",))])
+    assert one == 'Input:\n<INS>go left\nOutput: {"answer": "B"}'  # one problem: no header
+    two = study_problems([Example("e1", "go left", ("B",)), Example("e2", "go on", ("A",))])
+    assert HEADER.findall(two) == ["## Problem 1", "## Problem 2"] and two.count("\n<INS>go ") == 2
+
+
+def test_a_single_error_is_numbered_and_shows_its_gold_as_an_answer_object():
+    """APO's, APO-Sum's and ABO's error layout: the study's one-error branch
+    prints its index placeholder literally, a defect avoided."""
+    error = ErrorCase("e1", "go left", ("B",), "I think A", "A")
+    text = format_errors([error], protocol="study")
+    assert HEADER.findall(text) == ["## Example 1"] and 'Correct answer: {"answer": "B"}' in text
+    assert "Correct answer: B" in format_errors([error])  # the default protocol: plain
+    # APO's refinement shows inputs and golds: one such example has no header, as the study's layout.
+    assert not HEADER.findall(format_errors([error], with_output=False, protocol="study"))
+    assert HEADER.findall(format_errors([error, error], with_output=False, protocol="study")) == [
+        "## Example 1", "## Example 2"]

@@ -40,9 +40,11 @@ class ABO(OneCallMethod):
 
 def demonstration_text(example_input: str, worked: str, protocol: str) -> str:
     """The demonstration as the target reads it: the example's input, then the
-    worked answer, laid out as the protocol's target request lays out an input."""
+    worked answer, laid out as the protocol's target request lays out an input
+    (under study as the study composes it, template.py:647-663: the example's
+    empty output, then the worked answer on the next line)."""
     if protocol == "study":
-        return f"## Input\n{example_input}\n## Output\n{worked}"
+        return f"## Input\n{example_input}\n## Output\n\n{worked}"
     return f"Input:\n{example_input}\n\n{worked}"
 
 

@@ -24,7 +24,8 @@ class APO(Method):
 
     async def reflect(self, ctx: StepContext) -> list[Draft]:
         request = self.about_errors(ctx, lambda errors: fill(
-            "apo_reflect", prompt=ctx.parent.instruction, errors=format_errors(errors), num_reasons=NUM_REASONS))
+            "apo_reflect", prompt=ctx.parent.instruction, errors=format_errors(errors, protocol=self.protocol),
+            num_reasons=NUM_REASONS))
         reply = await self.ask(request, purpose="reflect", draw=draw_of(ctx))
         return parse_spans(reply, NUM_REASONS, self.protocol)
 
@@ -32,7 +33,7 @@ class APO(Method):
         request = self.about_errors(ctx, lambda errors: fill(
             "apo_refine",
             prompt=ctx.parent.instruction,
-            errors=format_errors(errors, with_output=False),
+            errors=format_errors(errors, with_output=False, protocol=self.protocol),
             feedback="\n".join(f"- {f}" for f in feedback),
             num_prompts=self.sampling()[1],
         ))

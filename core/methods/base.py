@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -107,17 +108,32 @@ def fill(name: str, **slots: object) -> str:
     return template(name).substitute({k: str(v) for k, v in slots.items()})
 
 
-def format_errors(errors: Sequence[ErrorCase], *, with_output: bool = True, with_answer: bool = False) -> str:
+def answer_object(gold: str) -> str:
+    """A gold answer as the study's templates show it to the optimizer: the
+    answer object the target is asked to write (template.py:38,94,134)."""
+    return json.dumps({"answer": gold}, ensure_ascii=False)
+
+
+def format_errors(errors: Sequence[ErrorCase], *, with_output: bool = True, with_answer: bool = False,
+                  protocol: str = "reflectloop") -> str:
     """The error set as the optimizer reads it.  ``with_output=False`` shows
     inputs and gold answers only (APO's refinement, as the study's code);
     ``with_answer`` adds the answer read out of the output (PromptAgent).
+    Under ``study`` the gold is shown as an answer object, as the study's
+    error layouts show it.  Errors with outputs are numbered, a single one too
+    (the study's one-error layout leaves its index unfilled: a defect
+    avoided); under ``study`` a single error without output has no header,
+    as the study's example layout (template.py:51-56).
     A task file's error (graded) also shows its score and the metric's
     feedback; one with no gold answer (judged free text) shows none."""
     blocks = []
+    numbered = with_output or protocol != "study" or len(errors) > 1
     for i, e in enumerate(errors, 1):
-        lines = [f"## Example {i}", f"Input:\n{e.input}"]
+        lines = [f"## Example {i}"] if numbered else []
+        lines.append(f"Input:\n{e.input}")
         if e.gold or e.score is None:
-            lines.append(f"Correct answer: {e.gold[0] if e.gold else ''}")
+            gold = e.gold[0] if e.gold else ""
+            lines.append(f"Correct answer: {answer_object(gold) if protocol == 'study' and e.gold else gold}")
         if with_output:
             lines.append(f"Model's output:\n{e.output.strip()}")
         if with_answer:
