@@ -12,9 +12,11 @@ named by its email when the export carries it (an export made with
 ``labelstudio-user-ID`` and said to be unnamed.
 
 Not decisions: an annotation cancelled (skipped) in Label Studio, whose
-choices nobody submitted; and the annotation the export itself carried (the
-session's own decision, told by the ``import_id`` Label Studio keeps of it),
-which is already in the source session.  Tasks that match no proposal,
+choices nobody submitted; drafts and predictions (not annotations); and the
+annotation the export itself carried (the session's own decision, told by
+the ``import_id`` Label Studio keeps of it), which is already in the source
+session and is not copied from it either: the set holds what was decided in
+Label Studio.  Tasks that match no proposal,
 annotators without a name, and annotations that hold no usable decision are
 named; a strict import refuses them before writing anything.
 """
@@ -30,10 +32,10 @@ from reflectloop.core.settings import paths
 from reflectloop.core.types import Decision, Proposal
 from reflectloop.sessions.export_labelstudio import DECISION, DECISIONS, EDIT, RATIONALE, labels_control
 from reflectloop.sessions.fork import copy_steps
-from reflectloop.sessions.packets import packet_info, session_rubric
+from reflectloop.sessions.packets import session_rubric
 from reflectloop.sessions.store import SessionStore
 
-UNNAMED = "labelstudio-user-{}"
+UNNAMED = "labelstudio-user-{}"  # an annotator known by a Label Studio user id only
 
 
 @dataclass
@@ -42,7 +44,7 @@ class Annotations:
 
     decisions: list[Decision] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)  # the tasks that match no proposal, each described
-    unnamed: dict[str, int] = field(default_factory=dict)  # placeholder name -> its annotations
+    unnamed: dict[int | None, int] = field(default_factory=dict)  # Label Studio user id -> their annotations
     unusable: list[str] = field(default_factory=list)  # annotations holding no usable decision, each described
     cancelled: int = 0
     carried: int = 0  # the export's own annotations (the session's decisions)
@@ -55,8 +57,9 @@ class Annotations:
     def problems(self) -> list[str]:
         """What a strict import refuses, each said in full."""
         out = [f"task not matched to the session: {t}" for t in self.unmatched]
-        out += [f"annotator not named: {name} ({n} annotations; the export carries no email: "
-                f"give --user {name.removeprefix(UNNAMED.format(''))}=NAME)" for name, n in self.unnamed.items()]
+        out += [f"annotator not named: {UNNAMED.format(uid)} ({n} annotations; the export holds no usable email "
+                f"for Label Studio user {uid}" + (f": give --user {uid}=NAME)" if uid is not None else ")")
+                for uid, n in self.unnamed.items()]
         return out + [f"annotation without a usable decision: {a}" for a in self.unusable]
 
 
@@ -116,7 +119,7 @@ def read_annotations(tasks: list[dict], session: str, proposals: dict[str, Propo
                 users: dict[int, str]) -> Annotations:
     """Every annotation made in Label Studio on a task of ``session``, as a decision."""
     out = Annotations(tasks=len(tasks))
-    found: list[tuple[str, int, Decision]] = []
+    found: list[tuple[float, int, Decision]] = []
     for t in tasks:
         data = t["data"]
         pid = data.get("proposal_id")
@@ -131,7 +134,7 @@ def read_annotations(tasks: list[dict], session: str, proposals: dict[str, Propo
             else:
                 decision = _decision(a, proposals[pid], _annotator(a, users, out), out, t.get("id", "?"))
                 if decision is not None:
-                    found.append((str(a.get("updated_at") or a.get("created_at") or ""), int(a.get("id") or 0), decision))
+                    found.append((decision.at, int(a.get("id") or 0), decision))
     # In the order they were last made: the latest of an annotator's decisions on a card stands.
     out.decisions = [d for _, _, d in sorted(found, key=lambda x: (x[0], x[1]))]
     return out
@@ -141,7 +144,8 @@ def _annotator(a: dict, users: dict[int, str], out: Annotations) -> str:
     """The annotator's name: ``--user``, else the email the export carries, else a placeholder named as such."""
     who = a.get("completed_by")
     uid = who.get("id") if isinstance(who, dict) else who
-    if isinstance(uid, int) and uid in users:
+    uid = uid if isinstance(uid, int) else None  # None: a user Label Studio no longer names
+    if uid is not None and uid in users:
         return users[uid]
     email = who.get("email") if isinstance(who, dict) else None
     if email:
@@ -149,9 +153,8 @@ def _annotator(a: dict, users: dict[int, str], out: Annotations) -> str:
             return check_annotator(email)
         except RubricError:  # an email reflectloop cannot use as a name (a '+' in it): named as unnamed
             pass
-    name = UNNAMED.format(uid)
-    out.unnamed[name] = out.unnamed.get(name, 0) + 1
-    return name
+    out.unnamed[uid] = out.unnamed.get(uid, 0) + 1
+    return UNNAMED.format("unknown" if uid is None else uid)
 
 
 def _values(result: list, name: str, key: str) -> list[str]:
@@ -184,6 +187,7 @@ def _decision(a: dict, proposal: Proposal, annotator: str, out: Annotations, tas
 
 
 def _time(a: dict) -> float:
+    """When the annotation was last submitted; 0 (the epoch, listed first) when the export holds no time."""
     stamp = a.get("updated_at") or a.get("created_at")
     try:
         return datetime.fromisoformat(str(stamp)).timestamp()
@@ -196,13 +200,12 @@ def import_labelstudio(path: str | Path, target: str | Path, *, session: str | P
                        users: dict[int, str] | None = None, rubric: Rubric | None = None,
                        strict: bool = False) -> tuple[Path, Annotations]:
     """A merged set at ``target``: the source session's steps and proposals,
-    and the Label Studio annotations as its decisions (the source's own
-    decisions are not copied: the set holds what was decided in Label Studio)."""
+    and the Label Studio annotations as its decisions.  Nothing is written
+    when the export holds no usable decision, or (``strict``) anything it
+    cannot match or name."""
     tasks = read_tasks(path)
     source = source_session(tasks, session)
     with SessionStore.open(source, read_only=True) as src:
-        if packet_info(src) or "merged" in src.config:
-            raise ValueError(f"{source.name} is a packet or a merged set: import into the session it came from")
         proposals = {p.id: p for p in src.proposals()}
         found = read_annotations(tasks, source.name, proposals, users or {})
         if strict and found.problems():
@@ -212,7 +215,8 @@ def import_labelstudio(path: str | Path, target: str | Path, *, session: str | P
                              f"({found.tasks} tasks, {len(found.unmatched)} unmatched, {found.cancelled} cancelled, "
                              f"{found.carried} carried from the export)")
         rubric = rubric or session_rubric(src)
-        config = dict(src.config)
+        # A packet or a merged set exported to Label Studio gives a merged set of its own.
+        config = {k: v for k, v in src.config.items() if k not in ("packet", "merged")}
         config["merged"] = {"source": source.name, "annotators": found.annotators, "rubric": rubric_to_toml(rubric),
                             "labelstudio": str(path)}
         with SessionStore.create(target, config, task=src.task, parent=source.name) as dst:

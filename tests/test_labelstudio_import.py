@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from reflectloop.sessions.decisions import decision_log
+from reflectloop.sessions.decisions import current_decisions, decision_log
 from reflectloop.sessions.store import SessionStore
 from tests.support.cli import cli
 from tests.test_packets import make_source
@@ -64,7 +64,7 @@ def test_annotations_become_decisions_and_the_rest_is_named(tmp_path, capsys):
     assert "1 annotations cancelled" in out and "1 carried from the export" in out
     assert "task 3 (proposal s9/p4/feedback/0, session run.session)" in err
     assert "task 4 (proposal s1/p0/feedback/2, session other.session)" in err
-    assert "annotator not named: labelstudio-user-3 (1 annotations" in err and "--user 3=NAME" in err
+    assert "annotator not named: labelstudio-user-3 (1 annotations" in err and "give --user 3=NAME" in err
     with SessionStore.open(merged, read_only=True) as store:
         log = decision_log(store)
         assert store.config["merged"]["annotators"] == ["ann@example.com", "labelstudio-user-3"]
@@ -102,3 +102,31 @@ def test_a_file_that_is_not_a_labelstudio_export_is_refused_clearly(tmp_path, ca
     code, _, err = cli(capsys, "import", bad, "--session", source, "-o", tmp_path / "o")
     assert code == 2 and "no annotation made in Label Studio matches" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_merged_set_exported_comes_back_with_the_latest_annotation_standing(tmp_path, capsys):
+    from tests.test_annotation_cli import annotated_pair
+
+    merged = annotated_pair(tmp_path)  # ann's and bob's packets, merged: the README's team flow
+    out = tmp_path / "team.labelstudio.json"
+    assert cli(capsys, "export", merged, "--format", "labelstudio", "-o", out)[0] == 0
+    tasks = []
+    for n, t in enumerate(json.loads(out.read_text()), 1):
+        # What Label Studio's JSON export gives back: the imported annotation's "id" kept as import_id.
+        carried = {**t["annotations"][0], "id": 100 + n, "import_id": t["annotations"][0]["id"], "completed_by": 1}
+        tasks.append({**t, "id": n, "annotations": [carried]})
+    carol = {"id": 4, "email": "carol@example.com"}
+    first = next(t for t in tasks if t["data"]["proposal_id"] == "s1/p0/feedback/1")
+    first["annotations"] += [_annotation(2, carol, [_choices("decision", ["reject"])]),
+                             _annotation(1, carol, [_choices("decision", ["accept"])])]  # made earlier
+    pulled = tmp_path / "project.json"
+    pulled.write_text(json.dumps(tasks))
+    code, stdout, err = cli(capsys, "import", pulled, "--session", merged, "-o", tmp_path / "c.session", "--strict")
+    assert code == 0, err
+    assert f"{len(tasks)} carried from the export" in stdout
+    with SessionStore.open(tmp_path / "c.session", read_only=True) as store:
+        assert store.config["merged"]["annotators"] == ["carol@example.com"]
+        assert store.config["merged"]["source"] == "merged.session"
+        assert len(decision_log(store)) == 2  # carol's two, nothing carried
+        standing = {pid: d.kind for pid, d in current_decisions(store).items()}
+    assert standing == {"s1/p0/feedback/1": "reject"}  # the later of carol's two annotations

@@ -57,7 +57,8 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", help="the session's path")
     p.add_argument("--format", choices=("labelstudio",),
                    help="labelstudio: FILE is a Label Studio JSON export of a project made from export "
-                        "--format labelstudio (default: told from the file: a .json file holding a list)")
+                        "--format labelstudio; --strict then also refuses tasks it cannot match and annotators it "
+                        "cannot name (default: told from the file: a .json file holding a list)")
     p.add_argument("--session", metavar="PATH",
                    help="labelstudio: the session the project was exported from (default: the one its tasks name, "
                         "in the sessions folder)")
