@@ -38,6 +38,10 @@ from reflectloop.sessions.store import SessionStore
 UNNAMED = "labelstudio-user-{}"  # an annotator known by a Label Studio user id only
 
 
+def placeholder(uid: int | None) -> str:
+    return UNNAMED.format("unknown" if uid is None else uid)
+
+
 @dataclass
 class Annotations:
     """What one Label Studio export holds for one source session."""
@@ -57,7 +61,7 @@ class Annotations:
     def problems(self) -> list[str]:
         """What a strict import refuses, each said in full."""
         out = [f"task not matched to the session: {t}" for t in self.unmatched]
-        out += [f"annotator not named: {UNNAMED.format(uid)} ({n} annotations; the export holds no usable email "
+        out += [f"annotator not named: {placeholder(uid)} ({n} annotations; the export holds no usable email "
                 f"for Label Studio user {uid}" + (f": give --user {uid}=NAME)" if uid is not None else ")")
                 for uid, n in self.unnamed.items()]
         return out + [f"annotation without a usable decision: {a}" for a in self.unusable]
@@ -116,7 +120,7 @@ def source_session(tasks: list[dict], given: str | Path | None) -> Path:
 
 # ------------------------------------------------------------ annotations
 def read_annotations(tasks: list[dict], session: str, proposals: dict[str, Proposal],
-                users: dict[int, str]) -> Annotations:
+                     users: dict[int, str]) -> Annotations:
     """Every annotation made in Label Studio on a task of ``session``, as a decision."""
     out = Annotations(tasks=len(tasks))
     found: list[tuple[float, int, Decision]] = []
@@ -127,7 +131,9 @@ def read_annotations(tasks: list[dict], session: str, proposals: dict[str, Propo
             out.unmatched.append(f"task {t.get('id', '?')} (proposal {pid or '-'}, session {data.get('session') or '-'})")
             continue
         for a in t.get("annotations") or ():
-            if a.get("was_cancelled"):
+            if not isinstance(a, dict):
+                out.unusable.append(f"an item of task {t.get('id', '?')}'s annotations is not an annotation: {a!r}")
+            elif a.get("was_cancelled"):
                 out.cancelled += 1
             elif a.get("import_id") is not None:
                 out.carried += 1
@@ -154,7 +160,7 @@ def _annotator(a: dict, users: dict[int, str], out: Annotations) -> str:
         except RubricError:  # an email reflectloop cannot use as a name (a '+' in it): named as unnamed
             pass
     out.unnamed[uid] = out.unnamed.get(uid, 0) + 1
-    return UNNAMED.format("unknown" if uid is None else uid)
+    return placeholder(uid)
 
 
 def _values(result: list, name: str, key: str) -> list[str]:
