@@ -95,5 +95,11 @@ def config_path(out: Path) -> Path:
 
 
 def write_labelstudio(rows: list[dict], out: Path, rubric: Rubric) -> None:
-    out.write_text(json.dumps([task(r, rubric) for r in rows], ensure_ascii=False, indent=1) + "\n")
+    tasks = [task(r, rubric) for r in rows]
+    # Label Studio keeps an imported annotation's "id" as its import_id: the
+    # import (sessions/import_labelstudio.py) tells the session's own decisions
+    # carried here from those made in Label Studio by it.
+    for n, t in enumerate(tasks, 1):
+        t["annotations"][0]["id"] = n
+    out.write_text(json.dumps(tasks, ensure_ascii=False, indent=1) + "\n")
     config_path(out).write_text(labeling_config(rubric))

@@ -108,17 +108,22 @@ class LlamaServer:
     stopped_by_us: bool = False
 
 
+def stop_process(process: subprocess.Popen, grace: float = STOP_GRACE) -> bool:
+    """Terminate a child (killed after ``grace`` seconds); False when it had already exited."""
+    if process.poll() is not None:
+        return False
+    process.terminate()
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    return True
+
+
 def _stop(server: LlamaServer) -> None:
-    process = server.process
-    server.stopped_by_us = process.poll() is None
-    if server.stopped_by_us:
-        process.terminate()
-        try:
-            process.wait(STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    server.returncode = process.returncode
+    server.stopped_by_us = stop_process(server.process)
+    server.returncode = server.process.returncode
 
 
 @contextlib.contextmanager
