@@ -19,6 +19,15 @@ from dataclasses import dataclass
 from typing import Any
 
 
+# How the optimizer's samples are drawn under ``--protocol study`` (``--sampling``):
+# released: one request per parent with ``n`` choices, the counts the study's
+# released code runs (n=4, ABO 2); intended: one request per sample, the counts
+# of the study's arguments (2 per parent).  docs/fidelity.md, *Samples per
+# request*, says why released is the default.
+SAMPLINGS = ("released", "intended")
+STUDY_SAMPLING = "released"
+
+
 @dataclass(frozen=True)
 class MethodFacts:
     errors: int  # error examples drawn per parent (0: the method never sees errors)

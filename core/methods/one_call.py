@@ -40,8 +40,8 @@ class OneCallMethod(Method):
         self._paired: dict[tuple[int, str, str], Draft] = {}
 
     @classmethod
-    def calls_per_parent(cls, samples: int, protocol: str) -> tuple[int, int]:
-        return samples, 0  # each call both reflects and revises
+    def calls_per_parent(cls, requests: int, protocol: str) -> tuple[int, int]:
+        return requests, 0  # each call both reflects and revises
 
     async def reflect(self, ctx: StepContext) -> list[Draft]:
         request = self.about_errors(ctx, lambda errors: fill(
