@@ -19,6 +19,8 @@ import pytest
 
 from reflectloop.core.llm import LLM, MemoryCache, make_llm
 from reflectloop.core.methods import facts_of
+from reflectloop.core.settings.config import from_dict
+from reflectloop.core.settings.estimate import OPTIMIZER_ANSWER, estimate_step
 from reflectloop.core.types import CallRecord, Completion, Message, Params
 from reflectloop.sessions.store import SessionStore
 from tests.scripted import ScriptedProvider
@@ -219,3 +221,12 @@ async def test_the_embedded_model_draws_n_samples():
     choices = await llm.choices(MESSAGES, Params(temperature=1.0, top_p=0.9, max_tokens=4, n=2))
     assert len(choices) == 2 and llm.calls == 2  # two generations, each at its own seed
     assert all(c.usage.completion_tokens <= 4 for c in choices)
+
+
+def test_the_estimate_counts_released_requests_and_every_choice_they_bill():
+    released = from_dict({"protocol": "study", "method": "apo"})
+    intended = released.replace(sampling="intended")
+    r, i = estimate_step(released).roles[1], estimate_step(intended).roles[1]
+    assert (r.calls, i.calls) == (5 * 2, 5 * (1 + 2))  # released: a reflection and a refinement per parent
+    assert r.completion_tokens == r.calls * 4 * OPTIMIZER_ANSWER  # each request's 4 choices are generated
+    assert i.completion_tokens == i.calls * OPTIMIZER_ANSWER

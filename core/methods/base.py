@@ -209,8 +209,10 @@ class Method(ABC):
         requests = 1 if settings.sampling_mode == "released" else samples
         reflect, refine = cls.calls_per_parent(requests, settings.protocol)
         demonstrations = settings.n_per_parent if cls.uses_demonstration else 0
+        # Released, every optimizer request asks for the same n (its reflections' and demonstrations' too).
         return StepCalls(settings.beam * (reflect + refine + demonstrations),
-                         settings.beam * settings.n_per_parent * settings.dev_size)
+                         settings.beam * settings.n_per_parent * settings.dev_size,
+                         samples if settings.sampling_mode == "released" else 1)
 
     @classmethod
     def calls_per_parent(cls, requests: int, protocol: str) -> tuple[int, int]:

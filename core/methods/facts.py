@@ -71,3 +71,4 @@ class StepCalls:
 
     optimizer: int  # optimizer calls
     target: int  # target calls scoring the step's candidates (the test set aside)
+    choices: int = 1  # answers per optimizer call (released sampling: each request's n)
