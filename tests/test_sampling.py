@@ -19,7 +19,7 @@ import pytest
 
 from reflectloop.core.llm import LLM, MemoryCache, make_llm
 from reflectloop.core.methods import facts_of
-from reflectloop.core.settings.config import from_dict
+from reflectloop.core.settings.config import RunConfig, from_dict, from_stored
 from reflectloop.core.settings.estimate import OPTIMIZER_ANSWER, estimate_step
 from reflectloop.core.types import CallRecord, Completion, Message, Params
 from reflectloop.sessions.store import SessionStore
@@ -230,3 +230,11 @@ def test_the_estimate_counts_released_requests_and_every_choice_they_bill():
     assert (r.calls, i.calls) == (5 * 2, 5 * (1 + 2))  # released: a reflection and a refinement per parent
     assert r.completion_tokens == r.calls * 4 * OPTIMIZER_ANSWER  # each request's 4 choices are generated
     assert i.completion_tokens == i.calls * OPTIMIZER_ANSWER
+
+
+def test_a_study_session_stored_before_sampling_existed_resumes_with_the_counts_it_ran():
+    old = {k: v for k, v in RunConfig(protocol="study").to_dict().items() if k != "sampling"}
+    assert from_stored(old).sampling_mode == "intended" and from_stored(old).n_per_parent == 4
+    assert from_stored(RunConfig(protocol="study").to_dict()).sampling_mode == "released"
+    assert from_stored({**old, "sampling": "released"}).n_per_parent == 8  # a resume may still choose
+    assert from_stored(RunConfig().to_dict()).sampling_mode == "intended"  # the default protocol: unchanged

@@ -88,7 +88,7 @@ class RunConfig:
     per_parent: int | None = _setting(None, "candidate prompts per parent per step; unset: the method's")
     samples: int | None = _setting(None, "independent optimizer samples the candidates of a parent are drawn in "
                                    f"({_several_per_sample()}; the other methods draw one per candidate); "
-                                   "unset: the method's")
+                                   "under --sampling released, the n of a parent's one request; unset: the method's")
     optimizer_temperature: float = _setting(1.0, "the optimizer's sampling temperature")
     optimizer_top_p: float = _setting(0.9, "the optimizer's nucleus sampling top_p")
     optimizer_max_tokens: int | None = _setting(None, "cap on each optimizer answer in tokens; unset: "
@@ -246,6 +246,14 @@ def from_dict(values: dict[str, Any]) -> RunConfig:
     config = RunConfig(**shared, method_options=options)
     validate(config)
     return config
+
+
+def from_stored(values: dict[str, Any]) -> RunConfig:
+    """A session's stored settings: one stored before ``sampling`` existed ran
+    the study's protocol a request per sample, so it goes on that way."""
+    if values.get("protocol") == "study" and "sampling" not in values:
+        values = {**values, "sampling": "intended"}
+    return from_dict(values)
 
 
 def _choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
