@@ -18,12 +18,13 @@ from pathlib import Path
 import pytest
 
 from reflectloop.core.llm import LLM, MemoryCache, make_llm
-from reflectloop.core.methods import facts_of
+from reflectloop.core.methods import StepContext, facts_of, make_method
 from reflectloop.core.settings.config import RunConfig, from_dict, from_stored
 from reflectloop.core.settings.estimate import OPTIMIZER_ANSWER, estimate_step
-from reflectloop.core.types import CallRecord, Completion, Message, Params
+from reflectloop.core.types import CallRecord, Completion, Message, Params, Prompt
 from reflectloop.sessions.store import SessionStore
-from tests.scripted import ScriptedProvider
+from tests.llama_server import llama_server  # noqa: F401  (the fixture)
+from tests.scripted import ScriptedProvider, toy_task
 from tests.support.cli import cli, fake_flags
 from tests.support.fake_server import FakeServer
 
@@ -238,3 +239,36 @@ def test_a_study_session_stored_before_sampling_existed_resumes_with_the_counts_
     assert from_stored(RunConfig(protocol="study").to_dict()).sampling_mode == "released"
     assert from_stored({**old, "sampling": "released"}).n_per_parent == 8  # a resume may still choose
     assert from_stored(RunConfig().to_dict()).sampling_mode == "intended"  # the default protocol: unchanged
+
+
+async def test_a_real_server_that_ignores_n_still_gives_every_choice(llama_server, monkeypatch):
+    """llama-cpp-python's server takes ``n`` and answers one choice: the rest are asked again."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    records: list[CallRecord] = []
+    cache = MemoryCache()
+    llm = make_llm("openai:smollm2", role="optimizer", base_url=llama_server.base_url, cache=cache,
+                   on_call=records.append)
+    params = Params(temperature=1.0, top_p=0.9, max_tokens=4, seed=3, n=2)
+    choices = await llm.choices(MESSAGES, params)
+    again = await llm.choices(MESSAGES, params)
+    await llm.aclose()
+    assert len(choices) == 2 and llm.calls == 2 and len(cache) == 2
+    assert [(r.params.n, r.params.sample, r.cached) for r in records] == [(2, 0, False), (1, 1, False), (2, 0, True)]
+    assert [c.text for c in again] == [c.text for c in choices]
+
+
+class TightProvider(ScriptedProvider):
+    """An optimizer whose context no request fits."""
+
+    async def overflow(self, messages, params: Params) -> str:
+        return "the request exceeds the context"
+
+
+@pytest.mark.parametrize(("sampling", "failed"), [("released", 1), ("intended", 2)])
+async def test_a_request_that_cannot_fit_is_one_failed_candidate_per_request(sampling, failed):
+    provider = TightProvider("fake:opt", lambda text, p: "<START>never asked<END>")
+    config = from_dict({"protocol": "study", "method": "apo", "sampling": sampling})
+    method = make_method("apo", LLM(provider, role="optimizer", cache=MemoryCache()), toy_task(), config)
+    drafts = await method.refine(StepContext(step=1, parent=Prompt("p", "Answer."), errors=()), ["be precise"])
+    assert len(drafts) == failed and provider.calls == 0  # released: one request, so one failure
+    assert all(d.parse_error == "not answered: the request exceeds the context" for d in drafts)

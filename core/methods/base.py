@@ -269,7 +269,7 @@ class Method(ABC):
     async def ask_choices(self, request: str | Request, *, purpose: str, draw: str, n: int,
                           sample: int = 0) -> list[Reply]:
         """The ``n`` choices of one request, fitted to the optimizer's context
-        once; a request that cannot fit is ``n`` failed replies."""
+        once; a request that cannot fit is one failed reply (one request failed)."""
         if isinstance(request, str):
             text = request
             request = Request(lambda n: text)
@@ -283,14 +283,14 @@ class Method(ABC):
             cause = await self.optimizer.overflow(messages, params)
         left_out = request.errors - shown
         if cause is not None:
-            return [Reply(None, left_out, cause)] * n
+            return [Reply(None, left_out, cause)]
         try:
             if n == 1:  # one choice: the call every optimizer (and every wrapper of one) answers
                 completions = [await self.optimizer.complete(messages, params, purpose=purpose)]
             else:
                 completions = await self.optimizer.choices(messages, params, purpose=purpose)
         except ContextExceeded as exc:  # a server that knows its context better than we do
-            return [Reply(None, left_out, str(exc))] * n
+            return [Reply(None, left_out, str(exc))]
         return [Reply(completion, left_out) for completion in completions]
 
     def _messages(self, request: Request, shown: int) -> tuple[Message, ...]:
@@ -301,7 +301,8 @@ class Method(ABC):
     async def ask_samples(self, request: str | Request, *, purpose: str, draw: str, n: int) -> list[Reply]:
         """n samples of the request: under released sampling the ``n`` choices
         of one request, as the study's released code asks (its ``n`` in every
-        optimizer conf, e.g. AutoPrompter.py:474); otherwise n requests."""
+        optimizer conf, e.g. AutoPrompter.py:474), or its one failed reply;
+        otherwise n requests."""
         if self.released:
             return await self.ask_choices(request, purpose=purpose, draw=draw, n=n)
         return list(await asyncio.gather(*(self.ask(request, purpose=purpose, draw=draw, sample=k) for k in range(n))))
