@@ -272,3 +272,32 @@ async def test_a_request_that_cannot_fit_is_one_failed_candidate_per_request(sam
     drafts = await method.refine(StepContext(step=1, parent=Prompt("p", "Answer."), errors=()), ["be precise"])
     assert len(drafts) == failed and provider.calls == 0  # released: one request, so one failure
     assert all(d.parse_error == "not answered: the request exceeds the context" for d in drafts)
+
+
+def test_a_resume_of_a_released_step_replays_every_choice_and_asks_only_what_failed(capsys, tmp_path):
+    """Step 1's scoring fails for good (every child's target request), so the run stops after its
+    optimizer requests (exit 4); the resume asks the targets again and the optimizer nothing."""
+    initial = tmp_path / "initial.json"
+    initial.write_text(json.dumps(["Start here and answer.", "Start there and answer."]))
+    session = tmp_path / "stopped.session"
+    # The end of a child's text (the fake optimizer's) right before the study's input: its target requests.
+    child_target = '{"answer": "..."}.\n\n## Input'
+    with FakeServer(always_fail={child_target: "500"}) as server:
+        code, _, err = cli(capsys, "run", "--task", "gen:navigate", *fake_flags(server.openai_url), "--protocol",
+                           "study", "--method", "apo", "--initial-prompts", initial, "--beam", "2", "--steps", "2",
+                           *SIZES, "--session", session)
+        assert code == 4, err
+        asked = len(server.log)
+        server.always_fail.clear()
+        code, _, err = cli(capsys, "run", "--session", session)
+        assert code == 0, err
+        again = server.log[asked:]
+    assert again and all("## Input" in s.prompt for s in again)  # target requests only
+    with SessionStore.open(session, read_only=True) as store:
+        calls = [c for c in optimizer_calls(store) if c.purpose in ("reflect", "refine")]
+        children = children_per_parent(store)
+    fresh, replayed = [c for c in calls if not c.cached], [c for c in calls if c.cached]
+    assert Counter((c.purpose, c.params.n) for c in fresh) == {("reflect", 4): 2, ("refine", 4): 2}
+    assert Counter((c.purpose, c.params.n) for c in replayed) == {("reflect", 4): 2, ("refine", 4): 2}
+    assert sorted(c.choices for c in replayed) == sorted(c.choices for c in fresh)  # every choice, as first drawn
+    assert set(children.values()) == {8}
