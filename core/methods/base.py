@@ -272,7 +272,7 @@ class Method(ABC):
         once; a request that cannot fit is one failed reply (one request failed)."""
         if isinstance(request, str):
             text = request
-            request = Request(lambda n: text)
+            request = Request(lambda shown: text)
         params = replace(self.params(sample, draw), n=n)
         shown = request.errors
         messages = self._messages(request, shown)
