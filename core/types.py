@@ -33,6 +33,9 @@ class Params:
     sample: int = 0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    # Choices asked of one request (the API's ``n``): a provider without it
+    # draws them as separate requests (``core.llm.client.LLM.choices``).
+    n: int = 1
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ class CallRecord:
     cost: float = 0.0
     at: float = field(default_factory=time.time)
     finish_reason: str | None = None  # as in Completion; None for failures and old sessions
+    # Every choice's text of a request that asked for n > 1 (``text`` is the first); empty otherwise.
+    choices: tuple[str, ...] = ()
 
     @property
     def truncated(self) -> bool:

@@ -60,7 +60,7 @@ async def control_for(data, options: AuditOptions, backend, session: Path | None
     """The control experiment for one session (None when it cannot run, with
     a note); the task is the one the session stored (``session``: its folder)."""
     from reflectloop.core.analysis import control_method, run_control, session_task
-    from reflectloop.core.settings.config import ConfigError, from_dict
+    from reflectloop.core.settings.config import ConfigError, from_stored
     from reflectloop.sessions.store import SessionStore
     from reflectloop.sessions.stored_task import session_task as stored_session_task
 
@@ -68,7 +68,7 @@ async def control_for(data, options: AuditOptions, backend, session: Path | None
         data.notes.append("control: the export carries no run configuration; run it on the session instead")
         return None
     try:
-        config = from_dict(data.config)
+        config = from_stored(data.config)
     except ConfigError as exc:
         data.notes.append(f"control: the session's configuration is not usable: {exc}")
         return None

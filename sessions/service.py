@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from reflectloop.core.settings import paths
-from reflectloop.core.settings.config import RunConfig, from_dict
+from reflectloop.core.settings.config import RunConfig, from_stored
 from reflectloop.core.events import Event
 from reflectloop.core.step.failures import EvaluationFailed
 from reflectloop.core.llm import Budget, default_cache, make_llm
@@ -323,7 +323,7 @@ def _resume(path: Path, reviewer, overrides: dict, listeners, injected, use_stor
                    else f"audit it with reflectloop audit {store.path}")
             raise ValueError(f"{store.path.name} is an annotation packet or a merged set of packets: it runs "
                              f"no model; {how}")
-        config = from_dict({**store.config, **overrides})
+        config = from_stored({**store.config, **overrides})
         replay: ReplayReviewer = replay_reviewer(store, reviewer)
         recorder = Recorder(store, known=replay.decisions)
         task, notes = (None, []) if injected else resume_task(store, config, use_stored=use_stored)

@@ -237,7 +237,8 @@ async def test_candidates_per_parent_spread_over_the_methods_samples():
         return f"<START>A{p.sample} GOOD<END><START>B{p.sample} HALF<END>"
 
     rules = {INIT: init_answers(["Answer."]), "reasons why": "<START>r<END>", "improved": refine}
-    loop, events, tp, op = make_loop("apo", rules=rules, init_prompts=1, beam=1, protocol="study", per_parent=3)
+    loop, events, tp, op = make_loop("apo", rules=rules, init_prompts=1, beam=1, protocol="study", sampling="intended",
+                                     per_parent=3)
     await loop.run(2)
     assert asked == ["2", "2"]  # the study's 2 samples, each asked for 2
     # The study keeps every span of every sample (Prompter/utils.py:87-112): 4, not trimmed to 3.

@@ -15,7 +15,8 @@ INITS = init_answers(["Answer.", "Answer HALF.", "Reply."])
 
 
 def study_loop(method, rules, **config):
-    return make_loop(method, rules={INIT: INITS, **rules}, protocol="study", **config)
+    # The intended counts (a request per sample); released sampling is tests/test_sampling.py's.
+    return make_loop(method, rules={INIT: INITS, **rules}, protocol="study", **{"sampling": "intended", **config})
 
 
 def errors_in(text: str) -> list[tuple[str, str]]:
@@ -119,8 +120,10 @@ def test_study_protocol_selects_children_and_has_the_study_sample_counts():
     config = from_dict({"protocol": "study", "method": "apo"})
     assert config.selection_mode == "children" and from_dict({}).selection_mode == "pool"
     assert from_dict({"protocol": "study", "selection": "pool"}).selection_mode == "pool"
-    assert (config.n_errors, config.n_per_parent, config.n_samples) == (4, 4, 2)
-    assert [facts_of(m, "study").per_parent for m in METHODS] == [2, 4, 2, 4, 2, 2, 2, 1]
+    assert (config.n_errors, config.n_per_parent, config.n_samples) == (4, 8, 4)  # released: n=4 × 2 prompts
+    intended = from_dict({"protocol": "study", "method": "apo", "sampling": "intended"})
+    assert (intended.n_errors, intended.n_per_parent, intended.n_samples) == (4, 4, 2)
+    assert [facts_of(m, "study", "intended").per_parent for m in METHODS] == [2, 4, 2, 4, 2, 2, 2, 1]
 
 
 @pytest.mark.parametrize(

@@ -125,7 +125,7 @@ def test_study_parsing_keeps_every_span_and_unwraps_numbered_ones():
 async def test_study_candidates_are_every_span_of_every_sample_unwrapped():
     rules = {**RULES, REFINE: lambda t, p: f"<START>Instruction 1: A{p.sample} GOOD<END><START>B{p.sample} HALF<END>"
                                            f"<START>C{p.sample} HALF<END>"}
-    loop, events, tp, op = make_loop("apo", rules=rules, protocol="study", beam=1, init_prompts=1)
+    loop, events, tp, op = make_loop("apo", rules=rules, protocol="study", sampling="intended", beam=1, init_prompts=1)
     await loop.run(2)
     children = sorted(p.instruction for p in loop.state.prompts.values() if p.step == 1)
     assert children == ["A0 GOOD", "A1 GOOD", "B0 HALF", "B1 HALF", "C0 HALF", "C1 HALF"]

@@ -62,9 +62,9 @@ async def test_openai_endpoints_answer_deterministically():
         assert first.text == again.text and first.usage.prompt_tokens > 0
         answer, _, followed = score_output(first.text, example.targets)
         assert followed and answer in ("A", "B")
-        # Optimizer prompts: three tagged spans, a function of the request and its seed.
+        # Optimizer prompts: the tagged spans asked for ("Write one"), a function of the request and its seed.
         tagged = await provider.complete((Message("user", OPTIMIZER_PROMPT),), Params(seed=1))
-        assert tagged.text.count("<START>") == tagged.text.count("<END>") == 3
+        assert tagged.text.count("<START>") == tagged.text.count("<END>") == 1
         assert tagged.text == (await provider.complete((Message("user", OPTIMIZER_PROMPT),), Params(seed=1))).text
         assert tagged.text != (await provider.complete((Message("user", OPTIMIZER_PROMPT),), Params(seed=2))).text
         ins = await provider.complete((Message("user", "Put it between <INS> and </INS>."),), Params())

@@ -108,6 +108,10 @@ class _Resampled:
     async def complete(self, messages, params, *, purpose: str = ""):
         return await self._llm.complete(messages, replace(params, sample=params.sample + self._offset), purpose=f"control-{purpose}")
 
+    async def choices(self, messages, params, *, purpose: str = ""):
+        # A request of n choices (released sampling) is re-asked the same way.
+        return await self._llm.choices(messages, replace(params, sample=params.sample + self._offset), purpose=f"control-{purpose}")
+
     def __getattr__(self, name):
         return getattr(self._llm, name)
 

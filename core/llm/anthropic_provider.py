@@ -3,7 +3,9 @@
 System messages travel in the ``system`` parameter, not in the conversation.
 The Messages API of the installed SDK has no sampling controls (no
 temperature, top_p or seed), so those fields of ``Params`` are not sent; they
-still key the cache, so n samples remain n distinct calls.
+still key the cache, so n samples remain n distinct calls.  The API has no
+``n`` either: a request for n choices is sent as n requests (``LLM.choices``),
+each billed.
 
 The API requires ``max_tokens``.  ``Params.max_tokens=None`` (no cap asked)
 sends the model's own output limit from ``OUTPUT_LIMITS`` (snapshots of a

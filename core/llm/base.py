@@ -84,7 +84,12 @@ class BudgetExceeded(LLMError):
 class Provider(Protocol):
     """One model backend.  ``complete`` is a single raw attempt: no cache and
     no retry.  It raises ``ProviderError`` with ``retryable`` set for rate
-    limits, timeouts, 5xx and connection failures, unset for other 4xx."""
+    limits, timeouts, 5xx and connection failures, unset for other 4xx.
+
+    A provider whose API answers one request with ``n`` choices also has
+    ``complete_n(messages, params)``: every choice of one request for
+    ``params.n``, the first carrying the request's usage.  Without it,
+    ``LLM.choices`` asks for the n choices as n separate requests."""
 
     spec: str
     default_concurrency: int

@@ -4,7 +4,8 @@ The key covers what answers (the model's identity: provider and model, the
 server it is reached at, for a local model its file's size and digest and
 the context it runs at), the messages and every sampling parameter,
 including the sample index and the seed, so n samples are n entries and a
-re-run replays exactly what the first run saw.  The same model name at
+re-run replays exactly what the first run saw; the n choices of one request
+are n entries too, keyed by their index.  The same model name at
 another endpoint is another model: it never replays this one's answers.  Hits come back with
 ``cached=True`` and latency 0.  Embeddings are kept beside completions, one
 entry per (model, text).
@@ -39,21 +40,22 @@ class Cache(Protocol):
     def put_vector(self, key: str, vector: Vector) -> None: ...
 
 
-def cache_key(identity: str, messages: Sequence[Message], params: Params) -> str:
-    """``identity``: the provider's ``identity`` (``client.identity_of``)."""
+def cache_key(identity: str, messages: Sequence[Message], params: Params, choice: int = 0) -> str:
+    """``identity``: the provider's ``identity`` (``client.identity_of``).
+    ``choice``: which of the ``params.n`` choices of one request the entry
+    holds; each is an entry of its own, so a resume replays every one."""
     # ``max_tokens=None`` (no cap) is JSON null: a key of its own, never a number's.
-    return _digest(
-        {
-            "model": identity,
-            "messages": [[m.role, m.content] for m in messages],
-            "params": {name: getattr(params, name) for name in _PARAM_FIELDS},
-        }
-    )
+    values = {name: getattr(params, name) for name in _PARAM_FIELDS}
+    if params.n > 1:
+        # Only a request of several choices names them: a one-choice request
+        # keeps the key every cache written before ``n`` existed holds.
+        values.update(n=params.n, choice=choice)
+    return _digest({"model": identity, "messages": [[m.role, m.content] for m in messages], "params": values})
 
 
 # ``dataclasses.asdict`` would give the same dict (and so the same keys as
 # every cache written so far) at twice the cost; a key is computed per call.
-_PARAM_FIELDS = tuple(f.name for f in dataclasses.fields(Params))
+_PARAM_FIELDS = tuple(f.name for f in dataclasses.fields(Params) if f.name != "n")
 
 
 def embedding_key(identity: str, text: str) -> str:

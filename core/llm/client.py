@@ -7,6 +7,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import TypeVar
 
 from reflectloop.core.llm.base import EmbeddingProvider, Embeddings, LLMError, Provider, ProviderError, Vector
@@ -132,6 +133,75 @@ class LLM:
         if keep is None or keep(completion):
             self.cache.put(key, completion)
         return completion
+
+    async def choices(
+        self, messages: Sequence[Message], params: Params, *, purpose: str = "",
+        keep: Callable[[Completion], bool] | None = None,
+    ) -> list[Completion]:
+        """The ``params.n`` choices of one request, in order.  A provider with
+        ``complete_n`` (an API with ``n``) is sent one request and billed
+        once; its choices are cached one entry each and replayed only all
+        together.  A provider without it (Anthropic's API has no ``n``; the
+        embedded model draws one answer at a time) answers n separate
+        requests, choice j as sample ``params.sample + j``, each billed, cached
+        and recorded as one call."""
+        if params.n <= 1:
+            return [await self.complete(messages, params, purpose=purpose, keep=keep)]
+        draw: Callable[[Sequence[Message], Params], Awaitable[Sequence[Completion]]] | None = getattr(
+            self.provider, "complete_n", None)
+        if draw is None:
+            return list(await asyncio.gather(*(
+                self.complete(messages, replace(params, n=1, sample=params.sample + j), purpose=purpose, keep=keep)
+                for j in range(params.n))))
+        return await self._choices(tuple(messages), params, purpose, keep, draw)
+
+    async def _choices(self, messages: tuple[Message, ...], params: Params, purpose: str,
+                       keep: Callable[[Completion], bool] | None,
+                       draw: Callable[[Sequence[Message], Params], Awaitable[Sequence[Completion]]]) -> list[Completion]:
+        limit = self._limit()
+        await limit.acquire()
+        held = True
+        try:
+            identity = await self.identity()
+            keys = [cache_key(identity, messages, params, choice=j) for j in range(params.n)]
+            hits = [self.cache.get(key) for key in keys]
+            if all(hit is not None for hit in hits):
+                found = [hit for hit in hits if hit is not None]
+                self.cache_hits += 1
+                self._emit(self._record(messages, params, purpose, 1, completion=found[0], choices=_texts(found)))
+                return found
+            held = False  # the first attempt takes the slot over
+            got = await self._request_choices(messages, params, purpose, draw, held=True)
+        finally:
+            if held:
+                limit.release()
+        # A server that ignores ``n`` (llama.cpp's) sends fewer: the rest are
+        # asked for again, a request each, at the next samples' seeds.
+        while len(got) < params.n:
+            more = replace(params, n=params.n - len(got), sample=params.sample + len(got))
+            got += await self._request_choices(messages, more, purpose, draw)
+        got = got[: params.n]
+        for key, completion in zip(keys, got):
+            if keep is None or keep(completion):
+                self.cache.put(key, completion)
+        return got
+
+    async def _request_choices(self, messages: tuple[Message, ...], params: Params, purpose: str,
+                               draw: Callable[[Sequence[Message], Params], Awaitable[Sequence[Completion]]],
+                               held: bool = False) -> list[Completion]:
+        """One request for ``params.n`` choices, retried; billed and recorded once."""
+
+        def failed(attempt: int, latency: float, error: str) -> CallRecord:
+            return self._record(messages, params, purpose, attempt, latency=latency, error=error)
+
+        answer, attempt = await self._retrying(lambda: draw(messages, params), failed, held=held)
+        got = list(answer)
+        if not got:  # a provider bug: an empty answer raises a retryable error
+            raise LLMError(f"{self.spec}: a request for {params.n} choices returned none")
+        spent = self._account(got[0].usage)  # the first carries the request's usage
+        self._emit(self._record(messages, params, purpose, attempt, completion=got[0], cost=spent,
+                                choices=_texts(got)))
+        return got
 
     async def embed(self, texts: Sequence[str], *, purpose: str = "embed") -> list[Vector]:
         """One vector per text, in order.  Each distinct text is cached by
@@ -271,6 +341,7 @@ class LLM:
         latency: float = 0.0,
         error: str | None = None,
         cost: float = 0.0,
+        choices: tuple[str, ...] = (),
     ) -> CallRecord:
         """The record of a completion, or of what else happened (a failed
         attempt, an embeddings call) from the keyword fields."""
@@ -288,6 +359,7 @@ class LLM:
             error=error,
             cost=cost,
             finish_reason=completion.finish_reason if completion else None,
+            choices=choices if len(choices) > 1 else (),
         )
 
     def _embed_record(
@@ -301,6 +373,10 @@ class LLM:
     def _emit(self, record: CallRecord) -> None:
         if self.on_call is not None:
             self.on_call(record)
+
+
+def _texts(completions: Sequence[Completion]) -> tuple[str, ...]:
+    return tuple(c.text for c in completions)
 
 
 def _cause(exc: BaseException) -> str:

@@ -18,6 +18,9 @@ request is sent, whether its prompt and that answer fit.  Embeddings come
 from a second instance of the same file loaded for embedding, mean-pooled
 over the tokens.
 
+llama.cpp writes one answer per call: n choices are n samples drawn one
+after the other (``LLM.choices``), each at its own seed.
+
 The cache knows a local model by its file (size and SHA-256, read once per
 file per process) and its context, not by its name.
 """

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -56,23 +57,23 @@ class OpenAIProvider:
         return f"{self.spec}@{(self.base_url or OPENAI_URL).rstrip('/')}"
 
     async def complete(self, messages: Sequence[Message], params: Params) -> Completion:
+        return (await self.complete_n(messages, replace(params, n=1)))[0]
+
+    async def complete_n(self, messages: Sequence[Message], params: Params) -> list[Completion]:
+        """Every choice of one request for ``params.n``, in index order; the
+        first carries the request's usage (what the API bills: the prompt
+        once, every choice's tokens), the others none.  A server may send
+        fewer choices than asked (llama.cpp ignores ``n``)."""
         started = time.perf_counter()
         data = await self._client.post("/chat/completions", self._request(messages, params))
         latency = time.perf_counter() - started
-        choice = self._choice(data)
-        message = choice.get("message")
-        if not isinstance(message, dict):
-            raise ProviderError(f"{self.spec}: the response's choice has no message", retryable=True)
-        content = message.get("content")
-        text = content if isinstance(content, str) else ""
-        return Completion(
-            text=text,
-            usage=_usage(data.get("usage"), messages, text),
-            latency=latency,
-            cached=False,
-            model=self.spec,
-            finish_reason=finish_reason(choice.get("finish_reason")),
-        )
+        choices = [(self._text(choice), finish_reason(choice.get("finish_reason"))) for choice in self._choices(data)]
+        usage = _usage(data.get("usage"), messages, "".join(text for text, _ in choices))
+        return [
+            Completion(text=text, usage=usage if j == 0 else Usage(0, 0), latency=latency, cached=False,
+                       model=self.spec, finish_reason=reason)
+            for j, (text, reason) in enumerate(choices)
+        ]
 
     async def embed(self, texts: Sequence[str]) -> Embeddings:
         started = time.perf_counter()
@@ -86,13 +87,20 @@ class OpenAIProvider:
             return Embeddings(vectors, Usage(tokens, 0), latency)
         return Embeddings(vectors, Usage(sum(count_tokens(t) for t in sent), 0, estimated=True), latency)
 
-    def _choice(self, data: dict[str, Any]) -> dict[str, Any]:
-        """The first choice; a malformed body is a retryable failure."""
+    def _choices(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        """The choices in index order; a malformed body is a retryable failure."""
         choices = data.get("choices")
-        if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
+        if not choices or not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
             # Seen from overloaded compatible servers; another attempt usually answers.
             raise ProviderError(f"{self.spec}: the response has no choices", retryable=True)
-        return choices[0]
+        return sorted(choices, key=lambda c: c.get("index", 0) if isinstance(c.get("index"), int) else 0)
+
+    def _text(self, choice: dict[str, Any]) -> str:
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            raise ProviderError(f"{self.spec}: the response's choice has no message", retryable=True)
+        content = message.get("content")
+        return content if isinstance(content, str) else ""
 
     def _vectors(self, data: dict[str, Any], expected: int) -> tuple[tuple[float, ...], ...]:
         items = data.get("data")
@@ -133,6 +141,8 @@ class OpenAIProvider:
         seed = sample_seed(params, default=None)
         if seed is not None:
             request["seed"] = seed
+        if params.n > 1:  # sent only when asked: a one-choice request stays as it always was
+            request["n"] = params.n
         return request
 
 

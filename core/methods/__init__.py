@@ -26,9 +26,9 @@ def method_class(name: str) -> type[Method]:
         raise ValueError(f"unknown method {name!r} (known: {', '.join(METHODS)})") from None
 
 
-def facts_of(name: str, protocol: str = "reflectloop") -> MethodFacts:
-    """The defaults of method ``name`` under ``protocol``."""
-    return method_class(name).facts(protocol)
+def facts_of(name: str, protocol: str = "reflectloop", sampling: str | None = None) -> MethodFacts:
+    """The defaults of method ``name`` under ``protocol`` (and the study's ``sampling``; unset: its default)."""
+    return method_class(name).facts(protocol, sampling)
 
 
 def method_options() -> dict[str, type]:

@@ -21,12 +21,17 @@ class ABO(OneCallMethod):
     name = "abo"
     uses_demonstration = True
     defaults = MethodFacts(errors=2, per_parent=2, samples=2)
+    # As released: the analysis is one request per parent with n=2 (AutoPrompter.py:894,967-971).
+    released_defaults = defaults
+    # As released, step 0's demonstration comes from the initializer's request, n = GEN_BATCH_SIZE
+    # (AutoPrompter.py:104,144,929-933); only its first choice is read.
+    released_first_demo_choices = 5
     combined = "abo_reflect"
     revise = "abo_refine"
 
     async def demonstrate(self, instruction: str, example: Example, draw: str) -> Draft | None:
         reply = await self.ask(fill("abo_demonstrate", prompt=instruction, input=example.input),
-                               purpose="demonstrate", draw=draw)
+                               purpose="demonstrate", draw=draw, choices=self._demo_choices(draw))
         if reply.failure is not None:
             return reply.failed()
         text = reply.text.strip()
@@ -36,6 +41,13 @@ class ABO(OneCallMethod):
         # A demonstration that reaches a wrong answer teaches the wrong behaviour: say so.
         warning = None if correct else f"the demonstration ends with {answer!r}, not the gold {example.targets[0]!r}"
         return Draft(demonstration_text(example.input, text, self.protocol), reply.text, warning, reply.truncated)
+
+    def _demo_choices(self, draw: str) -> int:
+        """The ``n`` of a demonstration request, of which the first choice is read:
+        released, step 0's (the loop's draw ``s0/…``) is the initializer's, later ones the analysis's."""
+        if self.released and draw.startswith("s0/"):
+            return self.released_first_demo_choices
+        return self.unread_choices()
 
 
 def demonstration_text(example_input: str, worked: str, protocol: str) -> str:

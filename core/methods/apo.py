@@ -21,12 +21,14 @@ class APO(Method):
     defaults = MethodFacts(errors=4, per_parent=2, samples=1)
     # The study's code: n=2 samples of a request for 2 improved prompts.
     study_defaults = MethodFacts(errors=4, per_parent=4, samples=2)
+    # As released: one refine request per parent with n=4, each choice asked for 2 (AutoPrompter.py:106,474,509-513).
+    released_defaults = MethodFacts(errors=4, per_parent=8, samples=4)
 
     async def reflect(self, ctx: StepContext) -> list[Draft]:
         request = self.about_errors(ctx, lambda errors: fill(
             "apo_reflect", prompt=ctx.parent.instruction, errors=format_errors(errors, protocol=self.protocol),
             num_reasons=NUM_REASONS))
-        reply = await self.ask(request, purpose="reflect", draw=draw_of(ctx))
+        reply = await self.ask(request, purpose="reflect", draw=draw_of(ctx), choices=self.unread_choices())
         return parse_spans(reply, NUM_REASONS, self.protocol)
 
     async def refine(self, ctx: StepContext, feedback: Sequence[str]) -> list[Draft]:

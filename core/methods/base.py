@@ -15,14 +15,14 @@ import json
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from string import Template
 from typing import ClassVar, Mapping, Protocol, Sequence, TypeVar
 
 from reflectloop.core.evaluation.prompting import STUDY_SYSTEM
 from reflectloop.core.llm.base import ContextExceeded
-from reflectloop.core.methods.facts import MethodFacts, StepCalls, split
+from reflectloop.core.methods.facts import STUDY_SAMPLING, MethodFacts, StepCalls, split
 from reflectloop.core.methods.parsing import Draft, Reply, parse_at_most, parse_reply, parse_study
 from reflectloop.core.step.selection import BeamSelection, Selection
 from reflectloop.core.types import ErrorCase, Example, Message, Params, Prompt, Task
@@ -60,6 +60,8 @@ class RunSettings(Protocol):
     def n_per_parent(self) -> int: ...
     @property
     def n_samples(self) -> int: ...
+    @property
+    def sampling_mode(self) -> str: ...
 
     def options_of(self, kind: type[O]) -> O: ...
 
@@ -183,7 +185,10 @@ class Method(ABC):
     one_per_sample = True  # each sample is one candidate (False: a request asks for several)
     # The method's defaults, per protocol (the study's code where it differs).
     defaults: MethodFacts
-    study_defaults: MethodFacts | None = None
+    study_defaults: MethodFacts | None = None  # the study's intended counts (``--sampling intended``)
+    # The counts the study's released code runs (``--sampling released``):
+    # samples = the ``n`` of one request per parent.
+    released_defaults: MethodFacts | None = None
     # The dataclass of the method's own settings (``core.methods.facts.setting``
     # fields), named ``<name>_<field>`` as flags and keys; None: it has none.
     options_class: ClassVar[type | None] = None
@@ -197,10 +202,13 @@ class Method(ABC):
         self.config = config
 
     @classmethod
-    def facts(cls, protocol: str = "reflectloop") -> MethodFacts:
-        if protocol == "study" and cls.study_defaults is not None:
-            return cls.study_defaults
-        return cls.defaults
+    def facts(cls, protocol: str = "reflectloop", sampling: str | None = None) -> MethodFacts:
+        """The defaults under ``protocol`` and, for the study, ``sampling`` (unset: the study's default)."""
+        if protocol != "study":
+            return cls.defaults
+        if (sampling or STUDY_SAMPLING) == "released" and cls.released_defaults is not None:
+            return cls.released_defaults
+        return cls.study_defaults if cls.study_defaults is not None else cls.defaults
 
     @classmethod
     def refusal(cls, settings: RunSettings) -> str | None:
@@ -213,15 +221,19 @@ class Method(ABC):
         per beam member, its reflections, revisions and demonstrations, and
         each candidate scored on the dev set."""
         samples, _ = split(settings.n_per_parent, settings.n_samples, cls.one_per_sample)
-        reflect, refine = cls.calls_per_parent(samples, settings.protocol)
+        # Released sampling asks for a parent's samples in one request of n choices.
+        requests = 1 if settings.sampling_mode == "released" else samples
+        reflect, refine = cls.calls_per_parent(requests, settings.protocol)
         demonstrations = settings.n_per_parent if cls.uses_demonstration else 0
+        # Released, every optimizer request asks for the same n (its reflections' and demonstrations' too).
         return StepCalls(settings.beam * (reflect + refine + demonstrations),
-                         settings.beam * settings.n_per_parent * settings.dev_size)
+                         settings.beam * settings.n_per_parent * settings.dev_size,
+                         samples if settings.sampling_mode == "released" else 1)
 
     @classmethod
-    def calls_per_parent(cls, samples: int, protocol: str) -> tuple[int, int]:
-        """(reflection calls, revision calls) for one parent drawn in ``samples``."""
-        return int(cls.facts(protocol).reflects), samples
+    def calls_per_parent(cls, requests: int, protocol: str) -> tuple[int, int]:
+        """(reflection calls, revision calls) for one parent whose samples take ``requests``."""
+        return int(cls.facts(protocol).reflects), requests
 
     reflects = True  # derived from ``defaults`` for each subclass: never set by hand
 
@@ -238,6 +250,17 @@ class Method(ABC):
         """(samples, candidates per sample) for this run's candidates per parent."""
         return split(self.config.n_per_parent, self.config.n_samples, self.one_per_sample)
 
+    @property
+    def released(self) -> bool:
+        """Samples drawn as the study's released code draws them: one request with ``n`` choices."""
+        return self.config.sampling_mode == "released"
+
+    def unread_choices(self) -> int:
+        """The ``n`` of a request of which only the first choice is read (APO's
+        reflection, PromptAgent's feedback, ABO's demonstrations): the released
+        code sends every request with its ``n`` (AutoPrompter.py:474,658,894); 1 otherwise."""
+        return self.sampling()[0] if self.released else 1
+
     def params(self, sample: int = 0, draw: str = "") -> Params:
         c = self.config
         return Params(
@@ -252,13 +275,21 @@ class Method(ABC):
         """A request showing ``ctx.errors``, which may show fewer of them (the first ones) to fit."""
         return Request(lambda n: build(ctx.errors[:n]), len(ctx.errors))
 
-    async def ask(self, request: str | Request, *, purpose: str, draw: str, sample: int = 0) -> Reply:
+    async def ask(self, request: str | Request, *, purpose: str, draw: str, sample: int = 0, choices: int = 1) -> Reply:
         """One optimizer sample of the request, fitted to the optimizer's
-        context.  ``draw`` names what it is drawn for (see :func:`draw_seed`)."""
+        context.  ``draw`` names what it is drawn for (see :func:`draw_seed`).
+        ``choices``: the request asks for that many, of which only the first
+        is read (as the study's released code reads some of its requests)."""
+        return (await self.ask_choices(request, purpose=purpose, draw=draw, sample=sample, n=choices))[0]
+
+    async def ask_choices(self, request: str | Request, *, purpose: str, draw: str, n: int,
+                          sample: int = 0) -> list[Reply]:
+        """The ``n`` choices of one request, fitted to the optimizer's context
+        once; a request that cannot fit is one failed reply (one request failed)."""
         if isinstance(request, str):
             text = request
-            request = Request(lambda n: text)
-        params = self.params(sample, draw)
+            request = Request(lambda shown: text)
+        params = replace(self.params(sample, draw), n=n)
         shown = request.errors
         messages = self._messages(request, shown)
         cause = await self.optimizer.overflow(messages, params)
@@ -268,12 +299,15 @@ class Method(ABC):
             cause = await self.optimizer.overflow(messages, params)
         left_out = request.errors - shown
         if cause is not None:
-            return Reply(None, left_out, cause)
+            return [Reply(None, left_out, cause)]
         try:
-            completion = await self.optimizer.complete(messages, params, purpose=purpose)
+            if n == 1:  # one choice: the call every optimizer (and every wrapper of one) answers
+                completions = [await self.optimizer.complete(messages, params, purpose=purpose)]
+            else:
+                completions = await self.optimizer.choices(messages, params, purpose=purpose)
         except ContextExceeded as exc:  # a server that knows its context better than we do
-            return Reply(None, left_out, str(exc))
-        return Reply(completion, left_out)
+            return [Reply(None, left_out, str(exc))]
+        return [Reply(completion, left_out) for completion in completions]
 
     def _messages(self, request: Request, shown: int) -> tuple[Message, ...]:
         user = Message("user", where_it_sits(self.task) + request.build(shown))
@@ -281,6 +315,12 @@ class Method(ABC):
         return (Message("system", STUDY_SYSTEM), user) if self.protocol == "study" else (user,)
 
     async def ask_samples(self, request: str | Request, *, purpose: str, draw: str, n: int) -> list[Reply]:
+        """n samples of the request: under released sampling the ``n`` choices
+        of one request, as the study's released code asks (its ``n`` in every
+        optimizer conf, e.g. AutoPrompter.py:474), or its one failed reply;
+        otherwise n requests."""
+        if self.released:
+            return await self.ask_choices(request, purpose=purpose, draw=draw, n=n)
         return list(await asyncio.gather(*(self.ask(request, purpose=purpose, draw=draw, sample=k) for k in range(n))))
 
     async def candidates(self, text: str | Request, ctx: StepContext, tag: str = "START") -> list[Draft]:

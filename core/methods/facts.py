@@ -19,6 +19,15 @@ from dataclasses import dataclass
 from typing import Any
 
 
+# How the optimizer's samples are drawn under ``--protocol study`` (``--sampling``):
+# released: one request per parent with ``n`` choices, the counts the study's
+# released code runs (n=4, ABO 2); intended: one request per sample, the counts
+# of the study's arguments (2 per parent).  docs/fidelity.md, *Samples per
+# request*, says why released is the default.
+SAMPLINGS = ("released", "intended")
+STUDY_SAMPLING = "released"
+
+
 @dataclass(frozen=True)
 class MethodFacts:
     errors: int  # error examples drawn per parent (0: the method never sees errors)
@@ -62,3 +71,4 @@ class StepCalls:
 
     optimizer: int  # optimizer calls
     target: int  # target calls scoring the step's candidates (the test set aside)
+    choices: int = 1  # answers per optimizer call (released sampling: each request's n)

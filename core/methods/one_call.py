@@ -50,8 +50,8 @@ class OneCallMethod(Method):
         self._paired: dict[tuple[int, str, str], list[Draft]] = {}
 
     @classmethod
-    def calls_per_parent(cls, samples: int, protocol: str) -> tuple[int, int]:
-        return samples, 0  # each call both reflects and revises
+    def calls_per_parent(cls, requests: int, protocol: str) -> tuple[int, int]:
+        return requests, 0  # each call both reflects and revises
 
     def _errors(self, errors) -> str:
         return format_errors(errors, protocol=self.protocol)

@@ -71,6 +71,8 @@ class OproOptions:
 class OPRO(Method):
     name = "opro"
     defaults = MethodFacts(errors=4, per_parent=2, samples=2, reflects=False)
+    # As released: one request per beam member with n=4 (AutoPrompter.py:106,791,822-830).
+    released_defaults = MethodFacts(errors=4, per_parent=4, samples=4, reflects=False)
     options_class = OproOptions
 
     def implicit_reflection(self, ctx: StepContext) -> str:

@@ -58,6 +58,8 @@ class PromptAgent(Method):
     one_per_sample = False
     defaults = MethodFacts(errors=4, per_parent=2, samples=1)
     study_defaults = MethodFacts(errors=4, per_parent=4, samples=2)
+    # As released: one update request per parent with n=4, each choice asked for 2 (AutoPrompter.py:106,658,692-697).
+    released_defaults = MethodFacts(errors=4, per_parent=8, samples=4)
 
     def _errors(self, errors: Sequence[ErrorCase]) -> str:
         # Output and the answer read from it, as the study's error layout for this method.
@@ -70,7 +72,7 @@ class PromptAgent(Method):
             "promptagent_feedback", prompt=ctx.parent.instruction, errors=self._errors(errors)))
         # The whole analysis is the reflection: the per-error reasons are what
         # a reviewer needs to judge the summary.
-        return [whole(await self.ask(request, purpose="reflect", draw=draw_of(ctx)))]
+        return [whole(await self.ask(request, purpose="reflect", draw=draw_of(ctx), choices=self.unread_choices()))]
 
     async def refine(self, ctx: StepContext, feedback: Sequence[str]) -> list[Draft]:
         request = self.about_errors(ctx, lambda errors: fill(

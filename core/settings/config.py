@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from reflectloop.core.methods import METHODS, PROTOCOLS, MethodFacts, facts_of, method_options
+from reflectloop.core.methods.facts import SAMPLINGS, STUDY_SAMPLING
 from reflectloop.core.methods.facts import setting as _setting
 from reflectloop.core.tasks.registry import SPEC_FORMS
 
@@ -69,6 +70,10 @@ class RunConfig:
     selection: str | None = _setting(None, "the next beam is picked from: children (the step's new candidates "
                                      "only) or pool (parents and children); unset: the protocol's"
                                      + _noted("selection"))
+    sampling: str | None = _setting(None, "how --protocol study draws the optimizer's samples: released (one request "
+                                    "per parent with n choices, the counts the study's released code runs: n=4, "
+                                    "ABO 2) or intended (a request per sample, the counts of the study's arguments: "
+                                    f"2 per parent); unset: {STUDY_SAMPLING}")
     seed: int = _setting(0, "the seed of every random draw (errors, samples, ties, splits)")
     steps: int = _setting(10, "steps in total, counting step 0 (the initial prompts)")
     beam: int = _setting(5, "prompts kept after each step")
@@ -83,7 +88,7 @@ class RunConfig:
     per_parent: int | None = _setting(None, "candidate prompts per parent per step; unset: the method's")
     samples: int | None = _setting(None, "independent optimizer samples the candidates of a parent are drawn in "
                                    f"({_several_per_sample()}; the other methods draw one per candidate); "
-                                   "unset: the method's")
+                                   "under --sampling released, the n of a parent's one request; unset: the method's")
     optimizer_temperature: float = _setting(1.0, "the optimizer's sampling temperature")
     optimizer_top_p: float = _setting(0.9, "the optimizer's nucleus sampling top_p")
     optimizer_max_tokens: int | None = _setting(None, "cap on each optimizer answer in tokens; unset: "
@@ -116,7 +121,7 @@ class RunConfig:
         raise KeyError(f"{kind.__name__} is no method's settings class")
 
     def method_defaults(self) -> MethodFacts:
-        return facts_of(self.method, self.protocol)
+        return facts_of(self.method, self.protocol, self.sampling)
 
     @property
     def n_errors(self) -> int:
@@ -129,6 +134,13 @@ class RunConfig:
     @property
     def n_samples(self) -> int:
         return self.method_defaults().samples if self.samples is None else self.samples
+
+    @property
+    def sampling_mode(self) -> str:
+        """released or intended under the study's protocol; intended (a request per sample) otherwise."""
+        if self.protocol != "study":
+            return "intended"
+        return self.sampling or STUDY_SAMPLING
 
     @property
     def selection_mode(self) -> str:
@@ -236,6 +248,14 @@ def from_dict(values: dict[str, Any]) -> RunConfig:
     return config
 
 
+def from_stored(values: dict[str, Any]) -> RunConfig:
+    """A session's stored settings: one stored before ``sampling`` existed ran
+    the study's protocol a request per sample, so it goes on that way."""
+    if values.get("protocol") == "study" and "sampling" not in values:
+        values = {**values, "sampling": "intended"}
+    return from_dict(values)
+
+
 def _choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
     if value is not None and value not in allowed:
         raise ConfigError(f"setting {name!r} must be one of {', '.join(allowed)}, got {value!r}")
@@ -246,6 +266,10 @@ def validate(config: RunConfig) -> None:
         raise ConfigError(f"unknown method {config.method!r} (known: {', '.join(METHODS)})")
     _choice("protocol", config.protocol, PROTOCOLS)
     _choice("selection", config.selection, SELECTIONS)
+    _choice("sampling", config.sampling, SAMPLINGS)
+    if config.sampling is not None and config.protocol != "study":
+        raise ConfigError(f"setting 'sampling' chooses between the study's sample counts: it applies with "
+                          f"protocol 'study' only, not {config.protocol!r}")
     _choice("evaluation", config.evaluation, EVALUATIONS)
     if config.adaptive_z < 0:
         raise ConfigError(f"setting 'adaptive_z' must not be negative, got {config.adaptive_z}")

@@ -79,8 +79,13 @@ def target_calls(config: RunConfig, step: int) -> int:
     return method_class(config.method).step_calls(config).target + config.test_size
 
 
-def _role(role: str, spec: str, calls: int, request: int, answer: int) -> RoleEstimate:
-    usage = Usage(calls * request, calls * answer)
+def optimizer_choices(config: RunConfig, step: int) -> int:
+    """Answers per optimizer call: a request's n under released sampling (each answer is generated, and billed)."""
+    return 1 if step == 0 else method_class(config.method).step_calls(config).choices
+
+
+def _role(role: str, spec: str, calls: int, request: int, answer: int, choices: int = 1) -> RoleEstimate:
+    usage = Usage(calls * request, calls * choices * answer)
     spent = cost(spec, usage) if price(spec).known else None
     return RoleEstimate(role, spec, calls, usage.prompt_tokens, usage.completion_tokens, spent)
 
@@ -91,7 +96,7 @@ def estimate_step(config: RunConfig, step: int = 1) -> StepEstimate:
         _role("target", config.target, target_calls(config, step), TARGET_REQUEST,
               config.target_max_tokens or TARGET_ANSWER),
         _role("optimizer", config.optimizer_spec, optimizer_calls(config, step), OPTIMIZER_REQUEST,
-              config.optimizer_max_tokens or OPTIMIZER_ANSWER),
+              config.optimizer_max_tokens or OPTIMIZER_ANSWER, optimizer_choices(config, step)),
     ))
 
 

@@ -15,7 +15,8 @@ calls that got through:
   stop, or a sentence (also per instruction and review);
 * every other prompt is an **optimizer** prompt and gets three tagged spans,
   ``<START>…<END>`` (or ``<INS>…</INS>`` when the prompt asks for those),
-  distinct per request and per sample seed.
+  distinct per request and per sample seed; as many as the request asks for
+  ("write 2 …", "Write a …"), three when it names no number.
 
 How they travel (OpenAI and Anthropic bodies, errors) is ``fake_http``.
 """
@@ -27,7 +28,10 @@ import re
 
 from reflectloop.core.evaluation.prompting import ANSWER_FORMAT
 
-SPANS = 3  # tagged spans per optimizer answer: enough for every method's parse
+SPANS = 3  # tagged spans per optimizer answer that asks for no number: enough for every method's parse
+# "write 2 different …", "Write a variation", "Give 3 reasons": the spans a request asks for,
+# which a compliant model writes (``--protocol study`` keeps every span it gets).
+_ASKED = re.compile(r"\b(?:write|give) (\d+|an?|one)\b", re.I)
 
 
 def unit(*parts: object) -> float:
@@ -89,8 +93,10 @@ def optimizer_answer(prompt: str, seed: object) -> str:
     opener, closer = ("<INS>", "</INS>") if "<INS>" in prompt else ("<START>", "<END>")
     lowered = prompt.lower()
     reflective = ("reason" in lowered or "analy" in lowered or "suggest" in lowered) and "improved" not in lowered
+    asked = _ASKED.findall(prompt)
+    count = SPANS if not asked else int(asked[-1]) if asked[-1].isdigit() else 1
     spans = []
-    for i in range(SPANS):
+    for i in range(count):
         tag = short(prompt, seed, i)
         if reflective:
             text = f"The instruction does not say how to handle case {tag}; the model guessed."

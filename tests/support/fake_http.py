@@ -32,8 +32,9 @@ def _usage(body: dict, text: str) -> tuple[int, int]:
     return max(1, sent // 4), max(1, len(text) // 4) if text else 0
 
 
-def success_body(api: str, body: dict, text: str, *, empty: bool) -> dict:
-    prompt_tokens, completion_tokens = _usage(body, text)
+def success_body(api: str, body: dict, text: str, *, empty: bool, more: tuple[str, ...] = ()) -> dict:
+    """``more``: the texts of choices 2..n of an OpenAI request that asked for ``n``."""
+    prompt_tokens, completion_tokens = _usage(body, text + "".join(more))
     ident = short(json.dumps(body, sort_keys=True))
     if api == "anthropic":
         return {
@@ -43,11 +44,12 @@ def success_body(api: str, body: dict, text: str, *, empty: bool) -> dict:
             "stop_reason": "end_turn", "stop_sequence": None,
             "usage": {"input_tokens": prompt_tokens, "output_tokens": completion_tokens},
         }  # fmt: skip
-    choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+    choices = [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"}
+               for i, t in enumerate((text, *more))]
     return {
         "id": f"chatcmpl-fake-{ident}", "object": "chat.completion", "created": 0,
         "model": body.get("model", MODEL_ID),
-        "choices": [] if empty else [choice],
+        "choices": [] if empty else choices,
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                   "total_tokens": prompt_tokens + completion_tokens},
     }  # fmt: skip

@@ -13,6 +13,7 @@ What it models:
   ``hold(text)`` keeps the answers to requests containing ``text`` (or
   matching a test's function) until the test releases them; ``gather(n)`` keeps every answer until ``n`` requests
   are in the server at once;
+* **n choices** — an OpenAI request with ``n`` gets n choices (Anthropic's API has none);
 * **faults**, injected at ``fault_rate``: ``429`` (with Retry-After), ``500``,
   ``timeout`` (hangs ``hang`` seconds, longer than the client waits, then
   drops the connection), ``truncated`` (the connection closes mid-body),
@@ -304,7 +305,10 @@ class FakeServer(ThreadingHTTPServer):
         if fault == "500":
             return partial(handler.send_json, 500, error_body(api, "server_error", "Internal error (fake server)"))
         text = answer_text(prompt, body.get("seed"))
-        payload = success_body(api, body, "" if fault == "empty" else text, empty=fault == "empty")
+        # An OpenAI request for n choices gets n, each answered as if at a seed of its own.
+        n = body.get("n") if api == "openai" and isinstance(body.get("n"), int) else 1
+        more = tuple(answer_text(prompt, f"{body.get('seed')}/choice{k}") for k in range(1, n))
+        payload = success_body(api, body, "" if fault == "empty" else text, empty=fault == "empty", more=more)
         if fault == "truncated":
             return partial(handler.send_truncated, payload)
         data = json.dumps(payload).encode()
