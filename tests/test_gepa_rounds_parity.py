@@ -24,16 +24,11 @@ import re
 
 import pytest
 
-from reflectloop.core.methods import make_method
 from reflectloop.core.methods.gepa import GEPA, GepaSettings, ParetoSelection
-from reflectloop.core.review import AutoReviewer
-from reflectloop.core.settings.config import RunConfig, from_dict
-from reflectloop.core.step.loop import Loop
-from reflectloop.core.metrics.task import EXACT_MATCH
-from reflectloop.core.types import Example, Params, Prompt, Task
-from tests.scripted import optimizer_by_rules, scripted_llm
+from reflectloop.core.settings.config import RunConfig
+from reflectloop.core.types import Example, Params, Prompt
 from tests.support.gepa_direct import DirectOps
-from tests.test_gepa_parity import KINDS, SEED_TEXT, KindsAdapter, Quiet, mutation, target_reply
+from tests.test_gepa_parity import KINDS, SEED_TEXT, KindsAdapter, Quiet, loop_until_spent, mutation, world
 
 gepa = pytest.importorskip("gepa", reason="the reference package `gepa` is not installed (pip install gepa)")
 from gepa.strategies import proposal_sampling as sampling  # noqa: E402
@@ -70,17 +65,6 @@ class Revisions:
         return f"{key}.{self.seen[key]}"
 
 
-def world():
-    revisions = Revisions()
-    rules = {
-        "Write one improved instruction": lambda text, p: f"<START>{mutation(text, revisions.of(text))}<END>",
-        "Write your analysis": "<START>Some kinds are not handled by the instruction.<END>",
-    }
-    target, _ = scripted_llm("fake:target", lambda text, p: target_reply(text), role="target")
-    optimizer, _ = scripted_llm("fake:optimizer", optimizer_by_rules(rules), role="optimizer")
-    return Task("kinds", "sort items by kind", ini=(), dev=DEV, test=(), scorer=EXACT_MATCH), target, optimizer
-
-
 # ------------------------------------------------------------------ reflectloop
 def decisions(search, outcome, texts) -> list[tuple]:
     """Per proposal: (iteration, parent's pool index, minibatch, decision, candidate text)."""
@@ -98,7 +82,7 @@ def decisions(search, outcome, texts) -> list[tuple]:
 
 
 async def run_direct(strategy: str, keep: str) -> tuple:
-    task, target, optimizer = world()
+    task, target, optimizer = world(Revisions().of, DEV)
     settings = GepaSettings(minibatch=3, iterations=3, max_metric_calls=BUDGET, sampling=strategy, selection=keep)
     method = GEPA(optimizer, task, RunConfig(method="apo", seed=SEED), settings)
     selection_ = method.selection()
@@ -118,19 +102,10 @@ async def run_direct(strategy: str, keep: str) -> tuple:
 
 
 async def run_loop(tmp_path, strategy: str, keep: str) -> tuple:
-    task, target, optimizer = world()
-    given = tmp_path / "seed.json"
-    given.write_text(json.dumps([SEED_TEXT]))
-    config = from_dict(dict(method="gepa", seed=SEED, errors=3, gepa_iterations=3, gepa_max_metric_calls=BUDGET,
-                            gepa_sampling=strategy, gepa_selection=keep, initial_prompts=str(given),
-                            init_prompts=1, steps=100, test_size=0))
-    loop = Loop(task=task, config=config, method=make_method("gepa", optimizer, task, config), target=target,
-                optimizer=optimizer, reviewer=AutoReviewer())
-    await loop.run_step()
-    trace: list[tuple] = []
-    while not loop.selection.search.spent:
-        record = await loop.run_step()
-        trace += decisions(loop.selection.search, record, {i: p.instruction for i, p in loop.state.prompts.items()})
+    settings = dict(seed=SEED, gepa_iterations=3, gepa_max_metric_calls=BUDGET, gepa_sampling=strategy,
+                    gepa_selection=keep)
+    loop, trace = await loop_until_spent(tmp_path, world(Revisions().of, DEV), settings, lambda loop, record: decisions(
+        loop.selection.search, record, {i: p.instruction for i, p in loop.state.prompts.items()}))
     search = loop.selection.search
     return trace, [loop.state.prompts[c].instruction for c in search.pool.ids], search.metric_calls
 
