@@ -27,7 +27,7 @@ from reflectloop.core.methods.rounds import parse_sampling, parse_selection
 from reflectloop.core.tasks import load_task
 from reflectloop.core.types import ExampleResult, Prompt
 
-SEED_PROMPT = "Decide whether following the instructions returns you to the starting point."
+SEED_PROMPT = "Read the instructions and tell if they lead back to the start."  # scores about 0.4 here: few minibatches are perfect
 
 
 @dataclass(frozen=True)
