@@ -47,7 +47,7 @@ def parse_sampling(text: str) -> Sampling:
     if arity is None or bool(colon) != bool(arity) or len(counts) != arity:
         raise ValueError(f"GEPA sampling {text!r}: expected one of {SAMPLINGS}")
     if any(c < 1 for c in counts):
-        raise ValueError(f"GEPA sampling {text!r}: its counts must be at least 1")
+        raise ValueError(f"GEPA sampling {text!r}: its counts must be at least 1 ({SAMPLINGS})")
     if name == "same-parent":
         return Sampling(1, counts[0])
     if name == "independent":
