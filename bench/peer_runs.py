@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -176,16 +177,18 @@ def dspy_python() -> str | None:
 
 
 def run_dspy(s: Setup) -> Ran:
-    """``dspy.GEPA`` in a Python of its own (``bench/peer_dspy.py``): dspy
-    pins its own gepa, which need not be the one installed here."""
+    """``dspy.GEPA`` in the Python that has dspy (``bench/peer_dspy.py``): it
+    may be another one than this, since dspy pins packages of its own."""
     python = dspy_python()
     if python is None:
         raise RuntimeError("dspy is not installed")
     root = Path(__file__).resolve().parents[1]
-    done = subprocess.run([python, str(root / "bench" / "peer_dspy.py"), json.dumps(asdict(s), default=str)],
-                          cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True)
+    setup = json.dumps({**asdict(s), "seed_prompt": SEED_PROMPT}, default=str)
+    ours = [] if python == sys.executable else [sysconfig.get_paths()["purelib"]]
+    done = subprocess.run([python, str(root / "bench" / "peer_dspy.py"), setup, *ours], cwd=root,
+                          capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"dspy's run failed:\n{done.stderr[-2000:]}")
+        raise RuntimeError(f"dspy's run failed:\n{done.stderr[-3000:]}")
     return Ran(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
