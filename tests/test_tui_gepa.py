@@ -63,7 +63,12 @@ async def test_a_parallel_round_is_reviewed_as_one_group_with_each_gate_under_it
         await wait_for(pilot, lambda: len(open_cards(app)) >= 3, what="their cards")
         rounds = list(app.screen.query(RoundGroup))
         assert [(r.step, r.iteration) for r in rounds] == [(1, 0)]
-        assert [c.column for c in rounds[0].query(RoundColumn)] == [0, 1, 2]  # side by side, in plan order
+        columns = list(rounds[0].query(RoundColumn))
+        assert [c.column for c in columns] == [0, 1, 2]  # in plan order
+        await pilot.pause()
+        regions = [c.region for c in columns]  # side by side: one row, left to right, none empty
+        assert len({r.y for r in regions}) == 1 and regions[0].x < regions[1].x < regions[2].x
+        assert all(r.width >= 20 for r in regions)
         column_of = {c.proposal.id: next(a for a in c.ancestors if isinstance(a, RoundColumn)) for c in open_cards(app)}
         assert {c.column for c in column_of.values()} == {0, 1, 2}
         assert all(c in rounds[0].columns.values() for c in column_of.values())
