@@ -138,7 +138,8 @@ def from_event(event: Event) -> Message | None:
 
 
 def iteration_text(pick) -> str:
-    return (f"iteration {pick.iteration}: reflecting on {pick.parent_id} over the minibatch "
+    which = f", proposal {pick.task + 1}" if pick.task else ""  # a round of several: which one
+    return (f"iteration {pick.iteration}{which}: reflecting on {pick.parent_id} over the minibatch "
             f"{', '.join(pick.examples)}")
 
 
