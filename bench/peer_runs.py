@@ -28,7 +28,8 @@ from reflectloop.core.methods.rounds import parse_sampling, parse_selection
 from reflectloop.core.tasks import load_task
 from reflectloop.core.types import ExampleResult, Prompt
 
-SEED_PROMPT = "Read the instructions and tell if they lead back to the start."  # scores about 0.4 here: few minibatches are perfect
+# The fake target scores it about 0.4: few minibatches are perfect, so few iterations are skipped.
+SEED_PROMPT = "Read the instructions and tell if they lead back to the start."
 
 
 @dataclass(frozen=True)
