@@ -39,7 +39,6 @@ install it beside the package (``pip install dspy``); its rows are then printed.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import heapq
 import json
 import os

@@ -90,9 +90,20 @@ def world(revision=None, dev=DEV):
 
 
 async def run_reflectloop() -> tuple[list[tuple], list[str], str, int]:
-    task, target, optimizer = world()
     settings = GepaSettings(minibatch=3, iterations=4, max_metric_calls=BUDGET)
-    method = GEPA(optimizer, task, RunConfig(method="apo", seed=SEED), settings)
+    ops, selection, trace = await direct_until_spent(world(), settings, lambda ops, sel, out: decisions(sel, out))
+    pool = selection.search.pool
+    texts = [ops.prompts[c].instruction for c in pool.ids]
+    return trace, texts, ops.prompts[pool.best()].instruction, selection.search.metric_calls
+
+
+async def direct_until_spent(parts, settings: GepaSettings, decisions,
+                             seed: int = SEED) -> tuple[DirectOps, ParetoSelection, list]:
+    """GEPA from the seed text without review (``DirectOps``), step after step
+    until its budget is spent, each step restarted from its saved state as a
+    resumed session would be; each step's ``decisions(ops, selection, outcome)``."""
+    task, target, optimizer = parts
+    method = GEPA(optimizer, task, RunConfig(method="apo", seed=seed), settings)
     selection = method.selection()
     ops = DirectOps(method, target, Params(temperature=0.0, max_tokens=64))
     await ops.start(selection, [Prompt("s0/task/candidate/0", SEED_TEXT)])
@@ -100,15 +111,12 @@ async def run_reflectloop() -> tuple[list[tuple], list[str], str, int]:
     step = 1
     while not selection.search.spent:
         outcome = await ops.run_step(selection, step)
-        trace += decisions(selection, outcome)
-        # Each step ends as a resumed session would restart: from the saved state.
+        trace += decisions(ops, selection, outcome)
         saved = json.loads(json.dumps(selection.to_dict()))
-        selection = ParetoSelection([e.id for e in DEV], settings, SEED)
+        selection = ParetoSelection([e.id for e in task.dev], settings, seed)
         selection.restore(saved)
         step += 1
-    pool = selection.search.pool
-    texts = [ops.prompts[c].instruction for c in pool.ids]
-    return trace, texts, ops.prompts[pool.best()].instruction, selection.search.metric_calls
+    return ops, selection, trace
 
 
 def decisions(selection, outcome) -> list[tuple]:

@@ -19,16 +19,14 @@ set holds more minibatches than a round draws).
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 
 import pytest
 
-from reflectloop.core.methods.gepa import GEPA, GepaSettings, ParetoSelection
-from reflectloop.core.settings.config import RunConfig
-from reflectloop.core.types import Example, Params, Prompt
-from tests.support.gepa_direct import DirectOps
-from tests.test_gepa_parity import KINDS, SEED_TEXT, KindsAdapter, Quiet, loop_until_spent, mutation, world
+from reflectloop.core.methods.gepa import GepaSettings
+from reflectloop.core.types import Example
+from tests.test_gepa_parity import (KINDS, SEED_TEXT, KindsAdapter, Quiet, direct_until_spent, loop_until_spent,
+                                    mutation, world)
 
 gepa = pytest.importorskip("gepa", reason="the reference package `gepa` is not installed (pip install gepa)")
 from gepa.strategies import proposal_sampling as sampling  # noqa: E402
@@ -82,23 +80,10 @@ def decisions(search, outcome, texts) -> list[tuple]:
 
 
 async def run_direct(strategy: str, keep: str) -> tuple:
-    task, target, optimizer = world(Revisions().of, DEV)
     settings = GepaSettings(minibatch=3, iterations=3, max_metric_calls=BUDGET, sampling=strategy, selection=keep)
-    method = GEPA(optimizer, task, RunConfig(method="apo", seed=SEED), settings)
-    selection_ = method.selection()
-    ops = DirectOps(method, target, Params(temperature=0.0, max_tokens=64))
-    await ops.start(selection_, [Prompt("s0/task/candidate/0", SEED_TEXT)])
-    trace: list[tuple] = []
-    step = 1
-    while not selection_.search.spent:
-        outcome = await ops.run_step(selection_, step)
-        trace += decisions(selection_.search, outcome, {i: p.instruction for i, p in ops.prompts.items()})
-        saved = json.loads(json.dumps(selection_.to_dict()))  # each step resumes from its saved state
-        selection_ = ParetoSelection([e.id for e in DEV], settings, SEED)
-        selection_.restore(saved)
-        step += 1
-    pool = selection_.search.pool
-    return trace, [ops.prompts[c].instruction for c in pool.ids], selection_.search.metric_calls
+    ops, selection_, trace = await direct_until_spent(world(Revisions().of, DEV), settings, lambda ops, sel, out: (
+        decisions(sel.search, out, {i: p.instruction for i, p in ops.prompts.items()})), SEED)
+    return trace, [ops.prompts[c].instruction for c in selection_.search.pool.ids], selection_.search.metric_calls
 
 
 async def run_loop(tmp_path, strategy: str, keep: str) -> tuple:
