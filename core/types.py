@@ -330,6 +330,7 @@ class Pick:
     parent_id: str
     minibatch: tuple[str, ...]  # dev example ids as drawn; a padded epoch may hold one twice
     skipped: str | None = None  # why no mutation is tried this iteration
+    task: int = 0  # its place in the iteration's round (a round of several proposals: 0, 1, ...)
 
     @property
     def examples(self) -> tuple[str, ...]:
@@ -347,18 +348,21 @@ class Gate:
     before: float  # the parent's sum over the minibatch
     after: float  # the candidate's sum over the same positions
     compared: int  # minibatch positions both were scored on
+    task: int = 0  # the pick's place in its round
+    dropped: str = ""  # set: it passed, but the round's selection did not keep it (why)
 
     @property
     def accepted(self) -> bool:
         # Strictly better: a tie spends no full evaluation, as in the package.
-        return self.compared > 0 and self.after > self.before
+        return self.compared > 0 and self.after > self.before and not self.dropped
 
     @property
     def reason(self) -> str:
         if not self.compared:
             return "no minibatch example was scored for both parent and candidate"
-        verdict = "improves on" if self.accepted else "does not improve on"
-        return f"minibatch score {self.after:g} {verdict} the parent's {self.before:g} ({self.compared} examples)"
+        verdict = "does not improve on" if self.after <= self.before else "improves on"
+        said = f"minibatch score {self.after:g} {verdict} the parent's {self.before:g} ({self.compared} examples)"
+        return f"{said}, but {self.dropped}" if self.dropped else said
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ session stopped mid-step or between steps continues exactly where it stood,
 replaying what was done for 0 calls."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from reflectloop.core.settings.config import from_dict
@@ -14,7 +16,8 @@ from reflectloop.core.types import Decision, StepRecord
 from reflectloop.sessions import codec
 from reflectloop.sessions.service import open_run
 from reflectloop.sessions.store import SessionStore
-from tests.scripted import ScriptedReviewer, optimizer_by_rules, scripted_llm, toy_target, toy_task
+from tests.scripted import ScriptedProvider, ScriptedReviewer, optimizer_by_rules, scripted_llm, toy_target, toy_task
+from tests.support.fake_answers import unit
 from tests.test_fidelity import Interrupt as Stop
 from tests.test_fidelity import interrupt_at as stop_at
 
@@ -205,3 +208,58 @@ def test_a_methods_own_settings_keep_their_flat_names_in_a_stored_config(tmp_pat
     from reflectloop.core.settings.config import load_toml
 
     assert from_dict(load_toml(path)).options_of(GepaOptions).iterations == 5
+
+
+# ----------------------------------------------------- rounds of several proposals
+ROUNDS = CONFIG.replace(gepa_sampling="pxn:2,2", gepa_iterations=2)
+
+
+class Late(ScriptedProvider):
+    """Answers after a delay drawn from the request, so a round's calls come back in another order."""
+
+    async def complete(self, messages, params):
+        await asyncio.sleep(0.02 * unit("late", messages[-1].content, params.seed, params.sample))
+        return await super().complete(messages, params)
+
+
+async def test_a_rounds_record_does_not_depend_on_the_order_its_calls_come_back_in(tmp_path):
+    reference, *_ = await run_through(tmp_path / "ref.session", AutoReviewer(), config=ROUNDS)
+    (task, target, optimizer), *_ = parts(MemoryCache())
+    for llm in (target, optimizer):
+        llm.provider = Late(llm.provider.spec, llm.provider.answer)
+    run = open_run(ROUNDS, AutoReviewer(), session=tmp_path / "late.session", injected=(task, target, optimizer))
+    try:
+        await run.drive()
+    finally:
+        await run.close()
+    assert target.provider.calls and optimizer.provider.calls  # the late ones answered
+    assert [what_it_did(r) for r in run.records] == [what_it_did(r) for r in reference.records]
+    picks = [p for r in reference.records for p in r.picks]
+    assert len(picks) == 2 * 2 * 4 and {p.task for p in picks} == {0, 1, 2, 3}  # two rounds of 2 x 2 a step
+
+
+async def test_a_session_of_rounds_stopped_mid_step_replays_it_for_nothing(tmp_path):
+    reference, *_ = await run_through(tmp_path / "ref.session", AutoReviewer(), config=ROUNDS)
+    cache = MemoryCache()
+    path = tmp_path / "stopped.session"
+    with pytest.raises(Stop):
+        await run_through(path, AutoReviewer(), cache, listeners=[stop_at(2, "select")], config=ROUNDS)
+    injected, tp, op = parts(cache)
+    run = open_run(None, ScriptedReviewer(), session=path, injected=injected)
+    assert run.resumed and run.mid_step
+    await run.drive()
+    await run.close()
+    assert tp.calls == 0 and op.calls == 0
+    assert [what_it_did(r) for r in run.records] == [what_it_did(r) for r in reference.records]
+
+
+def test_a_rounds_sampling_and_selection_are_checked_with_their_reason():
+    from reflectloop.core.settings.config import ConfigError, from_dict
+
+    for bad in ("pairs:2", "independent", "independent:0", "pxn:2", "same-parent:x", "single:1"):
+        with pytest.raises(ConfigError, match="GEPA sampling .*single \\| same-parent:N"):
+            from_dict({"method": "gepa", "gepa_sampling": bad})
+    for bad in ("top", "top:0", "best:2", "most"):
+        with pytest.raises(ConfigError, match="GEPA selection .*all \\| best \\| top:K"):
+            from_dict({"method": "gepa", "gepa_selection": bad})
+    assert from_dict({"method": "gepa", "gepa_sampling": "PxN:2,3", "gepa_selection": "top:2"})

@@ -74,21 +74,36 @@ class Revisions:
 
 
 # ------------------------------------------------------------------ reflectloop
-def world():
-    revisions = Revisions()
+def world(revision=None, dev=DEV):
+    """The task and the scripted models; ``revision(prompt)`` numbers a new
+    instruction from the optimizer's prompt (default: in call order)."""
+    if revision is None:
+        counter = Revisions()
+        revision = lambda text: counter.next()  # noqa: E731
     rules = {
-        "Write one improved instruction": lambda text, p: f"<START>{mutation(text, revisions.next())}<END>",
+        "Write one improved instruction": lambda text, p: f"<START>{mutation(text, revision(text))}<END>",
         "Write your analysis": "<START>Some kinds are not handled by the instruction.<END>",
     }
     target, _ = scripted_llm("fake:target", lambda text, p: target_reply(text), role="target")
     optimizer, _ = scripted_llm("fake:optimizer", optimizer_by_rules(rules), role="optimizer")
-    return Task("kinds", "sort items by kind", ini=(), dev=DEV, test=(), scorer=EXACT_MATCH), target, optimizer
+    return Task("kinds", "sort items by kind", ini=(), dev=dev, test=(), scorer=EXACT_MATCH), target, optimizer
 
 
 async def run_reflectloop() -> tuple[list[tuple], list[str], str, int]:
-    task, target, optimizer = world()
     settings = GepaSettings(minibatch=3, iterations=4, max_metric_calls=BUDGET)
-    method = GEPA(optimizer, task, RunConfig(method="apo", seed=SEED), settings)
+    ops, selection, trace = await direct_until_spent(world(), settings, lambda ops, sel, out: decisions(sel, out))
+    pool = selection.search.pool
+    texts = [ops.prompts[c].instruction for c in pool.ids]
+    return trace, texts, ops.prompts[pool.best()].instruction, selection.search.metric_calls
+
+
+async def direct_until_spent(parts, settings: GepaSettings, decisions,
+                             seed: int = SEED) -> tuple[DirectOps, ParetoSelection, list]:
+    """GEPA from the seed text without review (``DirectOps``), step after step
+    until its budget is spent, each step restarted from its saved state as a
+    resumed session would be; each step's ``decisions(ops, selection, outcome)``."""
+    task, target, optimizer = parts
+    method = GEPA(optimizer, task, RunConfig(method="apo", seed=seed), settings)
     selection = method.selection()
     ops = DirectOps(method, target, Params(temperature=0.0, max_tokens=64))
     await ops.start(selection, [Prompt("s0/task/candidate/0", SEED_TEXT)])
@@ -96,15 +111,12 @@ async def run_reflectloop() -> tuple[list[tuple], list[str], str, int]:
     step = 1
     while not selection.search.spent:
         outcome = await ops.run_step(selection, step)
-        trace += decisions(selection, outcome)
-        # Each step ends as a resumed session would restart: from the saved state.
+        trace += decisions(ops, selection, outcome)
         saved = json.loads(json.dumps(selection.to_dict()))
-        selection = ParetoSelection([e.id for e in DEV], settings, SEED)
+        selection = ParetoSelection([e.id for e in task.dev], settings, seed)
         selection.restore(saved)
         step += 1
-    pool = selection.search.pool
-    texts = [ops.prompts[c].instruction for c in pool.ids]
-    return trace, texts, ops.prompts[pool.best()].instruction, selection.search.metric_calls
+    return ops, selection, trace
 
 
 def decisions(selection, outcome) -> list[tuple]:
@@ -120,21 +132,29 @@ def decisions(selection, outcome) -> list[tuple]:
 
 async def run_loop(tmp_path) -> tuple[list[tuple], list[str], str, int]:
     """The same search through ``core.step.loop``: every reflection and candidate a card, auto-accepted."""
-    task, target, optimizer = world()
+    loop, trace = await loop_until_spent(tmp_path, world(), dict(seed=SEED, gepa_iterations=4,
+                                                                 gepa_max_metric_calls=BUDGET),
+                                         lambda loop, record: decisions(loop.selection, record))
+    pool = loop.selection.search.pool
+    texts = [loop.state.prompts[c].instruction for c in pool.ids]
+    return trace, texts, loop.state.prompts[pool.best()].instruction, loop.selection.search.metric_calls
+
+
+async def loop_until_spent(tmp_path, parts, settings: dict, decisions) -> tuple[Loop, list[tuple]]:
+    """GEPA from the seed text through the real loop, the auto-reviewer accepting every card,
+    step after step until its budget is spent; each step's ``decisions(loop, record)``."""
+    task, target, optimizer = parts
     given = tmp_path / "seed.json"
     given.write_text(json.dumps([SEED_TEXT]))
-    config = from_dict(dict(method="gepa", seed=SEED, errors=3, gepa_iterations=4, gepa_max_metric_calls=BUDGET,
-                            initial_prompts=str(given), init_prompts=1, steps=100, test_size=0))
+    config = from_dict(dict(method="gepa", errors=3, initial_prompts=str(given), init_prompts=1, steps=100,
+                            test_size=0, **settings))
     loop = Loop(task=task, config=config, method=make_method("gepa", optimizer, task, config), target=target,
                 optimizer=optimizer, reviewer=AutoReviewer())
     await loop.run_step()
     trace: list[tuple] = []
     while not loop.selection.search.spent:
-        record = await loop.run_step()
-        trace += decisions(loop.selection, record)
-    pool = loop.selection.search.pool
-    texts = [loop.state.prompts[c].instruction for c in pool.ids]
-    return trace, texts, loop.state.prompts[pool.best()].instruction, loop.selection.search.metric_calls
+        trace += decisions(loop, await loop.run_step())
+    return loop, trace
 
 
 # -------------------------------------------------------------------- the package

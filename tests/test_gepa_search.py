@@ -16,9 +16,10 @@ from reflectloop.core.methods.base import StepContext
 from reflectloop.core.methods.gepa import GEPA, GepaSettings, ParetoSelection, rollouts
 from tests.support.gepa_direct import DirectOps
 from reflectloop.core.methods.pareto import EpochSampler, GepaSearch, Pool, draw_parent
+from reflectloop.core.methods.rounds import choose, parse_sampling, parse_selection
 from reflectloop.core.step.selection import Focus
 from reflectloop.core.metrics.task import EXACT_MATCH
-from reflectloop.core.types import ErrorCase, Evaluation, Example, ExampleResult, Params, Prompt, Task
+from reflectloop.core.types import ErrorCase, Evaluation, Example, ExampleResult, Gate, Params, Prompt, Task
 from tests.scripted import optimizer_by_rules, scripted_llm
 
 DEV = tuple(f"e{i}" for i in range(6))
@@ -360,3 +361,60 @@ async def test_a_candidate_repeating_an_existing_prompt_is_dropped_before_the_ga
     outcome = await ops.run_step(selection, 1)
     assert outcome.gates == () and selection.search.pool.ids == ["p0"]
     assert sum("duplicates an existing prompt" in n for n in ops.notes) == 2
+
+
+# ------------------------------------------------------------ rounds
+def test_a_rounds_parents_are_drawn_from_one_front_and_its_minibatches_follow_one_another():
+    search = GepaSearch(DEV, minibatch_size=2, seed=3, sampling="pxn:2,2")
+    search.seed_candidate("a", {"e0": 1, "e1": 1, "e2": 0, "e3": 0, "e4": 0, "e5": 0})
+    search.seed_candidate("b", {"e0": 0, "e1": 0, "e2": 1, "e3": 1, "e4": 1, "e5": 1})
+    picks = search.plan()
+    assert [p.task for p in picks] == [0, 1, 2, 3]
+    assert picks[0].parent_id == picks[1].parent_id and picks[2].parent_id == picks[3].parent_id
+    order = search.sampler.order
+    assert [p.minibatch for p in picks] == [tuple(order[k:k + 2]) for k in (0, 2, 4, 0)]  # the 4th wraps round
+    assert all(p.iteration == 0 for p in picks)
+    # Counted as the package counts them: a parent's minibatch once, however many picks share it.
+    shared = 1 if picks[0].parent_id == picks[3].parent_id else 0
+    assert search.metric_calls == 12 + 2 * (4 - shared)
+    assert search.plan()[0].iteration == 1
+
+
+def test_a_round_of_one_is_the_sequential_iteration():
+    for shape in ("independent:1", "same-parent:1", "pxn:1,1"):
+        one, single = seeded_search(sampling=shape), seeded_search()
+        for _ in range(4):
+            assert one.plan() == [single.next()]
+        assert one.metric_calls == single.metric_calls
+    with pytest.raises(ValueError, match="use plan"):
+        seeded_search(sampling="independent:2").next()
+
+
+def gate(task: int, before: float, after: float, candidate: str | None = None) -> Gate:
+    return Gate(0, "p", candidate or f"c{task}", before, after, 3, task)
+
+
+def test_a_rounds_selection_keeps_the_passing_ones_it_names_and_says_why_it_dropped_the_others():
+    gates = [gate(0, 1, 2), gate(1, 1, 3), gate(2, 2, 2), gate(3, 0, 2)]
+    texts = {f"c{k}": f"text {k}" for k in range(4)}
+    marked, kept = choose(gates, None, texts)
+    assert [g.candidate_id for g in kept] == ["c0", "c1", "c3"] and [g.accepted for g in marked] == [1, 1, 0, 1]
+    marked, kept = choose(gates, 1, texts)
+    assert [g.candidate_id for g in kept] == ["c1"]
+    assert [g.accepted for g in marked] == [0, 1, 0, 0] and "not among what selection best keeps" in marked[0].reason
+    assert not marked[2].dropped  # a tie never passed: it is rejected, not dropped
+    marked, kept = choose(gates, 2, texts)
+    assert [g.candidate_id for g in kept] == ["c1", "c3"]  # by improvement (+2, +2, +1); ties in plan order
+    marked, kept = choose(gates, None, {**texts, "c3": " text  0 "})  # the same text as c0's, kept first
+    assert [g.candidate_id for g in kept] == ["c0", "c1"] and "the same text as c0" in marked[3].reason
+
+
+@pytest.mark.parametrize("text,shape", [("single", (1, 1)), ("same-parent:3", (1, 3)), ("independent:4", (4, 1)),
+                                        ("pxn:2,3", (2, 3)), (" PXN: 2 , 2 ", (2, 2))])
+def test_a_sampling_reads_as_parents_times_minibatches(text, shape):
+    got = parse_sampling(text)
+    assert (got.parents, got.per_parent) == shape
+
+
+def test_a_selection_reads_as_how_many_it_keeps():
+    assert [parse_selection(t) for t in ("all", "best", "top:3", " Top:1 ")] == [None, 1, 3, 1]

@@ -34,7 +34,7 @@ from reflectloop.core.events import (
     StepDone,
 )
 from reflectloop.core.review import ReflectRequest, ReviewRequest, ReviewResult
-from reflectloop.core.types import Decision, Evaluation, Prompt, Proposal, StepRecord
+from reflectloop.core.types import Decision, Evaluation, Gate, Prompt, Proposal, StepRecord
 
 
 # ------------------------------------------------------------ loop events
@@ -93,6 +93,14 @@ class NoteArrived(Message, bubble=False):
 
 
 @dataclass
+class GateArrived(Message, bubble=False):
+    """GEPA's gate on one candidate: shown under the candidate in its round (the note says it too)."""
+
+    step: int
+    gate: Gate
+
+
+@dataclass
 class StepFinished(Message, bubble=False):
     record: StepRecord
     beam: tuple[Prompt, ...]
@@ -122,15 +130,16 @@ def from_event(event: Event) -> Message | None:
         case IterationStarted(step=step, pick=pick):
             # A skipped iteration and every gate also arrive as notes, which say it already.
             return None if pick.skipped else NoteArrived(step, iteration_text(pick))
-        case GateDecided():
-            return None
+        case GateDecided(step=step, gate=gate):
+            return GateArrived(step, gate)
         case FrontUpdated(step=step, front=front, best=best):
             return NoteArrived(step, front_text(front, best))
     raise TypeError(f"not a loop event: {event!r}")
 
 
 def iteration_text(pick) -> str:
-    return (f"iteration {pick.iteration}: reflecting on {pick.parent_id} over the minibatch "
+    which = f", proposal {pick.task + 1}" if pick.task else ""  # a round of several: which one
+    return (f"iteration {pick.iteration}{which}: reflecting on {pick.parent_id} over the minibatch "
             f"{', '.join(pick.examples)}")
 
 

@@ -25,9 +25,10 @@ from reflectloop.core.methods.parsing import Draft, parse_at_most
 from reflectloop.core.methods.context import error_feedback, exact_match_feedback, rollouts, scores_of
 from reflectloop.core.methods.facts import MethodFacts, StepCalls, setting
 from reflectloop.core.methods.pareto import Gate, GepaSearch, Pick
-from reflectloop.core.step.failures import unscored
+from reflectloop.core.methods.rounds import SAMPLINGS, SELECTIONS, parse_sampling, parse_selection
+from reflectloop.core.step.failures import settled, unscored
 from reflectloop.core.step.selection import Focus, Selection, StepOutcome
-from reflectloop.core.types import Evaluation, Prompt, Task
+from reflectloop.core.types import Evaluation, Task
 
 __all__ = ["GEPA", "GepaOptions", "GepaSettings", "ParetoSelection", "exact_match_feedback", "rollouts", "scores_of"]
 
@@ -41,6 +42,11 @@ class GepaOptions:
                               "examples and writes one candidate", minimum=1)
     max_metric_calls: int | None = setting(None, "GEPA's budget of metric calls, counted as the gepa package "
                                            "counts them; unset: the steps bound the run", minimum=1)
+    # gepa 0.1.4's proposal sampling and selection (``core.methods.rounds``); each iteration is a round
+    sampling: str = setting("single", f"GEPA proposals per iteration, run at once: {SAMPLINGS} (P parents "
+                            "drawn from the front, N minibatches each)")
+    selection: str = setting("all", f"which of an iteration's candidates that beat their parents join the pool: "
+                             f"{SELECTIONS}")
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,8 @@ class GepaSettings:
     iterations: int = GepaOptions.iterations
     max_metric_calls: int | None = GepaOptions.max_metric_calls
     skip_perfect: bool = True  # no mutation of a parent already perfect on its minibatch
+    sampling: str = GepaOptions.sampling
+    selection: str = GepaOptions.selection
 
 
 def format_rollouts(minibatch: Sequence[Rollout]) -> str:
@@ -82,20 +90,28 @@ class GEPA(Method):
     def __init__(self, optimizer, task: Task, config: RunSettings, settings: GepaSettings | None = None):
         super().__init__(optimizer, task, config)
         options = config.options_of(GepaOptions)
-        self.settings = settings or GepaSettings(config.n_errors, options.iterations, options.max_metric_calls)
+        self.settings = settings or GepaSettings(config.n_errors, options.iterations, options.max_metric_calls,
+                                                 sampling=options.sampling, selection=options.selection)
 
     @classmethod
     def refusal(cls, settings: RunSettings) -> str | None:
         if settings.errors is not None and settings.errors < 1:
             return "method 'gepa' reflects on a minibatch of 'errors' dev examples: it must be at least 1"
+        options = settings.options_of(GepaOptions)
+        try:
+            parse_sampling(options.sampling)
+            parse_selection(options.selection)
+        except ValueError as exc:
+            return str(exc)
         return None
 
     @classmethod
     def step_calls(cls, settings: RunSettings) -> StepCalls:
-        # A reflection and a candidate per iteration; each candidate scored on
+        # A reflection and a candidate per proposal; each candidate scored on
         # its minibatch, and at most each on the whole dev set.
-        iterations = settings.options_of(GepaOptions).iterations
-        return StepCalls(2 * iterations, iterations * (settings.n_errors + settings.dev_size))
+        options = settings.options_of(GepaOptions)
+        proposals = options.iterations * parse_sampling(options.sampling).size
+        return StepCalls(2 * proposals, proposals * (settings.n_errors + settings.dev_size))
 
     async def reflect(self, ctx: StepContext) -> list[Draft]:
         text = fill("gepa_reflect", prompt=ctx.parent.instruction, examples=shown(ctx))
@@ -113,6 +129,14 @@ class GEPA(Method):
 
 
 # ------------------------------------------------------ the selection hook
+def focus_of(pick: Pick) -> Focus:
+    """What the loop evolves for a pick.  The tag keeps the ids of one
+    iteration's proposals apart: ``i3.`` (its first, the only one of a
+    sequential run, as ever), ``i3.1.``, ``i3.2.``, ... for the rest."""
+    tag = f"i{pick.iteration}." + (f"{pick.task}." if pick.task else "")
+    return Focus(pick.parent_id, pick.examples, tag=tag, iteration=pick.iteration)
+
+
 class ParetoSelection(Selection):
     """GEPA's way of choosing parents and keeping candidates, one step at a time."""
 
@@ -120,6 +144,7 @@ class ParetoSelection(Selection):
         self.settings = settings
         self.search = GepaSearch(
             tuple(dev_ids), settings.minibatch, settings.max_metric_calls, settings.skip_perfect, seed=seed,
+            sampling=settings.sampling, selection=settings.selection,
         )
 
     def start(self, scored: Sequence[Evaluation]) -> StepOutcome:
@@ -134,38 +159,44 @@ class ParetoSelection(Selection):
         picks: list[Pick] = []
         gates: list[Gate] = []
         for _ in range(self.settings.iterations):
-            pick = self.search.next()
-            if pick is None:
+            planned = self.search.plan()
+            if planned is None:
                 ops.note(f"the budget of {self.search.max_metric_calls} metric calls is spent")
                 break
-            picks.append(pick)
+            picks += planned
+            gates += await self._round(step, ops, planned)
+        return self._outcome(picks, gates)
+
+    async def _round(self, step: int, ops, planned: list[Pick]) -> list[Gate]:
+        """One iteration's proposals: asked and scored on their minibatches at
+        once, then gated, selected, scored on the whole dev set and admitted in
+        plan order, so the order the calls come back in changes nothing."""
+        for pick in planned:
             ops.emit(IterationStarted(step, pick))
             if pick.skipped:
                 ops.note(f"iteration {pick.iteration}: {pick.parent_id}: {pick.skipped}")
-                continue
-            focus = Focus(pick.parent_id, pick.examples, tag=f"i{pick.iteration}.", iteration=pick.iteration)
-            children = await ops.evolve(focus)
+        tried = [p for p in planned if not p.skipped]
+        evolved = await settled(ops.evolve(focus_of(p)) for p in tried)
+        for pick, children in zip(tried, evolved):
             if not children:
                 ops.note(f"iteration {pick.iteration}: {pick.parent_id}: no new candidate to gate")
-                continue
-            minibatch = await ops.score(children, pick.examples)
-            for child in children:
-                gate = await self._gate(step, ops, pick, child, minibatch[child.id])
-                gates.append(gate)
-        return self._outcome(picks, gates)
-
-    async def _gate(self, step: int, ops, pick: Pick, child: Prompt, minibatch: Evaluation) -> Gate:
-        """The gate on one child; an accepted one is scored on the whole dev set and joins the pool."""
-        gate = self.search.gate(pick, child.id, scores_of(minibatch))
-        ops.emit(GateDecided(step, gate))
-        verdict = "accepted" if gate.accepted else "rejected"
-        ops.note(f"iteration {pick.iteration}: {child.id}: {gate.reason}: {verdict}")
-        if gate.accepted:
-            full = await ops.score([child])
-            self.search.admit(gate, scores_of(full[child.id]))
-            pool = self.search.pool
-            ops.emit(FrontUpdated(step, pool.wins(), pool.best()))
-        return gate
+        made = [(pick, children) for pick, children in zip(tried, evolved) if children]
+        scored = await settled(ops.score(children, pick.examples) for pick, children in made)
+        candidates = {c.id: c for _, children in made for c in children}
+        gates = [self.search.gate(pick, c.id, scores_of(minibatch[c.id]))
+                 for (pick, children), minibatch in zip(made, scored) for c in children]
+        marked, kept = self.search.select(gates, {i: c.instruction for i, c in candidates.items()})
+        for gate in marked:
+            ops.emit(GateDecided(step, gate))
+            ops.note(f"iteration {gate.iteration}: {gate.candidate_id}: {gate.reason}: "
+                     f"{'accepted' if gate.accepted else 'rejected'}")
+        if kept:  # the whole dev set for every kept one at once; they join the pool in order
+            full = await ops.score([candidates[g.candidate_id] for g in kept])
+            for gate in kept:
+                self.search.admit(gate, scores_of(full[gate.candidate_id]))
+                pool = self.search.pool
+                ops.emit(FrontUpdated(step, pool.wins(), pool.best()))
+        return marked
 
     def to_dict(self) -> dict[str, Any]:
         """The search's whole state, for the step's record: a resumed run continues from it."""

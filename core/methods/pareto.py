@@ -17,6 +17,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from reflectloop.core.methods.rounds import Sampling, choose, parse_sampling, parse_selection
 from reflectloop.core.types import Gate, Pick  # plain data: a step's record keeps them
 
 Scores = Mapping[str, float]  # dev example id -> score in [0, 1]; an example whose call failed is absent
@@ -56,13 +57,23 @@ class Pool:
 
     def fronts(self) -> dict[str, list[str]]:
         """Per dev example (that anyone was scored on): the candidates with its best score."""
-        fronts = {}
-        for example in self.dev_ids:
-            scored = [(c, self.scores[c][example]) for c in self.ids if example in self.scores[c]]
-            if scored:
-                top = max(s for _, s in scored)
-                fronts[example] = [c for c, s in scored if s == top]
-        return fronts
+        return {example: [self.ids[k] for k in front] for example, front in self._front_sets().items()}
+
+    def _front_sets(self) -> dict[str, set[int]]:
+        """The fronts as pool positions, kept as the package keeps them: per
+        example a set begun afresh by a better score and added to on a tie,
+        candidate by candidate, then copied.  Their order of iteration (CPython's,
+        for sets of ints, which depends on how a set was built) orders the
+        parent draw's tickets, so the same sets are built the same way."""
+        top: dict[str, float] = {}
+        sets: dict[str, set[int]] = {}
+        for k, c in enumerate(self.ids):
+            for example, score in self.scores[c].items():
+                if score > top.get(example, -math.inf):
+                    top[example], sets[example] = score, {k}
+                elif score == top[example]:
+                    sets[example].add(k)
+        return {example: set(front) for example, front in sets.items()}
 
     def wins(self) -> dict[str, int]:
         """The Pareto front: each candidate left standing, with how many examples it is best on.
@@ -70,21 +81,20 @@ class Pool:
         A candidate is dropped when every example it is best on is also won by
         another candidate still standing; the weakest (by mean, then first
         appearance) are considered first, one at a time, as in the package."""
-        fronts = self.fronts()
-        appearing = list(dict.fromkeys(c for front in fronts.values() for c in front))
-        order = sorted(appearing, key=self.mean)  # stable: ties keep their first appearance
-        dropped: set[str] = set()
+        fronts = self._front_sets()
+        appearing = list(dict.fromkeys(k for front in fronts.values() for k in front))
+        order = sorted(appearing, key=lambda k: self.mean(self.ids[k]))  # stable: ties keep their first appearance
+        dropped: set[int] = set()
         while True:
             standing = set(order) - dropped
-            weak = next((c for c in order if c in standing and _covered(c, standing - {c}, fronts)), None)
+            weak = next((k for k in order if k in standing and _covered(k, standing - {k}, fronts)), None)
             if weak is None:
                 break
             dropped.add(weak)
         wins: dict[str, int] = {}
         for front in fronts.values():
-            for c in front:
-                if c not in dropped:
-                    wins[c] = wins.get(c, 0) + 1
+            for k in {k for k in front if k not in dropped}:  # a new set, as the package's, in its order
+                wins[self.ids[k]] = wins.get(self.ids[k], 0) + 1
         return wins
 
     def front(self) -> list[str]:
@@ -92,7 +102,7 @@ class Pool:
         return sorted(self.wins(), key=lambda c: (-self.mean(c), self.ids.index(c)))
 
 
-def _covered(candidate: str, others: set[str], fronts: Mapping[str, Sequence[str]]) -> bool:
+def _covered(candidate: int, others: set[int], fronts: Mapping[str, set[int]]) -> bool:
     return all(any(o in others for o in front) for front in fronts.values() if candidate in front)
 
 
@@ -117,7 +127,10 @@ class EpochSampler:
     order: list[str] = field(default_factory=list)
     epoch: int = -1
 
-    def minibatch(self, ids: Sequence[str], iteration: int, rng: random.Random) -> tuple[str, ...]:
+    def minibatch(self, ids: Sequence[str], iteration: int, rng: random.Random, call: int = 0) -> tuple[str, ...]:
+        """Iteration ``iteration``'s minibatch; a round's ``call``-th of several
+        takes the ``call``-th slice after it (the epoch is the iteration's, so
+        a round never reshuffles midway; past the end the slices wrap)."""
         if not ids:
             raise ValueError("cannot draw a minibatch from an empty dev set")
         start = iteration * self.size
@@ -125,7 +138,7 @@ class EpochSampler:
         if not self.order or epoch > self.epoch:
             self.epoch = epoch
             self.order = self._shuffled(ids, rng)
-        start %= len(self.order)
+        start = (start + call * self.size) % len(self.order)
         return tuple(self.order[start : start + self.size])
 
     def _shuffled(self, ids: Sequence[str], rng: random.Random) -> list[str]:
@@ -143,7 +156,8 @@ class EpochSampler:
 # ------------------------------------------------------------------- search
 @dataclass
 class GepaSearch:
-    """The decisions of GEPA's reflective-mutation loop, one iteration at a time.
+    """The decisions of GEPA's reflective-mutation loop, one iteration (a
+    round of one or more proposals) at a time.
 
     Metric calls are counted as the package counts them: every full dev
     evaluation, the parent's minibatch (it supplies the outputs reflected on)
@@ -156,6 +170,10 @@ class GepaSearch:
     skip_perfect: bool = True
     perfect: float = 1.0
     seed: int = 0
+    sampling: str = "single"  # a round's proposals (``core.methods.rounds``)
+    selection: str = "all"  # which of a round's passing candidates join the pool
+    shape: Sampling = field(init=False)
+    keep: int | None = field(init=False)  # of a round's passing candidates: None, all
     pool: Pool = field(init=False)
     sampler: EpochSampler = field(init=False)
     rng: random.Random = field(init=False, repr=False)
@@ -167,6 +185,8 @@ class GepaSearch:
             raise ValueError(f"the minibatch size must be at least 1, got {self.minibatch_size}")
         if not self.dev_ids:
             raise ValueError("GEPA needs a dev set of at least one example")
+        self.shape = parse_sampling(self.sampling)
+        self.keep = parse_selection(self.selection)
         self.pool = Pool(tuple(self.dev_ids))
         self.sampler = EpochSampler(self.minibatch_size)
         self.rng = random.Random(self.seed)
@@ -180,20 +200,38 @@ class GepaSearch:
         self.metric_calls += len(self.dev_ids)
         self.pool.add(candidate_id, scores)
 
-    def next(self) -> Pick | None:
-        """The next iteration's parent and minibatch; None once the budget is spent."""
+    def plan(self) -> list[Pick] | None:
+        """The next round: its parents, each drawn from the front as it stands
+        now, and their minibatches, in the package's order (a parent, then its
+        minibatches); None once the budget is spent (checked per round).
+        A parent's minibatch counts its metric calls once, however many picks share it."""
         if self.spent:
             return None
         if not self.pool.ids:
             raise ValueError("the pool is empty: seed it with the step-0 prompts first")
         self.iteration += 1
-        parent = draw_parent(self.pool, self.rng)
-        minibatch = self.sampler.minibatch(self.dev_ids, self.iteration, self.rng)
-        self.metric_calls += len(minibatch)
+        picks: list[Pick] = []
+        for _ in range(self.shape.parents):
+            parent = draw_parent(self.pool, self.rng)
+            for _ in range(self.shape.per_parent):
+                minibatch = self.sampler.minibatch(self.dev_ids, self.iteration, self.rng, call=len(picks))
+                if not any(p.parent_id == parent and p.minibatch == minibatch for p in picks):
+                    self.metric_calls += len(minibatch)
+                picks.append(self._pick(parent, minibatch, len(picks)))
+        return picks
+
+    def next(self) -> Pick | None:
+        """The next iteration's one pick (a sampling of one proposal per round)."""
+        if self.shape.size != 1:
+            raise ValueError(f"sampling {self.sampling!r} plans rounds of {self.shape.size}: use plan()")
+        picks = self.plan()
+        return picks[0] if picks else None
+
+    def _pick(self, parent: str, minibatch: tuple[str, ...], task: int) -> Pick:
         known = self.pool.scores[parent]
         if self.skip_perfect and all(known.get(i, -math.inf) >= self.perfect for i in minibatch):
-            return Pick(self.iteration, parent, minibatch, "the parent is already perfect on its minibatch")
-        return Pick(self.iteration, parent, minibatch)
+            return Pick(self.iteration, parent, minibatch, "the parent is already perfect on its minibatch", task)
+        return Pick(self.iteration, parent, minibatch, task=task)
 
     def gate(self, pick: Pick, candidate_id: str, scores: Scores) -> Gate:
         """Compare the candidate with its parent on the pick's minibatch."""
@@ -202,7 +240,12 @@ class GepaSearch:
         both = [i for i in pick.minibatch if i in parent and i in scores]
         before = sum(parent[i] for i in both)
         after = sum(float(scores[i]) for i in both)
-        return Gate(pick.iteration, pick.parent_id, candidate_id, before, after, len(both))
+        return Gate(pick.iteration, pick.parent_id, candidate_id, before, after, len(both), pick.task)
+
+    def select(self, gates: Sequence[Gate], texts: Mapping[str, str]) -> tuple[list[Gate], list[Gate]]:
+        """A round's gates with its selection applied, and the kept ones in the
+        order they are to be admitted (``core.methods.rounds.choose``)."""
+        return choose(gates, self.keep, texts)
 
     def admit(self, gate: Gate, scores: Scores) -> None:
         """An accepted candidate's full dev scores: it joins the pool."""
@@ -219,7 +262,7 @@ class GepaSearch:
             "settings": {
                 "dev_ids": list(self.dev_ids), "minibatch_size": self.minibatch_size,
                 "max_metric_calls": self.max_metric_calls, "skip_perfect": self.skip_perfect,
-                "perfect": self.perfect, "seed": self.seed,
+                "perfect": self.perfect, "seed": self.seed, "sampling": self.sampling, "selection": self.selection,
             },
             "pool": [{"id": c, "parent": self.pool.parents[c], "scores": self.pool.scores[c]} for c in self.pool.ids],
             "sampler": {"order": list(self.sampler.order), "epoch": self.sampler.epoch},

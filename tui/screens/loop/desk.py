@@ -23,6 +23,7 @@ from reflectloop.tui.screens.chat import bulk_takes
 from reflectloop.tui.messages import DecisionArrived, ReflectRequested, ReviewRequested
 from reflectloop.tui.screens.loop.desk_host import DeskHost
 from reflectloop.tui.widgets.review import ProposalCard, ReflectPrompt, ReviewGroup
+from reflectloop.tui.widgets.review.round import Rounds
 from reflectloop.tui.widgets.input import CommandLine
 from reflectloop.tui.widgets.text import clean
 
@@ -76,6 +77,7 @@ class ReviewDesk:
         self.annotator: str | None = None  # None: no usable name, so nothing can be decided (the screen said why)
         self.rubric: Rubric | None = None
         self._empty = 0
+        self.rounds = Rounds()  # GEPA's iterations, each a row of its proposals' groups
 
     @property
     def waiting(self) -> bool:
@@ -102,7 +104,8 @@ class ReviewDesk:
             parent = self.prompts.get(p.for_candidate or p.parent_id) if p.kind != "demonstration" else None
             group = ReviewGroup(key, p, parent_text=parent.instruction if parent else None, rubric=self.rubric)
             self.groups[key] = group
-            await self.screen.transcript.mount(group)
+            if not await self.rounds.place(self.screen.transcript, group, p):  # GEPA's: in its round, side by side
+                await self.screen.transcript.mount(group)
         await group.add_card(p)
         self.cards[p.id] = group
 

@@ -30,6 +30,7 @@ from reflectloop.tui.messages import (
     EditRequested,
     EvaluationArrived,
     GroupDone,
+    GateArrived,
     NoteArrived,
     PhaseChanged,
     ProgressUpdated,
@@ -293,6 +294,9 @@ class LoopScreen(KeysShown, ChatScreen):
     # ---------------------------------------------------------- reviewing
     async def on_proposal_arrived(self, message: ProposalArrived) -> None:
         await self.desk.proposal_arrived(message.proposal)
+
+    def on_gate_arrived(self, message: GateArrived) -> None:
+        self.desk.rounds.gate(message.step, message.gate)
 
     def on_decision_arrived(self, message: DecisionArrived) -> None:
         self.desk.decision_arrived(message)
