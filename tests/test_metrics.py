@@ -343,6 +343,8 @@ def test_regex_and_raw_contracts():
         ({"kind": "regex"}, "[metric]: missing key 'pattern'"),
         ({"kind": "bleu"}, "[metric]: unknown kind 'bleu' (known: exact, study_exact, contains, regex, numeric, label, token_f1, json_fields, python, judge)"),
         ({}, "[metric]: missing key 'kind'"),
+        # A promptfoo suite's assertions are its own metric, not a kind a task file names.
+        ({"kind": "promptfoo"}, "[metric]: unknown kind 'promptfoo' (known: exact, study_exact"),
         ({"kind": "python", "function": "m:f", "base_dir": "/"}, "[metric]: unknown key 'base_dir' (known: function, timeout)"),
     ],
 )

@@ -26,10 +26,12 @@ from reflectloop.core.metrics.text import Contains, ExactMatch, RegexMatch, Stud
 METRICS = {
     cls.kind: cls
     for cls in (
-        ExactMatch, StudyMatch, Contains, RegexMatch, Numeric, LabelAccuracy, TokenF1, JsonFields, PythonMetric, Judge,
-        PromptfooAsserts,
+        ExactMatch, StudyMatch, Contains, RegexMatch, Numeric, LabelAccuracy, TokenF1, JsonFields, PythonMetric, Judge
     )
 }
+# A promptfoo suite's assertions: the metric of ``--task promptfoo:`` only (its
+# examples carry the assertions), never a kind a task file may name.
+SUITE_METRICS = {PromptfooAsserts.kind: PromptfooAsserts}
 CONTRACTS = {cls.kind: cls for cls in (RawText, AnswerLine, LabelSet, JsonObject, RegexCapture)}
 DEFAULT_THRESHOLD = 1.0
 
@@ -67,8 +69,9 @@ def build_contract(table: Mapping[str, Any], *, where: str = "[output]", base_di
     return build_options(cls, options, where, injected={"base_dir": base_dir})
 
 
-def build_metric(table: Mapping[str, Any], *, where: str = "[metric]", base_dir: str = ""):
-    cls, options = _kind(table, METRICS, where)
+def build_metric(table: Mapping[str, Any], *, where: str = "[metric]", base_dir: str = "",
+                 kinds: Mapping[str, type] = METRICS):
+    cls, options = _kind(table, kinds, where)
     return build_options(cls, options, where, injected={"base_dir": base_dir})
 
 

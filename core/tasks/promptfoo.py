@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from reflectloop.core.metrics import MetricError, TaskExample
+from reflectloop.core.metrics.scorer import SUITE_METRICS
 from reflectloop.core.metrics.promptfoo_asserts import MODEL_TYPES, check_assertion, python_reference
 from reflectloop.core.tasks.base import TaskError, cap, read_text
 from reflectloop.core.tasks.filetask import as_task
@@ -87,7 +88,8 @@ def _build(path: Path, config: dict, text: str) -> TaskSpec:
         path=path, name=str(config.get("description") or path.parent.name or path.stem),
         description=str(config.get("description") or ""),
         source=DataSource(inputs=names, format=PREFIX),
-        template=template, scorer=build_scorer({}, metric, base), prompts=tuple(dict.fromkeys(i for i, _ in split)),
+        template=template, scorer=build_scorer({}, metric, base, SUITE_METRICS),
+        prompts=tuple(dict.fromkeys(i for i, _ in split)),
         examples=examples, text=text, output_table={}, metric_table=metric, prompt_paths=tuple(prompt_paths),
         other_paths=tuple(test_paths) + tuple(resolve(base, f) for f in metric["python"]),
     )

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from reflectloop.core.metrics import MetricError
+from reflectloop.core.metrics import METRICS, MetricError
 from reflectloop.core.metrics.python_source import capture, digest, stored_reference
+from reflectloop.core.metrics.scorer import SUITE_METRICS
 from reflectloop.core.metrics.task import EXACT_MATCH
 from reflectloop.core.tasks.base import SPLITS, TaskError
 from reflectloop.core.tasks.filetask import scorer_of
@@ -189,7 +190,8 @@ def _spec(tf: Mapping) -> TaskSpec:
     if tf.get("metric_source"):
         metric["function"], base = stored_reference(tf["metric_source"])
     try:
-        scorer = build_scorer(tf["output"], metric, base)
+        # Checked when the session was made: a task file's kinds, or a promptfoo suite's own.
+        scorer = build_scorer(tf["output"], metric, base, {**METRICS, **SUITE_METRICS})
     except MetricError as exc:
         raise TaskError(f"{path.name} (as the session stored it): {exc}") from None
     s = tf["source"]

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping, overload
 
-from reflectloop.core.metrics import MetricError, Scorer, TaskExample, build_contract, build_metric
+from reflectloop.core.metrics import METRICS, MetricError, Scorer, TaskExample, build_contract, build_metric
 from reflectloop.core.metrics.scorer import DEFAULT_THRESHOLD
 from reflectloop.core.evaluation.prompting import ANSWER_FORMAT, STUDY_SYSTEM
 from reflectloop.core.evaluation.scoring import normalize
@@ -269,13 +269,15 @@ def _check_slots(template: MessageTemplate, source: DataSource, where: str) -> l
 
 
 # ---------------------------------------------------------- output, metric
-def build_scorer(output: Mapping[str, Any], metric: Mapping[str, Any], base: Path) -> Scorer:
+def build_scorer(output: Mapping[str, Any], metric: Mapping[str, Any], base: Path,
+                 kinds: Mapping[str, type] = METRICS) -> Scorer:
     """The [output] and [metric] tables as a Scorer; relative files (a
-    metric module, a schema file) are found from ``base``."""
+    metric module, a schema file) are found from ``base``; ``kinds``: the
+    metrics the source may name (a promptfoo suite's are its own)."""
     metric = dict(metric)
     threshold = metric.pop("threshold", DEFAULT_THRESHOLD)
     contract = build_contract(output, base_dir=str(base))
-    built = build_metric(metric, base_dir=str(base))
+    built = build_metric(metric, base_dir=str(base), kinds=kinds)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
         raise MetricError(f"[metric] threshold must be a number in (0, 1], got {threshold!r}")
     return Scorer(contract, built, float(threshold))
