@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reflectloop.core.metrics.promptfoo_asserts import python_reference
+from reflectloop.core.metrics.promptfoo_python import python_reference
 from reflectloop.core.tasks.promptfoo import PREFIX, PROMPT_DELIMITER
 from reflectloop.core.tasks.promptfoo_template import chat_messages, to_nunjucks
 from reflectloop.core.tasks.promptfoo_tests import load_yaml

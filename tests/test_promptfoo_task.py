@@ -14,6 +14,7 @@ from reflectloop.core.llm.base import Embeddings
 from reflectloop.core.llm.cache import MemoryCache
 from reflectloop.core.llm.client import LLM
 from reflectloop.core.metrics import TaskExample
+from reflectloop.core.metrics.base import Request
 from reflectloop.core.metrics.promptfoo_asserts import ALL_TYPES
 from reflectloop.core.tasks import TaskError, list_tasks, load_task
 from reflectloop.core.tasks import stored as stored_task
@@ -41,10 +42,13 @@ def one_test(*asserts: dict, vars_: dict | None = None) -> list[dict]:
     return [{"vars": vars_ or {"question": "Capital of France?"}, "assert": list(asserts)}]
 
 
-def grade(path: Path, output: str, number: int = 1):
+def grade(path: Path, output: str, number: int = 1, request: Request | None = None):
     spec = load_suite(path)
     example = spec.examples[number - 1]
-    return asyncio.run(spec.scorer.score(example, output))
+    try:
+        return asyncio.run(spec.scorer.score(example, output, request=request))
+    finally:
+        spec.scorer.metric.close()  # the python assertions' worker processes
 
 
 def refusal(path: Path) -> str:

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from reflectloop.core.metrics import MetricError, TaskExample
-from reflectloop.core.metrics.promptfoo_asserts import MODEL_TYPES, check_assertion, python_reference
+from reflectloop.core.metrics.promptfoo_asserts import MODEL_TYPES, check_assertion
+from reflectloop.core.metrics.promptfoo_python import python_reference
+from reflectloop.core.metrics.python_loader import load_function
 from reflectloop.core.tasks.base import TaskError, cap, read_text
 from reflectloop.core.tasks.filetask import as_task
 from reflectloop.core.tasks.promptfoo_template import template_of
@@ -81,7 +83,8 @@ def _build(path: Path, config: dict, text: str) -> TaskSpec:
     raw_tests, test_paths = read_tests(config.get("tests"), base, where)
     tests = [_merged(default, _test(t, base, f"{where}: test {n}")) for n, t in enumerate(raw_tests, 1)]
     examples = tuple(_example(t, n, template.fields, where) for n, t in enumerate(tests, 1))
-    metric = _metric_table(tests, default, base, where)
+    metric = _metric_table(tests, base, where)
+    metric["labels"] = provider_labels(config.get("providers"))
     names = tuple(dict.fromkeys(name for ex in examples for name in ex.fields))
     return TaskSpec(
         path=path, name=str(config.get("description") or path.parent.name or path.stem),
@@ -213,10 +216,10 @@ def _example(test: dict, number: int, slots: tuple[str, ...], where: str) -> Tas
     return TaskExample(f"test-{number}", fields, (), target)
 
 
-def _metric_table(tests: list[dict], default: dict, base: Path, where: str) -> dict:
+def _metric_table(tests: list[dict], base: Path, where: str) -> dict:
     """The metric's options: each python assertion's source, and the judge's
     model from an assertion's (or the tests' options') provider."""
-    python, providers, judged = {}, [], False
+    python, providers, judged, loaded = {}, [], False, set()
     for test in tests:
         providers.append((test["options"] or {}).get("provider"))
         for a in test["assert"]:
@@ -224,8 +227,11 @@ def _metric_table(tests: list[dict], default: dict, base: Path, where: str) -> d
             judged = judged or base_type in MODEL_TYPES
             providers.append(a.get("provider") if base_type in MODEL_TYPES else None)
             if base_type == "python":
-                file, _ = python_reference(a["value"])
+                file, function = python_reference(a["value"])
                 python[file] = read_text(resolve(base, file), f"{where}: python assertion {file}")
+                if (file, function) not in loaded:  # loaded here, so one that cannot be stops the suite loading
+                    load_function(f"{resolve(base, file)}:{function}", base)
+                    loaded.add((file, function))
     mapped = [t.spec for t in (provider_target(p) for p in providers if p) if t.spec]
     return {"kind": PREFIX, "python": python, "model": mapped[0] if mapped else "", "needs_model": judged}
 
@@ -247,6 +253,16 @@ def provider_target(provider: Any) -> Target:
     if kind == "anthropic" and model:
         return Target(name, f"anthropic:{model}")
     return Target(name)
+
+
+def provider_labels(providers: Any) -> dict:
+    """Each mapped provider's spec -> its ``label`` (a python assertion's ``context.provider.label``)."""
+    found: dict[str, str] = {}
+    for provider in providers if isinstance(providers, list) else [providers] if providers else []:
+        target = provider_target(provider)
+        if target.spec and isinstance(provider, dict) and isinstance(provider.get("label"), str):
+            found.setdefault(target.spec, provider["label"])
+    return found
 
 
 def suite_targets(path: str | Path) -> list[Target]:
