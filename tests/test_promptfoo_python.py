@@ -136,3 +136,38 @@ def test_ctrl_c_during_a_python_assertion_stops_the_run_at_once(tmp_path):
     assert code == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert not alive(int((tmp_path / "hung.pid").read_text()))
+
+
+RAISES = """
+def get_assert(output, context):
+    if context["vars"]["q"] == "slow":
+        raise ValueError("cannot grade " + context["vars"]["q"])
+    return True
+"""
+
+
+def test_a_raising_assertion_errors_its_example_in_the_session_and_best_names_it(capsys, tmp_path):
+    """reflectloop's rule (an example that could not be graded is left out,
+    never scored; --max-errored bounds them) recorded with the cause, and
+    ``best --format promptfoo`` says promptfoo will count that test as failed."""
+    from reflectloop.sessions.store import SessionStore
+    from tests.support.cli import cli, fake_flags
+
+    path = suite(tmp_path, RAISES)
+    session = tmp_path / "s.session"
+    with FakeServer() as server:
+        code, _, err = cli(capsys, "run", "--task", f"promptfoo:{path}", "--steps", "1", "--beam", "1",
+                           "--max-errored", "0.5", "--session", session, *fake_flags(server.openai_url))
+    assert code == 0, err
+    with SessionStore.open(session, read_only=True) as store:
+        results = [r for _, ev in store.evaluations() for r in ev.results]
+    slow = [r for r in results if r.example_id == "test-2"]
+    assert slow and all(r.score is None and "raised ValueError: cannot grade slow" in r.errored for r in slow)
+    assert all(r.score == 1.0 for r in results if r.example_id != "test-2")
+    code, _, err = cli(capsys, "best", session, "--format", "promptfoo", "--out", tmp_path / "out")
+    assert code == 0, err
+    note = "test-2 errored in reflectloop, left out of the prompt's score"
+    assert note in err and "promptfoo grades the assertion that could not run 0 and fails the test" in err
+    header = (tmp_path / "out" / "promptfooconfig.yaml").read_text()
+    assert f"# {note}" in header and "ValueError: cannot grade slow" in header
+    assert len(yaml.safe_load((tmp_path / "out" / "tests.yaml").read_text())) == 3  # written, for promptfoo to fail

@@ -9,6 +9,7 @@ recorded for that example, so the prompt's mean score and its pass rate do too.
 """
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -181,3 +182,63 @@ def test_each_assertion_type_grades_as_the_real_promptfoo_grades_it(tmp_path, pr
                                                                                      mine.feedback)
     # Not all alike: some tests pass, some fail, scores in between.
     assert {r["success"] for r in rows} == {True, False} and any(0 < r["score"] < 1 for r in rows)
+
+
+# ------------------ list vars expanded, a raising assertion, the context's prompt
+EXPANDED_CHECK = '''
+import json
+
+def prompt_seen(output, context):
+    return {"pass": True, "score": 1, "reason": json.dumps(context["prompt"])}
+
+def picky(output, context):
+    if context["vars"]["n"] == "bad":
+        raise ValueError("no bad n")
+    return len(output) % 3 / 2
+'''
+
+
+def test_list_vars_expand_and_a_raising_assertion_is_reported_as_each_tool_reports_it(tmp_path, promptfoo):
+    """The echo provider replies with the prompt it was sent.  promptfoo makes
+    one test per combination of a test's list vars, as reflectloop does (the
+    same count, vars and scores); a python assertion sees the same prompt in
+    both; one that raises errors reflectloop's example with its cause, where
+    promptfoo grades it 0 and fails the test."""
+    import asyncio
+
+    from reflectloop.core.metrics.base import Request
+    from reflectloop.core.tasks.promptfoo import load_suite
+
+    (tmp_path / "check.py").write_text(EXPANDED_CHECK)
+    asserts = [{"type": "python", "value": "file://check.py:prompt_seen"},
+               {"type": "python", "value": "file://check.py:picky"}, {"type": "contains", "value": "{{out}} {{n}}"}]
+    config = {"prompts": ["Grade.\n{{out}} {{n}}"], "providers": ["echo"], "defaultTest": {"vars": {"n": "0"}},
+              "tests": [{"vars": {"out": ["alpha", "beta"], "n": ["1", "bad", "22"]}, "assert": asserts},
+                        {"vars": {"out": "gamma"}, "assert": asserts}]}
+    (tmp_path / "promptfooconfig.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    spec = load_suite(tmp_path / "promptfooconfig.yaml")
+    result = evaluate(tmp_path / "promptfooconfig.yaml", tmp_path / "expanded.json", tmp_path / "pf-home")
+    rows = sorted(result["results"]["results"], key=lambda r: r["testIdx"])
+    assert len(rows) == len(spec.examples) == 7
+    errored = 0
+    try:
+        for row, example in zip(rows, spec.examples):
+            assert example.id == f"test-{row['testIdx'] + 1}" and row["vars"] == example.target["vars"]
+            messages = spec.template.render(spec.prompts[0], example.fields)
+            mine = asyncio.run(spec.scorer.score(example, row["response"]["output"],
+                                                 request=Request(messages, "echo")))
+            if example.fields["n"] == "bad":
+                errored += 1
+                assert mine.score is None and "raised ValueError: no bad n" in mine.error
+                # promptfoo: the raising assertion scores 0 with its error as the reason, and the test fails.
+                picky = row["gradingResult"]["componentResults"][1]
+                assert (picky["pass"], picky["score"]) == (False, 0) and "no bad n" in picky["reason"]
+                assert row["success"] is False
+                continue
+            assert row["score"] == pytest.approx(mine.score), (row["gradingResult"], mine.feedback)
+            assert row["success"] == mine.feedback.startswith("promptfoo would pass")
+            seen = row["gradingResult"]["componentResults"][0]["reason"]
+            assert seen == json.dumps(row["response"]["output"]) and f": {seen}\n" in mine.feedback
+    finally:
+        spec.scorer.metric.close()
+    assert errored == 2 and {r["success"] for r in rows} == {True, False}

@@ -82,7 +82,9 @@ def _build(path: Path, config: dict, text: str) -> TaskSpec:
     default = _test(config.get("defaultTest") or {}, base, f"{where}: defaultTest")
     raw_tests, test_paths = read_tests(config.get("tests"), base, where)
     tests = [_merged(default, _test(t, base, f"{where}: test {n}")) for n, t in enumerate(raw_tests, 1)]
-    examples = tuple(_example(t, n, template.fields, where) for n, t in enumerate(tests, 1))
+    # A var holding a list makes one test per item (per combination), numbered on as promptfoo numbers them.
+    expanded = [(n, one) for n, t in enumerate(tests, 1) for one in expand_vars(t)]
+    examples = tuple(_example(t, i, n, template.fields, where) for i, (n, t) in enumerate(expanded, 1))
     metric = _metric_table(tests, base, where)
     metric["labels"] = provider_labels(config.get("providers"))
     names = tuple(dict.fromkeys(name for ex in examples for name in ex.fields))
@@ -183,7 +185,11 @@ def _schema_read(assertion: dict, base: Path, where: str) -> dict:
 
 def _var(value: Any, where: str) -> Any:
     if isinstance(value, list):
-        raise TaskError(f"{where} is a list: promptfoo makes one test per item; write those tests out")
+        # promptfoo expands a list whose first item is text, and keeps any other list whole.
+        if not value or not isinstance(value[0], str):
+            raise TaskError(f"{where} is a list that promptfoo passes whole (its first item is not text): "
+                            "reflectloop's fields are text")
+        return [_var(item, f"{where}, item {n}") for n, item in enumerate(value, 1)]
     if isinstance(value, dict):
         raise TaskError(f"{where} is a mapping: reflectloop's fields are text")
     if file_ref(value) is not None:
@@ -200,7 +206,19 @@ def _merged(default: dict, test: dict) -> dict:
     return merged
 
 
-def _example(test: dict, number: int, slots: tuple[str, ...], where: str) -> TaskExample:
+def expand_vars(test: dict) -> list[dict]:
+    """The test once per combination of its list vars' items, as promptfoo
+    expands them (the first var's items varying slowest); a test without
+    list vars is itself."""
+    combinations: list[dict] = [{}]
+    for name, value in test["vars"].items():
+        items = value if isinstance(value, list) else [value]
+        combinations = [{**done, name: item} for done in combinations for item in items]
+    return [{**test, "vars": one} for one in combinations]
+
+
+def _example(test: dict, index: int, number: int, slots: tuple[str, ...], where: str) -> TaskExample:
+    """The ``index``-th test promptfoo runs (``test-INDEX``), from the suite's test ``number``."""
     from reflectloop.core.metrics.promptfoo_checks import js_text
 
     missing = [s for s in slots if s not in test["vars"]]
@@ -213,7 +231,7 @@ def _example(test: dict, number: int, slots: tuple[str, ...], where: str) -> Tas
         if test.get(key) not in (None, {}):
             target[key] = test[key]
     fields = {k: js_text(v) for k, v in test["vars"].items()}
-    return TaskExample(f"test-{number}", fields, (), target)
+    return TaskExample(f"test-{index}", fields, (), target)
 
 
 def _metric_table(tests: list[dict], base: Path, where: str) -> dict:
