@@ -242,3 +242,44 @@ def test_list_vars_expand_and_a_raising_assertion_is_reported_as_each_tool_repor
     finally:
         spec.scorer.metric.close()
     assert errored == 2 and {r["success"] for r in rows} == {True, False}
+
+
+# ------------------------------- similar, with its own embeddings provider
+SIMILAR_OUTPUTS = ["Paris", "It is Paris, France", "zzz", "Lyon or Paris"]
+
+
+def test_similar_with_its_own_provider_grades_as_the_real_promptfoo(tmp_path, promptfoo, monkeypatch):
+    """Both tools ask the same endpoint (vectors fixed by the text) for the
+    assertion's own embeddings model: the same cosine, score and pass."""
+    import asyncio
+
+    from reflectloop.core.llm.registry import make_llm
+    from reflectloop.core.tasks.promptfoo import load_suite
+    from tests.support.embeddings_server import EmbeddingsServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", "dummy-key-for-the-local-endpoint")
+    with EmbeddingsServer() as server:
+        own = {"id": "openai:embedding:emb", "config": {"apiBaseUrl": server.url}}
+        asserts = [{"type": "similar", "value": "Paris", "provider": own},
+                   {"type": "similar", "value": ["Lyon", "France"], "threshold": 0.5, "provider": own},
+                   {"type": "not-similar", "value": "zebra", "threshold": 0.6, "provider": own}]
+        tests = [{"vars": {"out": out}, "assert": asserts} for out in SIMILAR_OUTPUTS]
+        config = {"prompts": ["{{out}}"], "providers": ["echo"], "tests": tests}
+        (tmp_path / "promptfooconfig.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        ours = tmp_path / "ours"
+        ours.mkdir()
+        (ours / "promptfooconfig.yaml").write_text(yaml.safe_dump({**config, "prompts": ["Grade.\n{{out}}"]}))
+        spec = load_suite(ours / "promptfooconfig.yaml")
+        metric = spec.scorer.metric.with_models(lambda spec_, url: make_llm(spec_, role="judge", base_url=url,
+                                                                            cache=None))
+        result = evaluate(tmp_path / "promptfooconfig.yaml", tmp_path / "similar.json", tmp_path / "pf-home")
+        rows = sorted(result["results"]["results"], key=lambda r: r["testIdx"])
+        mine = [asyncio.run(metric.score(e, out)) for e, out in zip(spec.examples, SIMILAR_OUTPUTS)]
+        asyncio.run(metric.models()[0].aclose())
+        assert set(server.models) == {"emb"}
+    assert len(rows) == len(mine) == len(SIMILAR_OUTPUTS)
+    for row, result_, out in zip(rows, mine, SIMILAR_OUTPUTS):
+        assert row["response"]["output"] == out
+        assert row["score"] == pytest.approx(result_.score), (out, row["gradingResult"], result_.feedback)
+        assert row["success"] == result_.feedback.startswith("promptfoo would pass"), (out, row["gradingResult"])
+    assert {r["success"] for r in rows} == {True, False}

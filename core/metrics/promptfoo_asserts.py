@@ -21,6 +21,7 @@ graded 0, where promptfoo would fail the test with score 0 for it.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
@@ -54,6 +55,17 @@ ASSERT_KEYS = ("type", "value", "weight", "threshold", "provider", "metric", "co
 NEEDS_VALUE = tuple(t for t in BASE_TYPES if t not in ("is-json", "contains-json"))
 MODEL_TYPES = ("llm-rubric", "similar")
 SIMILAR_THRESHOLD = 0.75  # promptfoo's default for similar
+
+
+def grading_provider(assertion: dict, test: dict) -> Any:
+    """The provider an llm-rubric or similar assertion grades with, as
+    promptfoo picks it: its own, else its test's ``options.provider``; None: the judge's."""
+    return assertion.get("provider") or (test.get("options") or {}).get("provider")
+
+
+def provider_key(provider: Any) -> str:
+    """A provider as written, as a key of the metric's ``embedders``."""
+    return json.dumps(provider, sort_keys=True)
 
 
 def supported() -> str:
@@ -99,11 +111,13 @@ class PromptfooAsserts:
     model: str = ""  # the judge's model spec from an assertion's provider; --judge overrides it
     needs_model: bool = False  # an llm-rubric or similar assertion is in the suite
     labels: dict = field(default_factory=dict)  # a mapped provider's spec -> its label in the suite
+    embedders: dict = field(default_factory=dict)  # a similar assertion's own provider (key) -> spec, base_url
     timeout: float = DEFAULT_TIMEOUT  # seconds one python assertion may take
     base_dir: str = ""
     reads_request: ClassVar[bool] = True  # a python assertion's context has the prompt and the provider
     llm: Any = field(default=None, init=False, repr=False, compare=False)
     runner: PythonAssertions = field(init=False, repr=False, compare=False)
+    clients: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # embedders' models
 
     def __post_init__(self) -> None:
         if not self.timeout > 0:
@@ -111,16 +125,24 @@ class PromptfooAsserts:
         object.__setattr__(self, "runner", PythonAssertions(self.python, self.timeout))
 
     def with_model(self, llm) -> PromptfooAsserts:
-        metric = dataclasses.replace(self)
-        object.__setattr__(metric, "llm", llm)
-        object.__setattr__(metric, "runner", self.runner)
-        return metric
+        return self._copy(llm=llm)
 
     def with_workers(self, workers: int) -> PromptfooAsserts:
         """This metric running up to ``workers`` calls of each python assertion at once, in pools of its own."""
+        return self._copy(runner=PythonAssertions(self.python, self.timeout, max(1, workers)))
+
+    def with_models(self, make: Callable[[str, str | None], Any]) -> PromptfooAsserts:
+        """This metric with a model for each similar assertion's own provider, ``make(spec, base_url)``."""
+        return self._copy(clients={k: make(e["spec"], e["base_url"] or None) for k, e in self.embedders.items()})
+
+    def models(self) -> list:
+        """The models this metric made its own calls with (the run counts and closes them)."""
+        return list(self.clients.values())
+
+    def _copy(self, **runtime: Any) -> PromptfooAsserts:
         metric = dataclasses.replace(self)
-        object.__setattr__(metric, "llm", self.llm)
-        object.__setattr__(metric, "runner", PythonAssertions(self.python, self.timeout, max(1, workers)))
+        for name in ("llm", "runner", "clients"):
+            object.__setattr__(metric, name, runtime.get(name, getattr(self, name)))
         return metric
 
     def close(self) -> None:
@@ -178,7 +200,7 @@ class PromptfooAsserts:
                 raise Unscored(f"{value}: {exc}") from None
         if base == "llm-rubric":
             return await self._rubric(assertion, value, output, example, inverse)
-        return await self._similar(assertion, value, output, inverse)
+        return await self._similar(assertion, value, output, inverse, grading_provider(assertion, test))
 
     async def _rubric(self, assertion, value, output, example, inverse) -> checks.Grade:
         judge = Judge(rubric=checks.js_text(value), show_target=False).with_model(self._model())
@@ -190,10 +212,14 @@ class PromptfooAsserts:
         ok = raw != inverse
         return checks.Grade(ok, result.score if not inverse else 1.0 - result.score, result.feedback)
 
-    async def _similar(self, assertion, value, output, inverse) -> checks.Grade:
+    async def _similar(self, assertion, value, output, inverse, provider) -> checks.Grade:
         expected = [checks.js_text(v) for v in value] if isinstance(value, list) else [checks.js_text(value)]
+        model = self._model() if provider is None else self.clients.get(provider_key(provider))
+        if model is None:
+            raise MetricError(f"the similar assertion's provider {provider_key(provider)} has no model: "
+                              "the run makes one for each such provider")
         try:
-            vectors = await self._model().embed([*expected, output], purpose="judge")
+            vectors = await model.embed([*expected, output], purpose="judge")
         except ProviderError as exc:
             raise Unscored(f"the embeddings call failed: {exc}", call_failed=True) from None
         similarities = [checks.cosine(v, vectors[-1]) for v in vectors[:-1]]

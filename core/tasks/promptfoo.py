@@ -14,12 +14,13 @@ from promptfoo is refused by name, never ignored.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reflectloop.core.metrics import MetricError, TaskExample
-from reflectloop.core.metrics.promptfoo_asserts import MODEL_TYPES, check_assertion
+from reflectloop.core.metrics.promptfoo_asserts import MODEL_TYPES, check_assertion, grading_provider, provider_key
 from reflectloop.core.metrics.promptfoo_python import python_reference
 from reflectloop.core.metrics.python_loader import load_function
 from reflectloop.core.tasks.base import TaskError, cap, read_text
@@ -37,6 +38,7 @@ TEST_KEYS = ("description", "vars", "assert", "threshold", "metadata", "options"
 OPTION_KEYS = ("provider",)
 PROMPT_FILES = (".txt", ".json")
 PROMPT_DELIMITER = "---"  # promptfoo splits a .txt prompt file at lines holding only this
+EMBEDDING_PROVIDERS = ("openai:embedding:", "openai:embeddings:")  # promptfoo's ids of OpenAI's embeddings
 
 
 @dataclass(frozen=True)
@@ -235,23 +237,29 @@ def _example(test: dict, index: int, number: int, slots: tuple[str, ...], where:
 
 
 def _metric_table(tests: list[dict], base: Path, where: str) -> dict:
-    """The metric's options: each python assertion's source, and the judge's
-    model from an assertion's (or the tests' options') provider."""
-    python, providers, judged, loaded = {}, [], False, set()
-    for test in tests:
-        providers.append((test["options"] or {}).get("provider"))
+    """The metric's options: each python assertion's source; the judge's
+    model from an llm-rubric's (or its test's options') provider; each
+    similar assertion's own embeddings model."""
+    python, judges, embedders, needs_model, loaded = {}, [], {}, False, set()
+    for number, test in enumerate(tests, 1):
         for a in test["assert"]:
             base_type = a["type"].removeprefix("not-")
-            judged = judged or base_type in MODEL_TYPES
-            providers.append(a.get("provider") if base_type in MODEL_TYPES else None)
+            if base_type in MODEL_TYPES:
+                provider = grading_provider(a, test)
+                if base_type == "similar" and provider is not None:
+                    embedders[provider_key(provider)] = embedder(provider, f"{where}: test {number}")
+                else:
+                    needs_model = True  # the judge's model: an llm-rubric, or a similar with no provider of its own
+                    judges.append(for_kind(provider, "text"))
             if base_type == "python":
                 file, function = python_reference(a["value"])
                 python[file] = read_text(resolve(base, file), f"{where}: python assertion {file}")
                 if (file, function) not in loaded:  # loaded here, so one that cannot be stops the suite loading
                     load_function(f"{resolve(base, file)}:{function}", base)
                     loaded.add((file, function))
-    mapped = [t.spec for t in (provider_target(p) for p in providers if p) if t.spec]
-    return {"kind": PREFIX, "python": python, "model": mapped[0] if mapped else "", "needs_model": judged}
+    mapped = [t.spec for t in (provider_target(p) for p in judges if p) if t.spec]
+    return {"kind": PREFIX, "python": python, "model": mapped[0] if mapped else "", "needs_model": needs_model,
+            "embedders": embedders}
 
 
 # ---------------------------------------------------------------- providers
@@ -271,6 +279,26 @@ def provider_target(provider: Any) -> Target:
     if kind == "anthropic" and model:
         return Target(name, f"anthropic:{model}")
     return Target(name)
+
+
+def for_kind(provider: Any, kind: str) -> Any:
+    """The provider promptfoo grades with for ``kind`` ("text", "embedding"):
+    a mapping with no id may name one per kind."""
+    if isinstance(provider, dict) and "id" not in provider and kind in provider:
+        return for_kind(provider[kind], kind)
+    return provider
+
+
+def embedder(provider: Any, where: str) -> dict:
+    """A similar assertion's own provider as reflectloop's embeddings model
+    (``spec``, ``base_url``); one that does not map is refused by name."""
+    target = provider_target(for_kind(provider, "embedding"))
+    if not target.name.startswith(EMBEDDING_PROVIDERS) or target.spec is None:
+        shown = target.name or json.dumps(provider)
+        raise TaskError(f"{where}: the similar assertion's provider {shown!r} is not one reflectloop embeds with "
+                        f"({' or '.join(p + 'MODEL' for p in EMBEDDING_PROVIDERS)}, with config.apiBaseUrl for an "
+                        "OpenAI-compatible server); without a provider it embeds with the judge model (--judge)")
+    return {"spec": target.spec, "base_url": target.base_url or ""}
 
 
 def provider_labels(providers: Any) -> dict:
