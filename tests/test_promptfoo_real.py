@@ -46,10 +46,10 @@ def at_fake_endpoint(config: Path, url: str) -> Path:
     return out
 
 
-def run_suite(capsys, tmp_path: Path, url: str) -> Path:
+def run_suite(capsys, tmp_path: Path, url: str, suite: Path = EXAMPLE, *flags: str) -> Path:
     session = tmp_path / "session.json"
-    code, _, err = cli(capsys, "run", "--task", f"promptfoo:{EXAMPLE / 'promptfooconfig.yaml'}", "--preset", "quick",
-                       "--session", session, *fake_flags(url))
+    code, _, err = cli(capsys, "run", "--task", f"promptfoo:{suite / 'promptfooconfig.yaml'}", "--preset", "quick",
+                       "--session", session, *flags, *fake_flags(url))
     assert code == 0, err
     return session
 
@@ -75,16 +75,21 @@ def by_prompt(result: dict) -> dict[str, dict[str, dict]]:
 
 
 def assert_same_scores(ours: dict, theirs: dict) -> None:
+    """Each test scored alike; an example reflectloop left out (errored, with
+    its cause) is a test promptfoo failed, so the means agree over the others."""
     assert theirs.keys() == ours.keys()
     for test_id, row in theirs.items():
         mine = ours[test_id]
         assert row["response"]["output"] == mine.output, test_id  # the same reply to the same request
+        if mine.errored:
+            assert mine.score is None and row["success"] is False, (test_id, mine.errored, row["gradingResult"])
+            continue
         assert row["score"] == pytest.approx(mine.score), (test_id, row["gradingResult"], mine.feedback)
         assert row["success"] == mine.feedback.startswith("promptfoo would pass"), (test_id, mine.feedback)
-    n = len(theirs)
-    assert sum(r["score"] for r in theirs.values()) / n == pytest.approx(sum(r.score for r in ours.values()) / n)
-    assert sum(r["success"] for r in theirs.values()) / n == \
-        sum(r.feedback.startswith("promptfoo would pass") for r in ours.values()) / n
+    scored = [t for t in theirs if not ours[t].errored]
+    assert sum(theirs[t]["score"] for t in scored) == pytest.approx(sum(ours[t].score for t in scored))
+    assert sum(r["success"] for r in theirs.values()) == \
+        sum(r.feedback.startswith("promptfoo would pass") for r in ours.values() if not r.errored)
 
 
 def test_the_example_suite_scores_the_same_in_promptfoo_and_reflectloop(capsys, tmp_path, server, promptfoo):
@@ -123,6 +128,43 @@ def test_best_format_promptfoo_runs_in_promptfoo_with_the_recorded_score(capsys,
     assert text.startswith(best)
     assert_same_scores(recorded(session)[best], theirs)
     assert sum(r["score"] for r in theirs.values()) / len(theirs) == pytest.approx(dev_best)
+
+
+RAISING_CHECK = """
+def get_assert(output, context):
+    if "hinge" in context["vars"]["review"]:
+        raise ValueError("cannot read the hinge review")
+    return {"pass": True, "score": 1.0, "reason": "read"}
+"""
+
+
+def test_an_errored_example_is_a_failed_test_in_promptfoo(capsys, tmp_path, server, promptfoo):
+    """reflectloop leaves the example out of the prompt's score with its
+    cause; promptfoo, on what ``best --format promptfoo`` wrote, fails that
+    test (the raising assertion graded 0 with the error as its reason)."""
+    suite = tmp_path / "suite"
+    shutil.copytree(EXAMPLE, suite)
+    (suite / "label_check.py").write_text(RAISING_CHECK)
+    session = run_suite(capsys, tmp_path, server.openai_url, suite, "--max-errored", "0.5")
+    out = tmp_path / "best"
+    code, _, err = cli(capsys, "best", session, "--format", "promptfoo", "--out", out)
+    assert code == 0, err
+    assert "test-2 errored in reflectloop" in err and "ValueError: cannot read the hinge review" in err
+    with SessionStore.open(session, read_only=True) as store:
+        best = store.prompts()[store.steps()[-1].best_id].instruction
+        dev_best = store.steps()[-1].dev_best
+    ours = recorded(session)[best]
+    assert "raised ValueError: cannot read the hinge review" in ours["test-2"].errored
+    assert [t for t, r in ours.items() if r.errored] == ["test-2"]
+    result = evaluate(at_fake_endpoint(out / "promptfooconfig.yaml", server.openai_url), tmp_path / "e.json",
+                      tmp_path / "pf-home")
+    ((_, theirs),) = by_prompt(result).items()
+    python = theirs["test-2"]["gradingResult"]["componentResults"][1]
+    assert (python["pass"], python["score"]) == (False, 0) and "cannot read the hinge review" in python["reason"]
+    assert_same_scores(ours, theirs)
+    # The recorded score is the mean over the 7 scored tests; promptfoo's counts the 8th too.
+    scored = [t for t in theirs if t != "test-2"]
+    assert sum(theirs[t]["score"] for t in scored) / len(scored) == pytest.approx(dev_best)
 
 
 # --------------------------------------------- each assertion, graded by both

@@ -214,7 +214,8 @@ class PromptfooAsserts:
 
     async def _similar(self, assertion, value, output, inverse, provider) -> checks.Grade:
         expected = [checks.js_text(v) for v in value] if isinstance(value, list) else [checks.js_text(value)]
-        model = self._model() if provider is None else self.clients.get(provider_key(provider))
+        own = provider is not None and provider_key(provider) in self.embedders  # a session before them: the judge's
+        model = self.clients.get(provider_key(provider)) if own else self._model()
         if model is None:
             raise MetricError(f"the similar assertion's provider {provider_key(provider)} has no model: "
                               "the run makes one for each such provider")
