@@ -103,7 +103,7 @@ def _examples(stored: dict) -> list[dict]:
 def _test(target: dict, python: dict) -> dict:
     test = {k: target[k] for k in ("description", "vars") if k in target}
     test["assert"] = [_assertion(a, python) for a in target["assert"]]
-    for key in ("threshold", "options"):
+    for key in ("threshold", "options", "metadata"):
         if target.get(key):
             test[key] = target[key]
     return test

@@ -103,12 +103,16 @@ def get_assert(output, context):
 def test_the_context_holds_what_promptfoos_does(tmp_path):
     path = suite(tmp_path, CONTEXT, questions=("Capital?",), config={"k": [1]},
                  providers=[{"id": "openai:chat:m", "label": "mine", "config": {"apiBaseUrl": "http://h/v1"}}])
+    data = yaml.safe_load(path.read_text())
+    data["defaultTest"] = {"metadata": {"team": "a", "kind": "x"}}
+    data["tests"][0]["metadata"] = {"kind": "y"}
+    path.write_text(yaml.safe_dump(data))
     sent = Message("user", "Answer in one word.\n\nQuestion: Capital?")
     result = asyncio.run(graded(path, output="Paris", request=Request((sent,), "openai:m")))["Capital?"]
     context = json.loads(result.feedback.splitlines()[1].partition(": ")[2])
     assert context == {
         "prompt": "Answer in one word.\n\nQuestion: Capital?", "vars": {"q": "Capital?"},
-        "test": {"vars": {"q": "Capital?"}, "options": {}, "metadata": {},
+        "test": {"vars": {"q": "Capital?"}, "options": {}, "metadata": {"team": "a", "kind": "y"},
                  "assert": [{"type": "python", "value": "file://check.py:get_assert", "config": {"k": [1]}}]},
         "config": {"k": [1]}, "logProbs": None, "provider": {"id": "openai:m", "label": "mine"},
         "providerResponse": {"output": "Paris"},

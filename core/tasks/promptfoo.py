@@ -202,7 +202,8 @@ def _var(value: Any, where: str) -> Any:
 def _merged(default: dict, test: dict) -> dict:
     """A test with ``defaultTest`` merged in, as promptfoo merges it."""
     merged = {**test, "vars": {**default["vars"], **test["vars"]}, "assert": default["assert"] + test["assert"],
-              "options": {**default["options"], **test["options"]}}
+              "options": {**default["options"], **test["options"]},
+              "metadata": {**(default.get("metadata") or {}), **(test.get("metadata") or {})}}
     if "threshold" not in test and "threshold" in default:
         merged["threshold"] = default["threshold"]
     return merged
@@ -229,7 +230,7 @@ def _example(test: dict, index: int, number: int, slots: tuple[str, ...], where:
     if not test["assert"]:
         raise TaskError(f"{where}: test {number} has no assertions (nor does defaultTest): nothing to score")
     target = {"vars": test["vars"], "assert": test["assert"]}
-    for key in ("description", "threshold", "options"):
+    for key in ("description", "threshold", "options", "metadata"):  # metadata: a python assertion's context.test
         if test.get(key) not in (None, {}):
             target[key] = test[key]
     fields = {k: js_text(v) for k, v in test["vars"].items()}
