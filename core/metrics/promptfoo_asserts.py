@@ -13,8 +13,9 @@ reaching it.
 processes with a timeout (``promptfoo_python``); the source is kept in the
 metric's options so a session runs the copy it started with.  ``llm-rubric``
 asks the judge model (``--judge``, else the assertion's ``provider``);
-``similar`` compares the judge model's embeddings (cosine, threshold 0.75 as
-promptfoo's).  An assertion that cannot run (a Python error or timeout, a
+``similar`` compares embeddings (cosine, threshold 0.75 as promptfoo's) from
+the assertion's own provider where it names one (its model made by the run,
+``with_models``), else from the judge model.  An assertion that cannot run (a Python error or timeout, a
 failed call) errors its example, which is left out of the score: never
 graded 0, where promptfoo would fail the test with score 0 for it.
 """
@@ -23,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
 
 from reflectloop.core.llm.base import ProviderError
@@ -109,7 +109,7 @@ class PromptfooAsserts:
     kind: ClassVar[str] = "promptfoo"
     python: dict = field(default_factory=dict)  # a python assertion's file, as written -> its source
     model: str = ""  # the judge's model spec from an assertion's provider; --judge overrides it
-    needs_model: bool = False  # an llm-rubric or similar assertion is in the suite
+    needs_model: bool = False  # an llm-rubric, or a similar with no provider of its own, is in the suite
     labels: dict = field(default_factory=dict)  # a mapped provider's spec -> its label in the suite
     embedders: dict = field(default_factory=dict)  # a similar assertion's own provider (key) -> spec, base_url
     timeout: float = DEFAULT_TIMEOUT  # seconds one python assertion may take
