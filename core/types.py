@@ -110,7 +110,10 @@ class TaskScorer(Protocol):
 
     def messages(self, prompt: Prompt, example: Example, protocol: str) -> tuple[Message, ...]: ...
 
-    async def score(self, example: Example, completion: Completion, protocol: str) -> ExampleResult: ...
+    async def score(self, example: Example, completion: Completion, protocol: str,
+                    messages: tuple[Message, ...] = ()) -> ExampleResult:
+        """The reply scored; ``messages``: what was sent for it."""
+        ...
 
     def aggregate(self, examples: Sequence[Example], results: Sequence[ExampleResult]) -> float | None:
         """The prompt's score when it is not the mean of its examples' (label macro-F1); None: the mean."""

@@ -8,6 +8,13 @@ scored with their vars and assertions (``defaultTest``'s merged in, as the
 run used them); each Python assertion's source beside them; and
 ``promptfooconfig.yaml``, the suite's own config (description, providers …)
 pointing at those files.
+
+A test the session left out of the prompt's score (errored: a python
+assertion that raised or timed out, a failed judge or embeddings call) is
+written too, and named with its cause in the config's header
+(:func:`left_out`): promptfoo grades the assertion that could not run 0 and
+fails the test, so its score and pass rate for the prompt count that test
+where reflectloop's leave it out.
 """
 from __future__ import annotations
 
@@ -15,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reflectloop.core.metrics.promptfoo_asserts import python_reference
+from reflectloop.core.metrics.promptfoo_python import python_reference
 from reflectloop.core.tasks.promptfoo import PREFIX, PROMPT_DELIMITER
 from reflectloop.core.tasks.promptfoo_template import chat_messages, to_nunjucks
 from reflectloop.core.tasks.promptfoo_tests import load_yaml
@@ -62,8 +69,26 @@ def save_promptfoo(best: Best, out: str | Path) -> list[Path]:
     config.update(prompts=prompts, tests="file://tests.yaml")
     header = (f"# The best prompt of {Path(best.session).name} (step {best.step}, dev {best.dev:.3f}), "
               f"written by reflectloop from the suite {best.task.partition(':')[2]}\n")
+    header += "".join(f"# {line}\n" for line in left_out(best))
     written.append(_write(folder / "promptfooconfig.yaml", header + _yaml(config)))
     return written
+
+
+def left_out(best: Best) -> list[str]:
+    """The tests the session left out of the best prompt's score, each with
+    its cause, and what promptfoo does with them instead."""
+    causes: dict[str, str] = {}
+    with SessionStore.open(best.session, read_only=True) as store:
+        for _, ev in store.evaluations():
+            if ev.prompt_id == best.prompt_id:
+                causes.update({r.example_id: r.errored for r in ev.results if r.errored})
+    return [f"{test_id} errored in reflectloop, left out of the prompt's score ({' '.join(cause.split())}); "
+            "promptfoo grades the assertion that could not run 0 and fails the test"
+            for test_id, cause in sorted(causes.items(), key=lambda item: _number(item[0]))]
+
+
+def _number(test_id: str) -> int:
+    return int(test_id.rpartition("-")[2])
 
 
 def _examples(stored: dict) -> list[dict]:
@@ -72,13 +97,13 @@ def _examples(stored: dict) -> list[dict]:
     for split in SPLITS:
         for example in stored["examples"].get(split, ()):
             seen.setdefault(example["id"], example)
-    return sorted(seen.values(), key=lambda e: int(e["id"].rpartition("-")[2]))
+    return sorted(seen.values(), key=lambda e: _number(e["id"]))
 
 
 def _test(target: dict, python: dict) -> dict:
     test = {k: target[k] for k in ("description", "vars") if k in target}
     test["assert"] = [_assertion(a, python) for a in target["assert"]]
-    for key in ("threshold", "options"):
+    for key in ("threshold", "options", "metadata"):
         if target.get(key):
             test[key] = target[key]
     return test

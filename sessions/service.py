@@ -200,7 +200,13 @@ def _models(config: RunConfig, on_call: Callable[[CallRecord], None], task: Task
     spec = judge_spec(config, task)
     borrowed = spec is not None and judge_note(config, task) is not None  # the optimizer's model, at its URL
     judge = make_llm(spec, role="judge", base_url=config.optimizer_base_url if borrowed else None, **common) if spec else None
-    return target, optimizer, judge
+    return target, optimizer, judge, metric_model_maker(common)
+
+
+def metric_model_maker(common: dict) -> Callable[[str, str | None], Any]:
+    """How a metric's own models (a promptfoo similar assertion's embeddings
+    provider) are made: as the judge, with the run's cache, budget and records."""
+    return lambda spec, base_url: make_llm(spec, role="judge", base_url=base_url, **common)
 
 
 def judge_spec(config: RunConfig, task: Task) -> str | None:
@@ -241,6 +247,15 @@ def with_metric_workers(task: Task, workers: int | None) -> Task:
     return with_spec(task, dataclasses.replace(task.taskfile, scorer=scorer))
 
 
+def with_metric_models(task: Task, make: Callable[[str, str | None], Any] | None) -> Task:
+    """``task`` whose metric has the models it names itself (made by ``make``)."""
+    metric = task.taskfile.scorer.metric if task.taskfile is not None else None
+    if metric is None or make is None or not hasattr(metric, "with_models"):
+        return task
+    scorer = dataclasses.replace(task.taskfile.scorer, metric=metric.with_models(make))
+    return with_spec(task, dataclasses.replace(task.taskfile, scorer=scorer))
+
+
 def _close_metric(task: Task) -> None:
     close = getattr(task.taskfile.scorer.metric, "close", None) if task.taskfile is not None else None
     if close is not None:
@@ -251,6 +266,7 @@ def _parts(config: RunConfig, recorder: Recorder, injected: Injected, task: Task
     """The task (``task``: the one a resumed session stored) and the models,
     from the config's specs unless injected."""
     made = injected(config) if callable(injected) else injected
+    make = None  # injected models: the metric makes none of its own
     if made:
         task, target, optimizer, *rest = made
         judge = rest[0] if rest else None
@@ -261,8 +277,9 @@ def _parts(config: RunConfig, recorder: Recorder, injected: Injected, task: Task
             config.task, data_dir=config.data_dir, seed=config.seed, dev_size=config.dev_size,
             test_size=config.test_size,
         )
-        target, optimizer, judge = _models(config, recorder.on_call, task)
-    return with_metric_workers(with_judge(task, judge), config.concurrency), target, optimizer, judge
+        target, optimizer, judge, make = _models(config, recorder.on_call, task)
+    task = with_metric_models(with_judge(task, judge), make)
+    return with_metric_workers(task, config.concurrency), target, optimizer, judge
 
 
 def _given_prompts(config: RunConfig, task: Task) -> RunConfig:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import textwrap
 import time
@@ -29,6 +27,7 @@ from reflectloop.core.types import Params, Prompt
 from reflectloop.sessions.service import open_run, with_metric_workers
 from tests.scripted import ScriptedReviewer
 from tests.support.fake_server import FakeServer
+from tests.support.processes import alive, interrupted_once
 from tests.test_taskfile_loop import OPTIMIZER, scripted
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,14 +60,6 @@ def task_folder(folder: Path, grade: str, *, timeout: float | None = None) -> Pa
     path = folder / "task.toml"
     path.write_text(textwrap.dedent(TASK) + (f"timeout = {timeout}\n" if timeout is not None else ""))
     return path
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def wait_for(path: Path, ceiling: float = 60.0) -> None:
@@ -198,27 +189,14 @@ def test_ctrl_c_during_a_metric_stops_the_run_at_once(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "REFLECTLOOP_HOME": str(tmp_path / "home")}
     with FakeServer() as server:
         url = server.openai_url
-        child = subprocess.Popen(
+        code, _, err = interrupted_once(
             [sys.executable, "-m", "reflectloop", "run", "--task", f"file:{path}", "--steps", "1", "--beam", "1",
              "--dev-size", "2", "--test-size", "1", "--target", "openai:fake", "--target-base-url", url,
              "--optimizer", "openai:fake", "--optimizer-base-url", url, "--session", str(tmp_path / "s.session")],
-            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        try:
-            end = time.monotonic() + 120  # a ceiling for a child that never gets there
-            while not list(tmp_path.glob("stuck-*.pid")):
-                assert child.poll() is None, child.communicate()
-                assert time.monotonic() < end, "the metric never started"
-                time.sleep(0.05)
-            pids = [int(p.read_text()) for p in tmp_path.glob("stuck-*.pid")]
-            child.send_signal(signal.SIGINT)
-            # Waiting for the metric would take 300 s (its timeout) or 600 s (its sleep).
-            out, err = child.communicate(timeout=60)
-        finally:
-            if child.poll() is None:
-                child.kill()
-                child.communicate()
-    assert child.returncode == 130, err
+            lambda: bool(list(tmp_path.glob("stuck-*.pid"))), cwd=tmp_path, env=env)
+    pids = [int(p.read_text()) for p in tmp_path.glob("stuck-*.pid")]
+    # Waiting for the metric would take 300 s (its timeout) or 600 s (its sleep).
+    assert code == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert not any(alive(pid) for pid in pids)
 

@@ -14,6 +14,7 @@ from reflectloop.core.llm.base import Embeddings
 from reflectloop.core.llm.cache import MemoryCache
 from reflectloop.core.llm.client import LLM
 from reflectloop.core.metrics import TaskExample
+from reflectloop.core.metrics.base import Request
 from reflectloop.core.metrics.promptfoo_asserts import ALL_TYPES
 from reflectloop.core.tasks import TaskError, list_tasks, load_task
 from reflectloop.core.tasks import stored as stored_task
@@ -41,10 +42,13 @@ def one_test(*asserts: dict, vars_: dict | None = None) -> list[dict]:
     return [{"vars": vars_ or {"question": "Capital of France?"}, "assert": list(asserts)}]
 
 
-def grade(path: Path, output: str, number: int = 1):
+def grade(path: Path, output: str, number: int = 1, request: Request | None = None):
     spec = load_suite(path)
     example = spec.examples[number - 1]
-    return asyncio.run(spec.scorer.score(example, output))
+    try:
+        return asyncio.run(spec.scorer.score(example, output, request=request))
+    finally:
+        spec.scorer.metric.close()  # the python assertions' worker processes
 
 
 def refusal(path: Path) -> str:
@@ -123,6 +127,20 @@ def test_tests_from_csv_with_expected_columns_and_a_glob(tmp_path):
     assert spec.scorer.metric.needs_model
 
 
+def test_a_var_holding_a_list_makes_one_test_per_combination_as_promptfoo(tmp_path):
+    tests = [{"vars": {"question": "q0"}, "assert": [{"type": "equals", "value": "x"}]},
+             {"vars": {"question": ["q1", "q2"], "n": ["a", "b", "c"]}, "assert": [{"type": "contains",
+                                                                                 "value": "{{n}}"}]},
+             {"vars": {"question": "q3"}, "assert": [{"type": "equals", "value": "y"}]}]
+    spec = load_suite(suite(tmp_path, tests, prompts=["Count.\n{{question}} {{n}}"], default={"vars": {"n": "z"}}))
+    # promptfoo's order: the first var (defaultTest's come first) varies slowest; the tests after it numbered on.
+    assert [(e.id, e.fields["n"], e.fields["question"]) for e in spec.examples] == [
+        ("test-1", "z", "q0"), ("test-2", "a", "q1"), ("test-3", "a", "q2"), ("test-4", "b", "q1"),
+        ("test-5", "b", "q2"), ("test-6", "c", "q1"), ("test-7", "c", "q2"), ("test-8", "z", "q3")]
+    assert spec.examples[5].target["vars"] == {"n": "c", "question": "q1"}
+    assert asyncio.run(spec.scorer.score(spec.examples[5], "has c")).score == 1.0
+
+
 def test_tests_from_a_yaml_file_and_default_vars(tmp_path):
     (tmp_path / "tests.yaml").write_text(yaml.safe_dump([{"vars": {"n": 3}, "assert": [{"type": "equals",
                                                                                          "value": "{{n}}"}]}]))
@@ -162,7 +180,10 @@ def test_an_unsupported_assertion_type_is_refused_by_name_with_the_supported_lis
     (dict(tests=one_test({"type": "equals", "value": "x", "weight": -1})), ["weight must be a number"]),
     (dict(tests=one_test({"type": "equals", "value": "{{ question | lower }}"})), ["filter"]),
     (dict(tests=one_test({"type": "equals", "value": "x"}, vars_={"other": "y"})), ["no var 'question'"]),
-    (dict(tests=one_test({"type": "equals", "value": "x"}, vars_={"question": ["a", "b"]})), ["is a list"]),
+    (dict(tests=one_test({"type": "equals", "value": "x"}, vars_={"question": [1, 2]})),
+     ["is a list that promptfoo passes whole"]),
+    (dict(tests=one_test({"type": "equals", "value": "x"}, vars_={"question": ["a", {"b": 1}]})),
+     ["item 2 is a mapping"]),
     (dict(tests=one_test({"type": "equals", "value": "x"}, vars_={"question": {"a": 1}})), ["is a mapping"]),
     (dict(tests=one_test({"type": "equals", "value": "x"}, vars_={"question": "file://q.txt"})), ["file://"]),
     (dict(tests=[{"vars": {"question": "q"}}]), ["no assertions"]),

@@ -28,7 +28,7 @@ async def evaluate_one(
     except ProviderError as exc:
         # A call that failed for good is not a wrong answer: it is left out of the score.
         return ExampleResult(example.id, "", None, False, False, errored=str(exc), failed_in="call")
-    return await scorer.score(example, completion, protocol)
+    return await scorer.score(example, completion, protocol, messages)
 
 
 async def evaluate(

@@ -73,6 +73,17 @@ class TaskExample:
 
 
 @dataclass(frozen=True)
+class Request:
+    """What produced an output: the messages sent (``core.types.Message``)
+    and the spec of the model that answered.  Handed only to a metric that
+    reads it (``reads_request``): a promptfoo python assertion's ``prompt``
+    and ``provider``."""
+
+    messages: tuple = ()
+    model: str = ""
+
+
+@dataclass(frozen=True)
 class MetricResult:
     """The score of one output, in [0, 1], and why.
 

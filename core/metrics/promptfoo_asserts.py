@@ -9,29 +9,32 @@ every assertion with its pass, score and reason, and whether promptfoo would
 pass the test: every assertion passing, or with a test ``threshold`` the score
 reaching it.
 
-``python`` runs ``file://x.py`` (``:function``, default ``get_assert``) as
-promptfoo calls it, ``get_assert(output, context)`` with ``context`` holding
-``vars``, ``test`` and the assertion's ``config``; the source is kept in the
+``python`` runs ``file://x.py[:function]`` as promptfoo calls it, in worker
+processes with a timeout (``promptfoo_python``); the source is kept in the
 metric's options so a session runs the copy it started with.  ``llm-rubric``
 asks the judge model (``--judge``, else the assertion's ``provider``);
-``similar`` compares the judge model's embeddings (cosine, threshold 0.75 as
-promptfoo's).  An assertion that cannot run (a Python error, a failed call)
-errors its example, which is left out of the score: never graded 0.
+``similar`` compares embeddings (cosine, threshold 0.75 as promptfoo's) from
+the assertion's own provider where it names one (its model made by the run,
+``with_models``), else from the judge model.  An assertion that cannot run (a Python error or timeout, a
+failed call) errors its example, which is left out of the score: never
+graded 0, where promptfoo would fail the test with score 0 for it.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
 
 from reflectloop.core.llm.base import ProviderError
 from reflectloop.core.metrics import promptfoo_checks as checks
-from reflectloop.core.metrics.base import Aggregate, MetricError, MetricResult, TaskExample, mean_aggregate, quote
+from reflectloop.core.metrics.base import (
+    Aggregate, MetricError, MetricResult, Request, TaskExample, mean_aggregate, quote,
+)
 from reflectloop.core.metrics.judge import Judge
-from reflectloop.core.metrics.python_loader import load_function
-from reflectloop.core.metrics.python_source import materialise
 from reflectloop.core.metrics.nunjucks import parse, render
+from reflectloop.core.metrics.promptfoo_python import PythonAssertions, Unscored, context
+from reflectloop.core.metrics.python import DEFAULT_TIMEOUT
 
 BASE_TYPES = (
     "equals", "contains", "icontains", "contains-any", "contains-all", "icontains-any", "icontains-all",
@@ -52,7 +55,17 @@ ASSERT_KEYS = ("type", "value", "weight", "threshold", "provider", "metric", "co
 NEEDS_VALUE = tuple(t for t in BASE_TYPES if t not in ("is-json", "contains-json"))
 MODEL_TYPES = ("llm-rubric", "similar")
 SIMILAR_THRESHOLD = 0.75  # promptfoo's default for similar
-DEFAULT_FUNCTION = "get_assert"
+
+
+def grading_provider(assertion: dict, test: dict) -> Any:
+    """The provider an llm-rubric or similar assertion grades with, as
+    promptfoo picks it: its own, else its test's ``options.provider``; None: the judge's."""
+    return assertion.get("provider") or (test.get("options") or {}).get("provider")
+
+
+def provider_key(provider: Any) -> str:
+    """A provider as written, as a key of the metric's ``embedders``."""
+    return json.dumps(provider, sort_keys=True)
 
 
 def supported() -> str:
@@ -91,40 +104,62 @@ def check_assertion(raw: Any, where: str) -> dict:
     return {k: raw[k] for k in ASSERT_KEYS if k in raw}
 
 
-def python_reference(value: str) -> tuple[str, str]:
-    """(file, function) of a ``file://x.py[:function]`` value."""
-    path, colon, function = value[len("file://") :].rpartition(":")
-    if not colon or not path.endswith(".py"):
-        path, function = value[len("file://") :], DEFAULT_FUNCTION
-    return path, function
-
-
 @dataclass(frozen=True)
 class PromptfooAsserts:
     kind: ClassVar[str] = "promptfoo"
     python: dict = field(default_factory=dict)  # a python assertion's file, as written -> its source
     model: str = ""  # the judge's model spec from an assertion's provider; --judge overrides it
-    needs_model: bool = False  # an llm-rubric or similar assertion is in the suite
+    needs_model: bool = False  # an llm-rubric, or a similar with no provider of its own, is in the suite
+    labels: dict = field(default_factory=dict)  # a mapped provider's spec -> its label in the suite
+    embedders: dict = field(default_factory=dict)  # a similar assertion's own provider (key) -> spec, base_url
+    timeout: float = DEFAULT_TIMEOUT  # seconds one python assertion may take
     base_dir: str = ""
+    reads_request: ClassVar[bool] = True  # a python assertion's context has the prompt and the provider
     llm: Any = field(default=None, init=False, repr=False, compare=False)
-    functions: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    runner: PythonAssertions = field(init=False, repr=False, compare=False)
+    clients: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # embedders' models
+
+    def __post_init__(self) -> None:
+        if not self.timeout > 0:
+            raise MetricError(f"timeout must be a positive number of seconds (got {self.timeout!r})")
+        object.__setattr__(self, "runner", PythonAssertions(self.python, self.timeout))
 
     def with_model(self, llm) -> PromptfooAsserts:
+        return self._copy(llm=llm)
+
+    def with_workers(self, workers: int) -> PromptfooAsserts:
+        """This metric running up to ``workers`` calls of each python assertion at once, in pools of its own."""
+        return self._copy(runner=PythonAssertions(self.python, self.timeout, max(1, workers)))
+
+    def with_models(self, make: Callable[[str, str | None], Any]) -> PromptfooAsserts:
+        """This metric with a model for each similar assertion's own provider, ``make(spec, base_url)``."""
+        return self._copy(clients={k: make(e["spec"], e["base_url"] or None) for k, e in self.embedders.items()})
+
+    def models(self) -> list:
+        """The models this metric made its own calls with (the run counts and closes them)."""
+        return list(self.clients.values())
+
+    def _copy(self, **runtime: Any) -> PromptfooAsserts:
         metric = dataclasses.replace(self)
-        object.__setattr__(metric, "llm", llm)
+        for name in ("llm", "runner", "clients"):
+            object.__setattr__(metric, name, runtime.get(name, getattr(self, name)))
         return metric
+
+    def close(self) -> None:
+        """Stop the python assertions' worker processes (the run's close)."""
+        self.runner.close()
 
     def aggregate(self, pairs: Sequence[tuple[TaskExample, MetricResult]]) -> Aggregate:
         return mean_aggregate([r for _, r in pairs])
 
-    async def score(self, example: TaskExample, value: Any) -> MetricResult:
+    async def score(self, example: TaskExample, value: Any, request: Request = Request()) -> MetricResult:
         test = example.target if isinstance(example.target, dict) else {}
         output = value if isinstance(value, str) else checks.js_text(value)
         lines, total, weights, failed = [], 0.0, 0.0, False
         for number, assertion in enumerate(test.get("assert", ()), 1):
             try:
-                grade = await self._grade(assertion, output, example, test)
-            except _Unscored as exc:
+                grade = await self._grade(assertion, output, example, test, request)
+            except Unscored as exc:
                 return MetricResult.errored(f"assertion {number} ({assertion['type']}): {exc}",
                                             call_failed=exc.call_failed)
             weight = float(assertion.get("weight", 1))
@@ -140,7 +175,8 @@ class PromptfooAsserts:
         head = f"promptfoo would {'pass' if passed else 'fail'} this test (score {score:.2f})"
         return MetricResult(score, "\n".join([head, *lines]))
 
-    async def _grade(self, assertion: dict, output: str, example: TaskExample, test: dict) -> checks.Grade:
+    async def _grade(self, assertion: dict, output: str, example: TaskExample, test: dict,
+                     request: Request) -> checks.Grade:
         kind = assertion["type"]
         inverse, base = kind.startswith("not-"), kind.removeprefix("not-")
         value = _filled(assertion.get("value"), example)
@@ -157,50 +193,36 @@ class PromptfooAsserts:
             grade = checks.is_json if base == "is-json" else checks.contains_json
             return grade(output, value if isinstance(value, dict) else None, inverse)
         if base == "python":
-            return self._python(assertion, value, output, example, test, inverse)
+            returned = await self.runner.call(value, output, context(assertion, test, output, request, self.labels))
+            try:
+                return checks.python_grade(returned, assertion.get("threshold"), inverse)
+            except MetricError as exc:
+                raise Unscored(f"{value}: {exc}") from None
         if base == "llm-rubric":
             return await self._rubric(assertion, value, output, example, inverse)
-        return await self._similar(assertion, value, output, inverse)
-
-    def _python(self, assertion, value, output, example, test, inverse) -> checks.Grade:
-        call = self._function(value)
-        context = {"vars": dict(test.get("vars", example.fields)), "test": test,
-                   "config": dict(assertion.get("config") or {})}
-        try:
-            returned = call(output, context)
-        except Exception as exc:  # the suite's code: it errors this example only
-            raise _Unscored(f"{value} raised {type(exc).__name__}: {exc}") from None
-        try:
-            return checks.python_grade(returned, assertion.get("threshold"), inverse)
-        except MetricError as exc:
-            raise _Unscored(f"{value}: {exc}") from None
-
-    def _function(self, value: str) -> Callable:
-        if value not in self.functions:
-            path, function = python_reference(value)
-            source = self.python.get(path)
-            if source is None:
-                raise MetricError(f"the python assertion {value} has no stored source")
-            copy = materialise(Path(path).name, source)
-            self.functions[value] = load_function(f"{copy.name}:{function}", copy.parent)
-        return self.functions[value]
+        return await self._similar(assertion, value, output, inverse, grading_provider(assertion, test))
 
     async def _rubric(self, assertion, value, output, example, inverse) -> checks.Grade:
         judge = Judge(rubric=checks.js_text(value), show_target=False).with_model(self._model())
         result = await judge.score(example, output)
         if result.error is not None or result.score is None:
-            raise _Unscored(result.error or "the judge gave no score", call_failed=result.call_failed)
+            raise Unscored(result.error or "the judge gave no score", call_failed=result.call_failed)
         threshold = assertion.get("threshold")
         raw = result.score >= threshold if threshold is not None else result.score >= 1.0
         ok = raw != inverse
         return checks.Grade(ok, result.score if not inverse else 1.0 - result.score, result.feedback)
 
-    async def _similar(self, assertion, value, output, inverse) -> checks.Grade:
+    async def _similar(self, assertion, value, output, inverse, provider) -> checks.Grade:
         expected = [checks.js_text(v) for v in value] if isinstance(value, list) else [checks.js_text(value)]
+        own = provider is not None and provider_key(provider) in self.embedders  # a session before them: the judge's
+        model = self.clients.get(provider_key(provider)) if own else self._model()
+        if model is None:
+            raise MetricError(f"the similar assertion's provider {provider_key(provider)} has no model: "
+                              "the run makes one for each such provider")
         try:
-            vectors = await self._model().embed([*expected, output], purpose="judge")
+            vectors = await model.embed([*expected, output], purpose="judge")
         except ProviderError as exc:
-            raise _Unscored(f"the embeddings call failed: {exc}", call_failed=True) from None
+            raise Unscored(f"the embeddings call failed: {exc}", call_failed=True) from None
         similarities = [checks.cosine(v, vectors[-1]) for v in vectors[:-1]]
         return checks.similar(similarities, float(assertion.get("threshold", SIMILAR_THRESHOLD)), inverse)
 
@@ -209,12 +231,6 @@ class PromptfooAsserts:
             raise MetricError("the suite's llm-rubric / similar assertions need a model: pass --judge SPEC "
                               "or give the assertion a provider")
         return self.llm
-
-
-class _Unscored(Exception):
-    def __init__(self, message: str, *, call_failed: bool = False) -> None:
-        super().__init__(message)
-        self.call_failed = call_failed
 
 
 def _filled(value: Any, example: TaskExample) -> Any:

@@ -13,7 +13,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from reflectloop.core.metrics.base import Aggregate, MetricError, MetricResult, TaskExample, as_text, build_options, checked
+from reflectloop.core.metrics.base import (
+    Aggregate, MetricError, MetricResult, Request, TaskExample, as_text, build_options, checked,
+)
 from reflectloop.core.metrics.contract import AnswerLine, JsonObject, LabelSet, RawText, RegexCapture
 from reflectloop.core.metrics.json_fields import JsonFields
 from reflectloop.core.metrics.judge import Judge
@@ -49,11 +51,17 @@ class Scorer:
                 f"must be in (0, 1], got {self.threshold!r}"
             )
 
-    async def score(self, example: TaskExample, output: str, *, truncated: bool = False) -> MetricResult:
+    async def score(self, example: TaskExample, output: str, *, truncated: bool = False,
+                    request: Request | None = None) -> MetricResult:
+        """``request``: what produced ``output``, passed on to a metric that reads it."""
         parsed = self.contract.parse(output, example, truncated)
         if parsed.violation is not None:
             return MetricResult(self.contract.violation_score, parsed.violation, followed=False)
-        result = checked(await self.metric.score(example, parsed.value), f"metric {self.metric.kind}")
+        if getattr(self.metric, "reads_request", False):
+            scored = await self.metric.score(example, parsed.value, request=request or Request())
+        else:
+            scored = await self.metric.score(example, parsed.value)
+        result = checked(scored, f"metric {self.metric.kind}")
         answer = result.answer if result.answer is not None else as_text(parsed.value)
         return dataclasses.replace(result, answer=answer, followed=parsed.followed and result.followed)
 

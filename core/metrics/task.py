@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Protocol, Sequence
 
-from reflectloop.core.metrics.base import MetricError, MetricResult, TaskExample
+from reflectloop.core.metrics.base import MetricError, MetricResult, Request, TaskExample
 from reflectloop.core.metrics.scorer import Scorer
 from reflectloop.core.metrics.text import AnswerMatch
 from reflectloop.core.evaluation.prompting import render_prompt, target_messages
@@ -40,7 +40,8 @@ class ExactMatchScorer:
     def messages(self, prompt: Prompt, example: Example, protocol: str) -> tuple[Message, ...]:
         return target_messages(prompt, example, protocol)
 
-    async def score(self, example: Example, completion: Completion, protocol: str) -> ExampleResult:
+    async def score(self, example: Example, completion: Completion, protocol: str,
+                    messages: tuple[Message, ...] = ()) -> ExampleResult:
         result = await _MATCHES[protocol].score(TaskExample.from_example(example), completion)
         return ExampleResult(example.id, completion.text, result.answer, result.score == 1.0, result.followed)
 
@@ -62,14 +63,15 @@ class FileScorer:
     def messages(self, prompt: Prompt, example: Example, protocol: str) -> tuple[Message, ...]:
         return self.template.render(render_prompt(prompt), TaskExample.from_example(example).fields)
 
-    async def score(self, example: Example, completion: Completion, protocol: str) -> ExampleResult:
+    async def score(self, example: Example, completion: Completion, protocol: str,
+                    messages: tuple[Message, ...] = ()) -> ExampleResult:
         """A metric that cannot be used as configured (a judge with no model)
         stops the run: every example would fail the same way, so it is a
         configuration error, not a score."""
         scorer = self.scorer
         try:
             result = await scorer.score(TaskExample.from_example(example), completion.text,
-                                        truncated=completion.truncated)
+                                        truncated=completion.truncated, request=Request(messages, completion.model))
         except MetricError as exc:
             raise MetricError(f"{self.source}: {exc}") from None
         if result.error is not None:

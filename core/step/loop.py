@@ -380,8 +380,11 @@ class Loop:
         return record
 
     def models(self) -> list:
-        """Each model the step calls, once (target and optimizer may be one model)."""
-        return list({id(m): m for m in (self.target, self.optimizer, self.judge) if m is not None}.values())
+        """Each model the step calls, once (target and optimizer may be one model), with a metric's own
+        (a promptfoo similar assertion's embeddings model)."""
+        metric = self.task.taskfile.scorer.metric if self.task.taskfile is not None else None
+        own: list = getattr(metric, "models", list)()
+        return list({id(m): m for m in (self.target, self.optimizer, self.judge, *own) if m is not None}.values())
 
     def _usage(self) -> tuple[int, int, float]:
         models = self.models()

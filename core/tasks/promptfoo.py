@@ -14,13 +14,16 @@ from promptfoo is refused by name, never ignored.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reflectloop.core.metrics import MetricError, TaskExample
+from reflectloop.core.metrics.promptfoo_asserts import MODEL_TYPES, check_assertion, grading_provider, provider_key
+from reflectloop.core.metrics.promptfoo_python import python_reference
+from reflectloop.core.metrics.python_loader import load_function
 from reflectloop.core.metrics.scorer import SUITE_METRICS
-from reflectloop.core.metrics.promptfoo_asserts import MODEL_TYPES, check_assertion, python_reference
 from reflectloop.core.tasks.base import TaskError, cap, read_text
 from reflectloop.core.tasks.filetask import as_task
 from reflectloop.core.tasks.promptfoo_template import template_of
@@ -36,6 +39,7 @@ TEST_KEYS = ("description", "vars", "assert", "threshold", "metadata", "options"
 OPTION_KEYS = ("provider",)
 PROMPT_FILES = (".txt", ".json")
 PROMPT_DELIMITER = "---"  # promptfoo splits a .txt prompt file at lines holding only this
+EMBEDDING_PROVIDERS = ("openai:embedding:", "openai:embeddings:")  # promptfoo's ids of OpenAI's embeddings
 
 
 @dataclass(frozen=True)
@@ -81,8 +85,11 @@ def _build(path: Path, config: dict, text: str) -> TaskSpec:
     default = _test(config.get("defaultTest") or {}, base, f"{where}: defaultTest")
     raw_tests, test_paths = read_tests(config.get("tests"), base, where)
     tests = [_merged(default, _test(t, base, f"{where}: test {n}")) for n, t in enumerate(raw_tests, 1)]
-    examples = tuple(_example(t, n, template.fields, where) for n, t in enumerate(tests, 1))
-    metric = _metric_table(tests, default, base, where)
+    # A var holding a list makes one test per item (per combination), numbered on as promptfoo numbers them.
+    expanded = [(n, one) for n, t in enumerate(tests, 1) for one in expand_vars(t)]
+    examples = tuple(_example(t, i, n, template.fields, where) for i, (n, t) in enumerate(expanded, 1))
+    metric = _metric_table(tests, base, where)
+    metric["labels"] = provider_labels(config.get("providers"))
     names = tuple(dict.fromkeys(name for ex in examples for name in ex.fields))
     return TaskSpec(
         path=path, name=str(config.get("description") or path.parent.name or path.stem),
@@ -182,7 +189,11 @@ def _schema_read(assertion: dict, base: Path, where: str) -> dict:
 
 def _var(value: Any, where: str) -> Any:
     if isinstance(value, list):
-        raise TaskError(f"{where} is a list: promptfoo makes one test per item; write those tests out")
+        # promptfoo expands a list whose first item is text, and keeps any other list whole.
+        if not value or not isinstance(value[0], str):
+            raise TaskError(f"{where} is a list that promptfoo passes whole (its first item is not text): "
+                            "reflectloop's fields are text")
+        return [_var(item, f"{where}, item {n}") for n, item in enumerate(value, 1)]
     if isinstance(value, dict):
         raise TaskError(f"{where} is a mapping: reflectloop's fields are text")
     if file_ref(value) is not None:
@@ -193,13 +204,26 @@ def _var(value: Any, where: str) -> Any:
 def _merged(default: dict, test: dict) -> dict:
     """A test with ``defaultTest`` merged in, as promptfoo merges it."""
     merged = {**test, "vars": {**default["vars"], **test["vars"]}, "assert": default["assert"] + test["assert"],
-              "options": {**default["options"], **test["options"]}}
+              "options": {**default["options"], **test["options"]},
+              "metadata": {**(default.get("metadata") or {}), **(test.get("metadata") or {})}}
     if "threshold" not in test and "threshold" in default:
         merged["threshold"] = default["threshold"]
     return merged
 
 
-def _example(test: dict, number: int, slots: tuple[str, ...], where: str) -> TaskExample:
+def expand_vars(test: dict) -> list[dict]:
+    """The test once per combination of its list vars' items, as promptfoo
+    expands them (the first var's items varying slowest); a test without
+    list vars is itself."""
+    combinations: list[dict] = [{}]
+    for name, value in test["vars"].items():
+        items = value if isinstance(value, list) else [value]
+        combinations = [{**done, name: item} for done in combinations for item in items]
+    return [{**test, "vars": one} for one in combinations]
+
+
+def _example(test: dict, index: int, number: int, slots: tuple[str, ...], where: str) -> TaskExample:
+    """The ``index``-th test promptfoo runs (``test-INDEX``), from the suite's test ``number``."""
     from reflectloop.core.metrics.promptfoo_checks import js_text
 
     missing = [s for s in slots if s not in test["vars"]]
@@ -208,28 +232,37 @@ def _example(test: dict, number: int, slots: tuple[str, ...], where: str) -> Tas
     if not test["assert"]:
         raise TaskError(f"{where}: test {number} has no assertions (nor does defaultTest): nothing to score")
     target = {"vars": test["vars"], "assert": test["assert"]}
-    for key in ("description", "threshold", "options"):
+    for key in ("description", "threshold", "options", "metadata"):  # metadata: a python assertion's context.test
         if test.get(key) not in (None, {}):
             target[key] = test[key]
     fields = {k: js_text(v) for k, v in test["vars"].items()}
-    return TaskExample(f"test-{number}", fields, (), target)
+    return TaskExample(f"test-{index}", fields, (), target)
 
 
-def _metric_table(tests: list[dict], default: dict, base: Path, where: str) -> dict:
-    """The metric's options: each python assertion's source, and the judge's
-    model from an assertion's (or the tests' options') provider."""
-    python, providers, judged = {}, [], False
-    for test in tests:
-        providers.append((test["options"] or {}).get("provider"))
+def _metric_table(tests: list[dict], base: Path, where: str) -> dict:
+    """The metric's options: each python assertion's source; the judge's
+    model from an llm-rubric's (or its test's options') provider; each
+    similar assertion's own embeddings model."""
+    python, judges, embedders, needs_model, loaded = {}, [], {}, False, set()
+    for number, test in enumerate(tests, 1):
         for a in test["assert"]:
             base_type = a["type"].removeprefix("not-")
-            judged = judged or base_type in MODEL_TYPES
-            providers.append(a.get("provider") if base_type in MODEL_TYPES else None)
+            if base_type in MODEL_TYPES:
+                provider = grading_provider(a, test)
+                if base_type == "similar" and provider is not None:
+                    embedders[provider_key(provider)] = embedder(provider, f"{where}: test {number}")
+                else:
+                    needs_model = True  # the judge's model: an llm-rubric, or a similar with no provider of its own
+                    judges.append(for_kind(provider, "text"))
             if base_type == "python":
-                file, _ = python_reference(a["value"])
+                file, function = python_reference(a["value"])
                 python[file] = read_text(resolve(base, file), f"{where}: python assertion {file}")
-    mapped = [t.spec for t in (provider_target(p) for p in providers if p) if t.spec]
-    return {"kind": PREFIX, "python": python, "model": mapped[0] if mapped else "", "needs_model": judged}
+                if (file, function) not in loaded:  # loaded here, so one that cannot be stops the suite loading
+                    load_function(f"{resolve(base, file)}:{function}", base)
+                    loaded.add((file, function))
+    mapped = [t.spec for t in (provider_target(p) for p in judges if p) if t.spec]
+    return {"kind": PREFIX, "python": python, "model": mapped[0] if mapped else "", "needs_model": needs_model,
+            "embedders": embedders}
 
 
 # ---------------------------------------------------------------- providers
@@ -249,6 +282,36 @@ def provider_target(provider: Any) -> Target:
     if kind == "anthropic" and model:
         return Target(name, f"anthropic:{model}")
     return Target(name)
+
+
+def for_kind(provider: Any, kind: str) -> Any:
+    """The provider promptfoo grades with for ``kind`` ("text", "embedding"):
+    a mapping with no id may name one per kind."""
+    if isinstance(provider, dict) and "id" not in provider and kind in provider:
+        return for_kind(provider[kind], kind)
+    return provider
+
+
+def embedder(provider: Any, where: str) -> dict:
+    """A similar assertion's own provider as reflectloop's embeddings model
+    (``spec``, ``base_url``); one that does not map is refused by name."""
+    target = provider_target(for_kind(provider, "embedding"))
+    if not target.name.startswith(EMBEDDING_PROVIDERS) or target.spec is None:
+        shown = target.name or json.dumps(provider)
+        raise TaskError(f"{where}: the similar assertion's provider {shown!r} is not one reflectloop embeds with "
+                        f"({' or '.join(p + 'MODEL' for p in EMBEDDING_PROVIDERS)}, with config.apiBaseUrl for an "
+                        "OpenAI-compatible server); without a provider it embeds with the judge model (--judge)")
+    return {"spec": target.spec, "base_url": target.base_url or ""}
+
+
+def provider_labels(providers: Any) -> dict:
+    """Each mapped provider's spec -> its ``label`` (a python assertion's ``context.provider.label``)."""
+    found: dict[str, str] = {}
+    for provider in providers if isinstance(providers, list) else [providers] if providers else []:
+        target = provider_target(provider)
+        if target.spec and isinstance(provider, dict) and isinstance(provider.get("label"), str):
+            found.setdefault(target.spec, provider["label"])
+    return found
 
 
 def suite_targets(path: str | Path) -> list[Target]:

@@ -2,14 +2,17 @@
 
 A bare ``readline()`` on a pipe waits forever when the child hangs before it
 prints; the test then hangs instead of failing.  ``read_line`` waits at most
-``timeout`` seconds and says what the child did instead.
+``timeout`` seconds and says what the child did instead.  ``interrupted_once``
+sends a child Ctrl+C once it has got somewhere.
 """
 from __future__ import annotations
 
 import os
 import select
+import signal
 import subprocess
 import time
+from typing import Callable
 
 DEFAULT_TIMEOUT = 120.0  # a ceiling for a child's start-up, not a timing check
 
@@ -38,3 +41,33 @@ def read_line(process: subprocess.Popen, timeout: float = DEFAULT_TIMEOUT) -> st
             raise RuntimeError(f"pid {process.pid} closed its output (exit status {process.poll()}) after {data!r}")
         data += chunk
     return data[:-1].decode()
+
+
+def interrupted_once(command: list[str], started: Callable[[], bool], *, cwd, env, ceiling: float = 120.0):
+    """Run ``command``, send it SIGINT once ``started()`` holds, and return
+    (exit code, stdout, stderr).  ``ceiling`` bounds a child that never gets
+    there; after the SIGINT it has 60 s to stop (a child waiting on a stuck
+    metric would take far longer), else it is killed."""
+    child = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + ceiling
+        while not started():
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < end, "the child never got to the point to interrupt"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    return child.returncode, out, err
+
+
+def alive(pid: int) -> bool:
+    """The process ``pid`` still exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

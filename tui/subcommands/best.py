@@ -27,10 +27,12 @@ def run(args: argparse.Namespace) -> int:
 def _promptfoo(args: argparse.Namespace, best) -> int:
     from pathlib import Path
 
-    from reflectloop.sessions.best_promptfoo import save_promptfoo
+    from reflectloop.sessions.best_promptfoo import left_out, save_promptfoo
 
     out = Path(args.out or args.output or f"{Path(args.path).stem}-promptfoo")
     written = save_promptfoo(best, out)
+    for line in left_out(best):
+        print(f"warning: {line}", file=sys.stderr)
     print(f"best prompt ({best.prompt_id}) written with its suite to {out}: {', '.join(p.name for p in written)}; "
           f"run it with: promptfoo eval -c {out / 'promptfooconfig.yaml'}", file=sys.stderr)
     return 0
