@@ -173,7 +173,7 @@ class LoopCommands:
         desk = self.screen.desk
         if not desk.reviews:
             raise CommandError(f"/{cmd.name} {which}: no review is open")
-        n = desk.bulk(cmd.name, which)
+        n = desk.bulk("accept" if cmd.name == "accept" else "reject", which)
         left = desk.left()
         self.screen.say(f"{n} card(s) {cmd.name}ed" + (f"; {left} left" if left else "; all decided: d (Done) closes "
                                                        "the review, after any text of your own"))

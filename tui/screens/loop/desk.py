@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from reflectloop.core.review import AutoReviewer, ReviewRequest, ReviewResult
 from reflectloop.core.rubric import Rubric
-from reflectloop.core.types import Decision, Prompt, Proposal, ProposalId
+from reflectloop.core.types import Decision, DecisionKind, Prompt, Proposal, ProposalId
 from reflectloop.tui.screens.chat import bulk_takes
 from reflectloop.tui.messages import DecisionArrived, ReflectRequested, ReviewRequested
 from reflectloop.tui.screens.loop.desk_host import DeskHost
@@ -227,7 +227,7 @@ class ReviewDesk:
                 return f"undone: the decision on {clean(card.proposal.id)}; it is open again"
         return "nothing to undo: only decisions of a review still open can be undone"
 
-    def bulk(self, kind: str, which: str) -> int:
+    def bulk(self, kind: DecisionKind, which: str) -> int:
         """Decide the undecided cards of the open reviews at once: ``which`` is
         "parsed" (output parsed), "unparsed" or "rest" (all); how many were decided."""
         n = 0
@@ -248,7 +248,7 @@ class ReviewDesk:
         round); the Done button when none is left; False when no review is open."""
         cards = self.open_cards()
         if cards:
-            card = self._undecided_after(self.screen.focused)
+            card = self._undecided_after(self.screen.focused, cards)
             card.focus()
             card.scroll_visible()
             return True
@@ -262,7 +262,7 @@ class ReviewDesk:
     def auto_decide(self, review: OpenReview) -> None:
         auto = AutoReviewer()
         for card in review.group.undecided():
-            kind = "accept" if auto.accepts(card.proposal) else "reject"
+            kind: DecisionKind = "accept" if auto.accepts(card.proposal) else "reject"
             self._decide(review, card, Decision(card.proposal.id, kind, by=auto.by))
         if review in self.reviews:  # an empty request
             self._finish(review)
@@ -329,12 +329,11 @@ class ReviewDesk:
             pass
 
     # ------------------------------------------------------------- focus
-    def _undecided_after(self, widget) -> ProposalCard | None:
-        """The first undecided card after ``widget`` (a card) in the open reviews, wrapping round."""
-        cards = self.open_cards()
+    def _undecided_after(self, widget, cards: list[ProposalCard]) -> ProposalCard:
+        """The first of ``cards`` (the open ones: not empty) after ``widget`` in the open reviews, wrapping round."""
         every = [c for r in self.reviews for c in r.group.cards.values()]
         start = every.index(widget) + 1 if widget in every else 0
-        return next((c for c in every[start:] if c in cards), cards[0] if cards else None)
+        return next((c for c in every[start:] if c in cards), cards[0])
 
     def show_waiting(self) -> None:
         waiting = [what for what, pending in (("your reflection", self.reflects), ("your review", self.reviews))
@@ -374,4 +373,4 @@ class ReviewDesk:
         focused = screen.focused
         if focused is None or focused is line or focused is after or not (
                 isinstance(focused, ProposalCard) and focused.is_open):
-            self._undecided_after(after).focus()
+            self._undecided_after(after, cards).focus()

@@ -16,9 +16,10 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.events import Click, Key
 from textual.widgets import Button, Input, Static
+from textual.widgets.button import ButtonVariant
 
 from reflectloop.core.rubric import Label
-from reflectloop.core.types import Decision, Proposal
+from reflectloop.core.types import Decision, DecisionKind, Proposal
 from reflectloop.tui.messages import DecisionChosen, EditRequested
 from reflectloop.tui.slash_commands import bindings
 from reflectloop.tui.widgets.input.fields import LineInput
@@ -141,8 +142,9 @@ class ProposalCard(Vertical, can_focus=True):
         yield Static(self._annotation(), classes="card-labels")
         yield LineInput(placeholder="why? (Enter keeps it, Escape cancels)", classes="card-rationale")
         with Horizontal(classes="card-buttons"):
-            for label, name, variant in (("Accept", "accept", "success"), ("Edit", "edit", "warning"),
-                                         ("Reject", "reject", "error")):
+            buttons: tuple[tuple[str, str, ButtonVariant], ...] = (
+                ("Accept", "accept", "success"), ("Edit", "edit", "warning"), ("Reject", "reject", "error"))
+            for label, name, variant in buttons:
                 button = Button(label, name=name, variant=variant, compact=True, disabled=not self.is_open)
                 button.can_focus = False
                 yield button
@@ -210,7 +212,7 @@ class ProposalCard(Vertical, can_focus=True):
             self._refresh_annotation()
 
     # ------------------------------------------------------------ actions
-    def _choose(self, kind: str, text: str | None = None) -> None:
+    def _choose(self, kind: DecisionKind, text: str | None = None) -> None:
         if not self.is_open:
             return
         self.post_message(DecisionChosen(Decision(self.proposal.id, kind, text, by="human", labels=self.label_ids,
@@ -270,7 +272,9 @@ class ProposalCard(Vertical, can_focus=True):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         self.focus()
-        {"accept": self.action_accept, "edit": self.action_edit, "reject": self.action_reject}[event.button.name]()
+        action = {"accept": self.action_accept, "edit": self.action_edit, "reject": self.action_reject}
+        if event.button.name in action:
+            action[event.button.name]()
 
     def on_click(self, event: Click) -> None:
         if self.decision is not None:
