@@ -25,6 +25,7 @@ from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixt
     default_rules,
     finish_step0,
     loop_screen,
+    past_step0,
     plain,
     quiet_terminal,
     submit,
@@ -35,8 +36,7 @@ from tests.tui_fixtures import (  # noqa: F401  (quiet_terminal: an autouse fixt
 from tests.scripted import optimizer_by_rules
 from reflectloop.tui.app import ReflectLoopApp
 from reflectloop.tui.messages import NoteArrived, RunOpened, RunRequested
-from reflectloop.tui.screens.loop import RunState
-from reflectloop.tui.widgets.transcript import EvaluationMessage, StepSummary, SystemLine
+from reflectloop.tui.widgets.transcript import EvaluationMessage, SystemLine
 from reflectloop.tui.widgets.transcript.errors import ErrorTable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,12 +75,7 @@ def column_labels(table: ErrorTable) -> list[str]:
 async def show_first_errors(pilot) -> ErrorTable:
     """Step 0 accepted and done, then the first error table opened (no message_hook: snapshots have none)."""
     screen = loop_screen(pilot.app)
-    for _ in await wait_open(pilot, "candidate", what="the initial prompts"):
-        await pilot.press("a")
-        await pilot.pause()
-    await pilot.press("d")
-    await wait_for(pilot, lambda: screen.query(StepSummary) and screen.driver.state is RunState.IDLE
-                   and screen.status.phase == "idle", what="step 0")
+    await past_step0(pilot)
     message = next(m for m in screen.query(EvaluationMessage) if m.evaluation.errors)
     message.toggle()
     table = await wait_for(pilot, lambda: message.query(ErrorTable).first() if message.query(ErrorTable) else None,

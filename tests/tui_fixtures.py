@@ -14,8 +14,9 @@ from reflectloop.core.llm.cache import MemoryCache
 from tests.scripted import optimizer_by_rules, scripted_llm, toy_target, toy_task
 from reflectloop.tui.app import ReflectLoopApp
 from reflectloop.tui.messages import RunIdle
-from reflectloop.tui.screens.loop import LoopScreen
+from reflectloop.tui.screens.loop import LoopScreen, RunState
 from reflectloop.tui.widgets.review import ProposalCard
+from reflectloop.tui.widgets.transcript import StepSummary
 
 INIT = "Write one clear instruction"
 REFLECT = "reasons why the instruction"
@@ -132,6 +133,18 @@ async def finish_step0(pilot, hook: Recorder) -> None:
         await pilot.pause()
     await pilot.press("d")
     await wait_for(pilot, lambda: hook.of(RunIdle), what="step 0 to finish")
+
+
+async def past_step0(pilot) -> None:
+    """Accept the initial prompts and say Done, without a message_hook (snapshots have none):
+    idle, and the screen has handled it (the status says so)."""
+    screen = loop_screen(pilot.app)
+    for _ in await wait_open(pilot, "candidate", what="the initial prompts"):
+        await pilot.press("a")
+        await pilot.pause()
+    await pilot.press("d")
+    await wait_for(pilot, lambda: screen.query(StepSummary) and screen.driver.state is RunState.IDLE
+                   and screen.status.phase == "idle", what="step 0")
 
 
 def plain(widget: Static) -> str:

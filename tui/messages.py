@@ -193,6 +193,14 @@ class GroupDone(Message):
 
 
 @dataclass
+class RoundDone(Message):
+    """The Done button of a GEPA round: its open reviews, decided, close together."""
+
+    step: int
+    iteration: int
+
+
+@dataclass
 class EditRequested(Message):
     """A card asks for its text to be edited; the screen opens the editor and
     hands the result back to the card (widgets do not know the screens)."""

@@ -53,7 +53,8 @@ COMMANDS: tuple[SlashCommand, ...] = (
                  key="undo", packet=True,
                  packet_help="withdraw your last decision"),
     SlashCommand("done", "/done",
-                 "close the reviews whose cards are all decided (d on the cards), after any text of your own",
+                 "close the reviews whose cards are all decided (d on the cards), after any text of your own; "
+                 "a GEPA round's reviews of one phase close together, or none while a card is undecided",
                  "done", key="done", packet=True, packet_help="how much is left"),
     SlashCommand("accept", "/accept parsed|rest", "accept every undecided card whose output parsed, or every "
                  "undecided card", "bulk", packet=True, suggest=("/accept parsed", "/accept rest"),

@@ -7,14 +7,16 @@ to the loop's recorder (``ReviewRequest.record``: durable at once, so quitting
 mid-review keeps it), and so does an undo (a superseding ``undo`` decision).
 The request's future gets the whole ``ReviewResult`` when the person is done
 with it (:meth:`ReviewDesk.done`: every card decided, their own texts added),
-or at once in auto mode.  Blind mode's ``ReflectRequested`` waits on the
-person's own reflection the same way.
+or at once in auto mode.  A GEPA round's reviews of one phase close together,
+with one Done (``tui.screens.loop.open_reviews``).  Blind mode's
+``ReflectRequested`` waits on the person's own reflection the same way.
 """
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from dataclasses import dataclass, field
+from typing import Callable
+
+from textual.widgets import Button
 
 from reflectloop.core.review import AutoReviewer, ReviewRequest, ReviewResult
 from reflectloop.core.rubric import Rubric
@@ -22,41 +24,12 @@ from reflectloop.core.types import Decision, DecisionKind, Prompt, Proposal, Pro
 from reflectloop.tui.screens.chat import bulk_takes
 from reflectloop.tui.messages import DecisionArrived, ReflectRequested, ReviewRequested
 from reflectloop.tui.screens.loop.desk_host import DeskHost
+from reflectloop.tui.screens.loop.keys import keys_go_to
+from reflectloop.tui.screens.loop.open_reviews import OpenReview, OpenReviews, phase
 from reflectloop.tui.widgets.review import ProposalCard, ReflectPrompt, ReviewGroup
-from reflectloop.tui.widgets.review.round import Rounds
+from reflectloop.tui.widgets.review.round import Rounds, round_of
 from reflectloop.tui.widgets.input import CommandLine
 from reflectloop.tui.widgets.text import clean
-
-
-@dataclass
-class OpenReview:
-    """A review request waiting on the person."""
-
-    request: ReviewRequest
-    future: asyncio.Future
-    group: ReviewGroup
-    decisions: dict[str, Decision] = field(default_factory=dict)
-    added: list[str] = field(default_factory=list)
-
-    def decide(self, card: ProposalCard, decision: Decision) -> None:
-        self.decisions[decision.proposal_id] = decision
-        card.show_decision(decision, recorded=decision.by == "auto")
-        self.request.record(decision)
-        self.group.refresh_count()
-
-    def undo(self, card: ProposalCard, annotator: str) -> None:
-        """Withdraw the card's decision: recorded as a superseding ``undo``, the card open again."""
-        self.decisions.pop(card.proposal.id, None)
-        self.request.record(Decision(card.proposal.id, "undo", by="human", annotator=annotator))
-        card.reopen()
-        self.group.refresh_count()
-
-    def would_drop_every_initial_prompt(self, card: ProposalCard, decision: Decision) -> bool:
-        """Step 0 must keep one prompt: this rejection would leave none."""
-        r = self.request
-        return (r.step == 0 and r.kind == "candidate" and decision.kind == "reject" and not self.added
-                and all(c.decision is not None and c.decision.kind == "reject"
-                        for c in self.group.cards.values() if c is not card))
 
 
 def group_key(p: Proposal) -> str:
@@ -71,7 +44,7 @@ class ReviewDesk:
         self.prompts: dict[str, Prompt] = {}  # every prompt seen, for the parents' texts
         self.groups: dict[str, ReviewGroup] = {}  # groups still collecting cards, by key
         self.cards: dict[str, ReviewGroup] = {}  # proposal id -> its group
-        self.reviews: list[OpenReview] = []
+        self.reviews = OpenReviews()  # in reading order: a GEPA round's left to right
         self.reflects: list[tuple[ReflectPrompt, ReflectRequested]] = []
         self.made: list[tuple[OpenReview, ProposalCard]] = []  # this sitting's decisions, newest last (undo)
         self.annotator: str | None = None  # None: no usable name, so nothing can be decided (the screen said why)
@@ -103,6 +76,7 @@ class ReviewDesk:
         if group is None or group.finished or group.is_open:
             parent = self.prompts.get(p.for_candidate or p.parent_id) if p.kind != "demonstration" else None
             group = ReviewGroup(key, p, parent_text=parent.instruction if parent else None, rubric=self.rubric)
+            group.in_round = round_of(p) is not None
             self.groups[key] = group
             if not await self.rounds.place(self.screen.transcript, group, p):  # GEPA's: in its round, side by side
                 await self.screen.transcript.mount(group)
@@ -136,7 +110,7 @@ class ReviewDesk:
         group.open(allow_add=message.request.allow_add, context=message.request.context)
         for card in group.undecided():
             card.open()
-        self.reviews.append(review)
+        self.reviews.open(review)
         if self.screen.reviewer.auto:
             self.auto_decide(review)
         elif message.request.proposals and not group.undecided() and not group.allow_add:
@@ -202,17 +176,28 @@ class ReviewDesk:
             self._finish(review)
             self.focus_next_card()
 
-    def done(self) -> str:
-        """Close every open review whose cards are all decided; what happened, to say."""
-        ready = [r for r in self.reviews if not r.group.undecided()]
+    def round_done(self, step: int, iteration: int) -> str:
+        """The round's Done: its phases whose cards are all decided close; what happened, to say."""
+        return self.done(lambda unit: unit[0].round == (step, iteration))
+
+    def done(self, which: Callable[[list[OpenReview]], bool] = lambda unit: True) -> str:
+        """Close the open reviews whose cards are all decided, a GEPA round's
+        phase all at once or not at all (a card undecided in any column keeps
+        every review of the phase open); what happened, to say."""
+        units = [u for u in self.reviews.units() if which(u)]
+        ready = [r for u in units if not any(r.group.undecided() for r in u) for r in u]
+        waiting = [u for u in units if any(r.group.undecided() for r in u)]
         for review in ready:
             self._finish(review)
         self.focus_next_card()
-        left = self.left()
-        if ready:
-            return f"done: {len(ready)} review(s) closed" + (f"; {left} card(s) still to decide" if left else "")
+        said = [phase(u).refusal() for u in waiting if u[0].where is not None]
+        left = sum(len(r.group.undecided()) for u in waiting if u[0].where is None for r in u)
         if left:
-            return f"{left} card(s) still undecided: decide them first (or /accept rest, /reject unparsed)"
+            said.append(f"{left} card(s) still undecided")
+        if ready:
+            return "; ".join([f"done: {len(ready)} review(s) closed", *said])
+        if said:
+            return "; ".join(said) + ": decide them first (n goes to the next; or /accept rest, /reject unparsed)"
         return "no review is open"
 
     def undo(self) -> str:
@@ -253,7 +238,7 @@ class ReviewDesk:
             card.scroll_visible()
             return True
         if self.reviews:
-            button = self.reviews[0].group.done_button
+            button = self.done_button(self.reviews[0])
             button.focus()
             button.scroll_visible()
             return True
@@ -335,12 +320,19 @@ class ReviewDesk:
         start = every.index(widget) + 1 if widget in every else 0
         return next((c for c in every[start:] if c in cards), cards[0])
 
+    def done_button(self, review: OpenReview) -> Button:
+        """What closes the review: its round's Done, else its own."""
+        holder = self.rounds.rounds.get(review.round) if review.round else None
+        return holder.done_button if holder else review.group.done_button
+
     def show_waiting(self) -> None:
         waiting = [what for what, pending in (("your reflection", self.reflects), ("your review", self.reviews))
                    if pending]
+        self.rounds.show_open({r.round: self.reviews.phases(r.round) for r in self.reviews if r.round})
         status = self.screen.status
         status.waiting = " and ".join(waiting)
         status.left = self.left()
+        status.keys = keys_go_to(self.screen.focused, self.reviews.position)  # a round's N grows as reviews arrive
         status.show()
 
     def first_undecided(self) -> ProposalCard | None:
@@ -366,7 +358,7 @@ class ReviewDesk:
         if not cards:
             # Every card decided but a review still open: its Done button, so d or Enter closes it.
             if self.reviews:
-                self.reviews[0].group.done_button.focus()
+                self.done_button(self.reviews[0]).focus()
             elif screen.focused is not line:
                 screen.transcript.focus()
             return

@@ -4,7 +4,7 @@ keys that open the input (``/``, a paste) are routed by the app:
 ``tui.widgets.input.typing``."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from textual import events
 from textual.css.query import NoMatches
@@ -28,8 +28,11 @@ else:
     _LoopScreen = object
 
 
-def keys_go_to(widget: Widget | None) -> str:
-    """``card 2/4`` (or its rationale), ``input``, ``Done``, ``transcript``."""
+def keys_go_to(widget: Widget | None,
+               position: Callable[[ProposalCard], tuple[int, int] | None] = lambda card: None) -> str:
+    """``card 2/4`` (or its rationale), ``input``, ``Done``, ``transcript``; a
+    card's number among its review's cards, or ``position``'s (a GEPA round's:
+    across its columns, left to right)."""
     if widget is None:
         return "nowhere: / opens the input"
     if isinstance(widget, CommandLine):
@@ -37,7 +40,8 @@ def keys_go_to(widget: Widget | None) -> str:
     card = next((w for w in (widget, *widget.ancestors) if isinstance(w, ProposalCard)), None)
     if card is not None:
         group = next((w for w in card.ancestors if isinstance(w, ReviewGroup)), None)
-        where = f"card {card.index + 1}/{len(group.cards) if group else 1}"
+        i, n = position(card) or (card.index + 1, len(group.cards) if group else 1)
+        where = f"card {i}/{n}"
         return where if widget is card else f"{where}'s rationale"
     if isinstance(widget, Button) and widget.name == "done":
         return "Done"
@@ -81,5 +85,5 @@ class KeysShown(_LoopScreen):
             status = self.query_one(StatusBar)
         except NoMatches:  # not composed yet, or being taken down
             return
-        status.keys = keys_go_to(self.focused)
+        status.keys = keys_go_to(self.focused, self.desk.reviews.position)
         status.show()

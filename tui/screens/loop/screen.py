@@ -30,6 +30,7 @@ from reflectloop.tui.messages import (
     EditRequested,
     EvaluationArrived,
     GroupDone,
+    RoundDone,
     GateArrived,
     NoteArrived,
     PhaseChanged,
@@ -318,6 +319,10 @@ class LoopScreen(KeysShown, ChatScreen):
     def on_group_done(self, message: GroupDone) -> None:
         message.stop()
         self.desk.group_done(message.key)
+
+    def on_round_done(self, message: RoundDone) -> None:
+        message.stop()
+        self.say(self.desk.round_done(message.step, message.iteration))
 
     def on_edit_requested(self, message: EditRequested) -> None:
         message.stop()

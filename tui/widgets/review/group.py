@@ -42,6 +42,7 @@ class ReviewGroup(Vertical):
         self.is_open = False
         self.finished = False
         self.allow_add = False
+        self.in_round = False  # a column of a GEPA round: the round's one Done closes it (``widgets.review.round``)
         self._pending: list[ProposalCard] = []
 
     def _title(self) -> Text:
@@ -112,7 +113,8 @@ class ReviewGroup(Vertical):
             if left:
                 count.append(f" · {left} left", style="yellow")
             elif self.is_open:
-                count.append(" · d (Done) closes this review" + (
+                count.append(" · d (Done) closes " + ("the round's reviews of this phase" if self.in_round else
+                                                      "this review") + (
                     ", after any text of your own" if self.allow_add else ""), style="italic")
             kinds = [c.decision.kind for c in self.cards.values() if c.decision is not None]
             tally = ", ".join(f"{kinds.count(k)} {k}" for k in dict.fromkeys(kinds))
@@ -120,7 +122,7 @@ class ReviewGroup(Vertical):
                 count.append(f"  ({tally})", style="dim")
         self.query_one(".group-count", Static).update(count)
         button = self.query_one(".group-done", Button)
-        ready = self.is_open and not left
+        ready = self.is_open and not left and not self.in_round
         button.disabled = not ready
         button.set_class(ready, "-shown")
         button.can_focus = ready
