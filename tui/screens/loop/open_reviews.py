@@ -114,5 +114,5 @@ def phase(unit: list[OpenReview]) -> RoundPhase:
     column = {c.proposal.id: r.where[2] for r in unit if r.where for c in r.group.cards.values()}
     left = tuple((n, column[c.proposal.id]) for n, c in enumerate(cards, 1) if c.decision is None)
     step, iteration, _ = unit[0].where or (unit[0].request.step, 0, 0)
-    return RoundPhase(step, iteration, unit[0].request.kind, len(cards), len(unit), left,
+    return RoundPhase(step, iteration, unit[0].request.kind, len(cards), len(unit), len(set(column.values())), left,
                       addable=any(r.group.allow_add for r in unit))

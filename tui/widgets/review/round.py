@@ -46,6 +46,7 @@ class RoundPhase:
     kind: str
     total: int  # cards in the phase's open reviews
     reviews: int
+    columns: int  # the proposals they belong to (a column may hold two: the candidates from your own feedback)
     left: tuple[tuple[int, int], ...]  # the undecided cards: (number from 1, column from 0)
     addable: bool = False  # the person's own texts are taken until Done
 
@@ -108,13 +109,14 @@ class RoundGroup(Vertical):
             if count:
                 count.append("\n")
             decided = phase.total - len(phase.left)
-            label = f"{PLURAL.get(phase.kind, phase.kind)} of {phase.reviews} proposal(s)"
+            label = f"{PLURAL.get(phase.kind, phase.kind)} of {phase.columns} proposal(s)"
             count.append(f"{label}: {decided} of {phase.total} decided", style="bold" if phase.left else "bold green")
             if phase.left:
                 count.append(f" · left: {phase.left_text()}", style="yellow")
             else:
-                count.append(" · d (Done) closes them together" + (", after any text of your own" if phase.addable
-                                                                   else ""), style="italic")
+                what = f"the {phase.reviews} reviews together" if phase.reviews > 1 else "the review"
+                count.append(f" · d (Done) closes {what}" + (", after any text of your own" if phase.addable else ""),
+                             style="italic")
         self.query_one(".round-count", Static).update(count)
         self.set_class(bool(phases), "-open")
         button = self.done_button
