@@ -24,7 +24,7 @@ from reflectloop.core.types import Decision, DecisionKind, Prompt, Proposal, Pro
 from reflectloop.tui.screens.chat import bulk_takes
 from reflectloop.tui.messages import DecisionArrived, ReflectRequested, ReviewRequested
 from reflectloop.tui.screens.loop.desk_host import DeskHost
-from reflectloop.tui.screens.loop.keys import keys_go_to
+from reflectloop.tui.screens.loop.key_target import keys_go_to
 from reflectloop.tui.screens.loop.open_reviews import OpenReview, OpenReviews, phase
 from reflectloop.tui.widgets.review import ProposalCard, ReflectPrompt, ReviewGroup
 from reflectloop.tui.widgets.review.round import Rounds, round_of

@@ -4,15 +4,16 @@ keys that open the input (``/``, a paste) are routed by the app:
 ``tui.widgets.input.typing``."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from textual import events
 from textual.css.query import NoMatches
 from textual.widget import Widget
 from textual.widgets import Button
 
+from reflectloop.tui.screens.loop.key_target import keys_go_to
 from reflectloop.tui.widgets.input import CommandLine
-from reflectloop.tui.widgets.review import ProposalCard, ReviewGroup
+from reflectloop.tui.widgets.review import ProposalCard
 from reflectloop.tui.widgets.status import StatusBar
 
 if TYPE_CHECKING:  # a mixin of the loop screen: what it uses of the screen it is mixed into
@@ -26,26 +27,6 @@ if TYPE_CHECKING:  # a mixin of the loop screen: what it uses of the screen it i
         transcript: Transcript
 else:
     _LoopScreen = object
-
-
-def keys_go_to(widget: Widget | None,
-               position: Callable[[ProposalCard], tuple[int, int] | None] = lambda card: None) -> str:
-    """``card 2/4`` (or its rationale), ``input``, ``Done``, ``transcript``; a
-    card's number among its review's cards, or ``position``'s (a GEPA round's:
-    across its columns, left to right)."""
-    if widget is None:
-        return "nowhere: / opens the input"
-    if isinstance(widget, CommandLine):
-        return "input"
-    card = next((w for w in (widget, *widget.ancestors) if isinstance(w, ProposalCard)), None)
-    if card is not None:
-        group = next((w for w in card.ancestors if isinstance(w, ReviewGroup)), None)
-        i, n = position(card) or (card.index + 1, len(group.cards) if group else 1)
-        where = f"card {i}/{n}"
-        return where if widget is card else f"{where}'s rationale"
-    if isinstance(widget, Button) and widget.name == "done":
-        return "Done"
-    return "transcript"
 
 
 class KeysShown(_LoopScreen):
