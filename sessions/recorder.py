@@ -36,18 +36,27 @@ class Recorder:
                 s.add_evaluation(step, ev)
             case ProposalMade(proposal=p):
                 s.add_proposal(p)
+                if p.author == "human":
+                    s.flush()  # a person's text: fsynced before anything goes on
             case DecisionMade(decision=d) if not _same(self.known.get(d.proposal_id), d):
                 s.add_decision(d)
                 self.known[d.proposal_id] = d
+                if d.by == "human":
+                    s.flush()
             case StepDone(record=r):
                 s.add_step(r)
                 s.set_state({"step": r.step + 1, "phase": "start", "beam": list(r.beam)})
                 s.flush()
             case PhaseStarted(step=step, phase=phase, detail=detail):
-                s.set_state({"step": step, "phase": phase, "detail": detail})
+                s.set_phase({"step": step, "phase": phase, "detail": detail})
 
     def on_call(self, record: CallRecord) -> None:
         self.store.add_call(record)
+
+    async def synced(self) -> None:
+        """The models' ``before_send``: every record so far fsynced before a request leaves."""
+        if self.store is not None:
+            await self.store.synced()
 
 
 def _same(known: Decision | None, new: Decision) -> bool:

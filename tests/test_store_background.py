@@ -1,0 +1,99 @@
+"""A run's session fsyncs on a thread of its own (``SessionStore.sync_in_background``):
+a write is in the log when it returns, its fsync is made off the event loop,
+several at once, and no model request leaves before what the run recorded
+before it is fsynced; what a person wrote, and each step's end, are fsynced
+before the loop goes on."""
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from reflectloop.core.llm.cache import MemoryCache
+from reflectloop.core.types import Decision, Params
+from reflectloop.sessions import SessionStore
+from tests.scripted import ScriptedReviewer, scripted_llm
+from tests.test_gepa_loop import CONFIG, run_through
+from tests.test_llm import MESSAGES
+from tests.test_store import CONFIG as STORE_CONFIG
+from tests.test_store_codec import sample_decision, sample_proposal
+
+
+@pytest.fixture
+def fsyncs(monkeypatch):
+    """The threads every fsync of the process is made on, in order."""
+    made: list[str] = []
+    real = os.fsync
+
+    def noted(fd):
+        real(fd)
+        made.append(threading.current_thread().name)
+
+    monkeypatch.setattr(os, "fsync", noted)
+    return made
+
+
+def log_of(store: SessionStore):
+    return store._storage._open_log
+
+
+async def test_a_write_is_in_the_log_at_once_and_fsynced_off_the_loop(tmp_path, fsyncs):
+    path = tmp_path / "s"
+    with SessionStore.create(path, STORE_CONFIG) as store:
+        store.sync_in_background()
+        fsyncs.clear()
+        store.add_proposal(sample_proposal("a", step=1))
+        with SessionStore.open(path, read_only=True) as reader:
+            assert [p.id for p in reader.proposals()] == ["a"]  # in the file: a killed process loses nothing
+        for k in range(20):
+            store.add_decision(sample_decision("a", "accept" if k % 2 else "reject"))
+        await store.synced()
+        log = log_of(store)
+        assert log.synced == log.size
+        assert fsyncs and threading.main_thread().name not in fsyncs  # none on the loop's thread
+        assert len(fsyncs) < 21  # written faster than fsynced: several lines share one
+        store.add_decision(sample_decision("a", "edit"))
+    assert log.synced == log.size  # close fsynced the last one
+    with SessionStore.open(path) as store:
+        assert len(store.decision_log()) == 21 and store.decisions()["a"].kind == "edit"
+
+
+async def test_flush_fsyncs_at_once(tmp_path, fsyncs):
+    with SessionStore.create(tmp_path / "s", STORE_CONFIG) as store:
+        store.sync_in_background()
+        store.add_proposal(sample_proposal("a", step=1))
+        store.flush()
+        log = log_of(store)
+        assert log.synced == log.size
+
+
+async def test_no_request_leaves_before_what_was_recorded_before_it_is_fsynced(tmp_path):
+    with SessionStore.create(tmp_path / "s", STORE_CONFIG) as store:
+        store.sync_in_background()
+        log = log_of(store)
+        seen: list[tuple[int, int]] = []  # (fsynced, written) when each request reached the provider
+
+        def answer(text, params):
+            seen.append((log.synced, log.size))
+            return "ok"
+
+        llm, provider = scripted_llm("fake:x", answer, role="target", cache=MemoryCache())
+        llm.before_send = store.synced  # as the service sets it
+        for k in range(5):
+            store.add_proposal(sample_proposal(f"p{k}", step=1))
+            await llm.complete(MESSAGES, Params(sample=k))
+    assert provider.calls == 5
+    assert all(synced == size for synced, size in seen)
+    assert seen[0][1] < seen[-1][1]  # each time, with the line written just before
+
+
+async def test_a_run_fsyncs_a_persons_decisions_and_each_step_on_the_loop_the_rest_off_it(tmp_path, fsyncs):
+    def decide(p):
+        return Decision(p.id, "edit", "EDITED " + p.text, by="human") if p.kind == "feedback" else Decision(p.id, "accept")
+
+    run, *_ = await run_through(tmp_path / "r.session", ScriptedReviewer(decide), config=CONFIG.replace(steps=2))
+    main = threading.main_thread().name
+    human = sum(d.by == "human" for d in SessionStore.open(tmp_path / "r.session", read_only=True).decision_log())
+    assert human and fsyncs.count(main) >= human + 2  # each person's decision, each step's end
+    assert any(name != main for name in fsyncs)  # the LLM's proposals, the auto decisions, the prompts
