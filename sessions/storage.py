@@ -233,11 +233,16 @@ class AppendStorage(Storage):
         if self._syncer is None:
             self._syncer = Syncer(self._open_log)
 
-    async def synced(self) -> None:
-        """Return once every line appended so far is fsynced."""
+    @property
+    def written(self) -> int:
+        """The log's size: what ``synced(upto=...)`` takes."""
+        return self._open_log.size
+
+    async def synced(self, upto: int | None = None) -> None:
+        """Return once the log is fsynced up to byte ``upto`` (every line appended so far: None)."""
         if self._syncer is not None:
             try:
-                await self._syncer.synced()
+                await self._syncer.synced(upto)
             except OSError as exc:
                 raise SessionWriteError(self.path, "the records before it", exc) from exc
 

@@ -257,9 +257,16 @@ class SessionStore:
         it moments later; ``synced()`` waits for that, ``flush()`` does it now."""
         self._storage.sync_in_background()
 
-    async def synced(self) -> None:
-        """Return once every record written so far is fsynced (at once, unless ``sync_in_background``)."""
-        await self._storage.synced()
+    async def synced(self, upto: int | None = None) -> None:
+        """Return once every record written so far (up to ``written`` was
+        ``upto``) is fsynced: at once, unless ``sync_in_background``."""
+        await self._storage.synced(upto)
+
+    @property
+    @_locked
+    def written(self) -> int:
+        """Where the log ends now: ``synced(upto=written)`` waits for what is in it."""
+        return self._storage.written
 
     def set_state(self, state: dict) -> None:
         """Record where the loop stands (step, phase, beam ids ...): the whole state,

@@ -6,7 +6,7 @@ once its line is written (in the file: a killed process loses nothing), and
 the syncer fsyncs it moments later, every line written by then in one fsync.
 Whoever must not go on before a line is durable awaits :meth:`synced`: the
 service's models do before each request, so no request leaves before what
-the run recorded before it is fsynced.
+its own line of work recorded before it is fsynced (``recorder.Recorder``).
 """
 from __future__ import annotations
 
@@ -33,9 +33,11 @@ class Syncer:
             self._wanted = self._log.size
             self._cond.notify()
 
-    async def synced(self) -> None:
-        """Return once every line appended so far is fsynced."""
-        target = self._log.size
+    async def synced(self, upto: int | None = None) -> None:
+        """Return once the log is fsynced up to byte ``upto`` (every line appended so far: None)."""
+        # Never past the end: a compaction shrinks the log (all of it fsynced), and a
+        # mark may be another store's.
+        target = self._log.size if upto is None else min(upto, self._log.size)
         with self._cond:
             if self.error is not None:
                 raise self.error

@@ -11,10 +11,12 @@ import threading
 import pytest
 
 from reflectloop.core.llm.cache import MemoryCache
+from reflectloop.core.events import DecisionMade, StepDone
 from reflectloop.core.types import Decision, Params
 from reflectloop.sessions import SessionStore
+from reflectloop.sessions.service import open_run
 from tests.scripted import ScriptedReviewer, scripted_llm
-from tests.test_gepa_loop import CONFIG, run_through
+from tests.test_gepa_loop import CONFIG, parts
 from tests.test_llm import MESSAGES
 from tests.test_store import CONFIG as STORE_CONFIG
 from tests.test_store_codec import sample_decision, sample_proposal
@@ -88,12 +90,26 @@ async def test_no_request_leaves_before_what_was_recorded_before_it_is_fsynced(t
     assert seen[0][1] < seen[-1][1]  # each time, with the line written just before
 
 
-async def test_a_run_fsyncs_a_persons_decisions_and_each_step_on_the_loop_the_rest_off_it(tmp_path, fsyncs):
+async def test_a_run_fsyncs_a_persons_decisions_and_each_step_at_once_the_rest_off_the_loop(tmp_path, fsyncs):
     def decide(p):
         return Decision(p.id, "edit", "EDITED " + p.text, by="human") if p.kind == "feedback" else Decision(p.id, "accept")
 
-    run, *_ = await run_through(tmp_path / "r.session", ScriptedReviewer(decide), config=CONFIG.replace(steps=2))
-    main = threading.main_thread().name
-    human = sum(d.by == "human" for d in SessionStore.open(tmp_path / "r.session", read_only=True).decision_log())
-    assert human and fsyncs.count(main) >= human + 2  # each person's decision, each step's end
-    assert any(name != main for name in fsyncs)  # the LLM's proposals, the auto decisions, the prompts
+    checked: list[str] = []
+    stores: list[SessionStore] = []
+
+    def durable_now(event):  # a listener: it hears each event after the recorder wrote it
+        if isinstance(event, StepDone) or (isinstance(event, DecisionMade) and event.decision.by == "human"):
+            log = log_of(stores[0])
+            assert log.synced == log.size  # fsynced before the loop goes on
+            checked.append(type(event).__name__)
+
+    injected, *_ = parts(MemoryCache())
+    run = open_run(CONFIG.replace(steps=2), ScriptedReviewer(decide), session=tmp_path / "r.session",
+                   injected=injected, listeners=[durable_now])
+    stores.append(run.store)
+    try:
+        await run.drive()
+    finally:
+        await run.close()
+    assert "StepDone" in checked and "DecisionMade" in checked
+    assert any(name != threading.main_thread().name for name in fsyncs)  # the LLM's proposals, auto decisions, prompts
