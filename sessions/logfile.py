@@ -124,7 +124,9 @@ class LogFile:
         self._lines = 0  # complete lines within ``size``
         self._fd: int | None = None
         self._identity: tuple[int, int] | None = None
-        self.synced = 0  # how much of the log is known fsynced (a writer's; ``append(sync=False)``)
+        # Bytes this writer appended (never shrinks: a compaction leaves it), and how many of
+        # them are known fsynced (``append(sync=False)`` leaves it behind, ``sync`` catches up).
+        self.appended = self.synced = 0
         self._fd_lock = threading.Lock()  # a syncer's thread fsyncs the fd another may close or replace
         if writable:
             self._open_for_append()
@@ -191,13 +193,14 @@ class LogFile:
             raise
         self.size += len(line)
         self._lines += 1
+        self.appended += len(line)
         if sync:
-            self.synced = self.size
+            self.synced = self.appended
 
     def sync(self) -> None:
         """Fsync every line appended so far (from any thread)."""
         with self._fd_lock:
-            end = self.size  # bytes counted in ``size`` are written
+            end = self.appended  # bytes counted in it are written
             if self._fd is not None and end > self.synced:
                 os.fsync(self._fd)
                 self.synced = max(self.synced, end)
@@ -249,7 +252,7 @@ class LogFile:
             os.close(self._fd)
             self._open_for_append()
             self.size, self._lines = len(content), content.count(_NEWLINE)
-            self.synced = self.size  # fsynced above
+            self.synced = self.appended  # all of it is in the new file, fsynced above
         fsync_dir(self.path.parent)
 
     def close(self) -> None:

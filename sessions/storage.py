@@ -235,11 +235,11 @@ class AppendStorage(Storage):
 
     @property
     def written(self) -> int:
-        """The log's size: what ``synced(upto=...)`` takes."""
-        return self._open_log.size
+        """Bytes appended to the log since it was opened: what ``synced(upto=...)`` takes."""
+        return self._open_log.appended
 
     async def synced(self, upto: int | None = None) -> None:
-        """Return once the log is fsynced up to byte ``upto`` (every line appended so far: None)."""
+        """Return once the log is fsynced up to ``upto`` bytes appended (all appended so far: None)."""
         if self._syncer is not None:
             try:
                 await self._syncer.synced(upto)

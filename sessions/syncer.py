@@ -30,14 +30,13 @@ class Syncer:
     def kick(self) -> None:
         """A line was appended: fsync it soon."""
         with self._cond:
-            self._wanted = self._log.size
+            self._wanted = self._log.appended
             self._cond.notify()
 
     async def synced(self, upto: int | None = None) -> None:
-        """Return once the log is fsynced up to byte ``upto`` (every line appended so far: None)."""
-        # Never past the end: a compaction shrinks the log (all of it fsynced), and a
-        # mark may be another store's.
-        target = self._log.size if upto is None else min(upto, self._log.size)
+        """Return once the log is fsynced up to ``upto`` bytes appended (all appended so far: None)."""
+        # Never past the end: a mark may be another store's.
+        target = self._log.appended if upto is None else min(upto, self._log.appended)
         with self._cond:
             if self.error is not None:
                 raise self.error
