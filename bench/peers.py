@@ -25,10 +25,14 @@ Per system and strategy:
 * ``span / ideal`` -- the endpoint's span (first request in to last answer
   out) over ``calls x latency / slots``, the endpoint busy every moment;
 * ``span / bound`` -- the span over what the run's own order of calls
-  allows: the same requests replayed on an endpoint with the same slots,
-  each taking exactly the latency, each waiting only on the answers that had
+  allows: the same requests replayed on the same endpoint with the same
+  slots, each taking the time the endpoint took to serve it (from getting a
+  slot to its reply going out), each waiting only on the answers that had
   come back before it was sent (and for a slot).  Over 1: time spent between
-  the calls, by the system or the machine.
+  the calls, by the system or the machine;
+* ``span / nominal bound`` -- the same with every call taking exactly
+  ``--latency``: it also counts, as if between the calls, the time the fake
+  endpoint (a Python process on the same machine) took beyond its latency.
 
 Ends with ``parallel speedup`` (reflectloop's sequential wall per metric
 call over its parallel one) and ``vs gepa`` (reflectloop's parallel wall per
@@ -61,12 +65,14 @@ class Measure:
     calls: int
     span: float
     bound: float
+    nominal_bound: float
 
 
-def bound(log: list[dict], latency: float, slots: int) -> float:
-    """The span the calls of ``log`` would take on an ideal endpoint, in the
-    run's own order: each waits on every answer that was back before it was
-    sent, then for a free slot, and takes exactly ``latency``."""
+def bound(log: list[dict], latency: float | None, slots: int) -> float:
+    """The span the calls of ``log`` would take with no time between them, in
+    the run's own order: each waits on every answer that was back before it
+    was sent, then for a free slot, and takes what the endpoint took to serve
+    it (``latency``: exactly that, instead)."""
     calls = sorted(log, key=lambda s: s["arrived"])
     back = sorted(range(len(calls)), key=lambda k: calls[k]["replied"])
     done = [0.0] * len(calls)
@@ -77,7 +83,7 @@ def bound(log: list[dict], latency: float, slots: int) -> float:
             ready = max(ready, done[back[seen]])
             seen += 1
         start = max(ready, heapq.heappop(free))
-        done[k] = start + latency
+        done[k] = start + (call["replied"] - call["started"] if latency is None else latency)
         heapq.heappush(free, done[k])
     return max(done, default=0.0)
 
@@ -87,7 +93,7 @@ def measure(server, run, latency: float, slots: int) -> Measure:
     ran = run()
     log = [s for s in server.stats(since=first)["log"] if s["replied"] is not None]
     span = max(s["replied"] for s in log) - min(s["arrived"] for s in log) if log else 0.0
-    return Measure(ran.wall, ran.metric_calls, len(log), span, bound(log, latency, slots))
+    return Measure(ran.wall, ran.metric_calls, len(log), span, bound(log, None, slots), bound(log, latency, slots))
 
 
 def report(label: str, runs: list[Measure], latency: float, slots: int) -> dict[str, float]:
@@ -98,6 +104,7 @@ def report(label: str, runs: list[Measure], latency: float, slots: int) -> dict[
         "per metric call ms": statistics.median(1000 * m.wall / m.metric_calls for m in runs),
         "span / ideal": statistics.median(m.span / (m.calls * latency / slots) for m in runs),
         "span / bound": statistics.median(m.span / m.bound for m in runs),
+        "span / nominal bound": statistics.median(m.span / m.nominal_bound for m in runs),
     }
     for name, value in med.items():
         print(f"{label} {name}: {value:.3f}" if isinstance(value, float) and not value.is_integer()
