@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,10 +123,6 @@ class LogFile:
         self._lines = 0  # complete lines within ``size``
         self._fd: int | None = None
         self._identity: tuple[int, int] | None = None
-        # Bytes this writer appended (never shrinks: a compaction leaves it), and how many of
-        # them are known fsynced (``append(sync=False)`` leaves it behind, ``sync`` catches up).
-        self.appended = self.synced = 0
-        self._fd_lock = threading.Lock()  # a syncer's thread fsyncs the fd another may close or replace
         if writable:
             self._open_for_append()
 
@@ -178,32 +173,19 @@ class LogFile:
         return parsed.records
 
     # ----------------------------------------------------------------- writing
-    def append(self, line: bytes, sync: bool = True) -> None:
-        """Append one terminated line and fsync it: on return it survives a crash.
-        ``sync=False``: written, not fsynced (``sync`` does it, ``syncer.Syncer`` on its thread)."""
+    def append(self, line: bytes) -> None:
+        """Append one terminated line and fsync it: on return it survives a crash."""
         assert line.endswith(_NEWLINE), "a log line must end with a newline"
         assert self._fd is not None, "append needs a writable log"
         try:
             _write_fully(self._fd, line)
-            if sync:
-                os.fsync(self._fd)
+            os.fsync(self._fd)
         except BaseException:
             # A partial line must not stay in front of the next append.
             _best_effort_truncate(self._fd, self.size)
             raise
         self.size += len(line)
         self._lines += 1
-        self.appended += len(line)
-        if sync:
-            self.synced = self.appended
-
-    def sync(self) -> None:
-        """Fsync every line appended so far (from any thread)."""
-        with self._fd_lock:
-            end = self.appended  # bytes counted in it are written
-            if self._fd is not None and end > self.synced:
-                os.fsync(self._fd)
-                self.synced = max(self.synced, end)
 
     def set_aside(self, damaged: list[DamagedLine]) -> Path:
         """Append damaged lines, verbatim, to ``log.jsonl.corrupt`` (fsynced) before
@@ -248,18 +230,15 @@ class LogFile:
         os.replace(tmp, self.path)
         # From the rename on, the new file is the log: switch to it before anything else
         # can fail, or later appends would go to the unlinked old file.
-        with self._fd_lock:
-            os.close(self._fd)
-            self._open_for_append()
-            self.size, self._lines = len(content), content.count(_NEWLINE)
-            self.synced = self.appended  # all of it is in the new file, fsynced above
+        os.close(self._fd)
+        self._open_for_append()
+        self.size, self._lines = len(content), content.count(_NEWLINE)
         fsync_dir(self.path.parent)
 
     def close(self) -> None:
-        with self._fd_lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def _open_for_append(self) -> None:
         created = not self.path.exists()

@@ -1,7 +1,6 @@
 """Writes what the loop reports into a session store, as it happens."""
 from __future__ import annotations
 
-from contextvars import ContextVar
 from typing import Mapping
 
 from reflectloop.core.events import (
@@ -14,11 +13,6 @@ from reflectloop.core.events import (
     StepDone,
 )
 from reflectloop.core.types import CallRecord, Decision
-
-
-# Where the log ended after the last record the current task (and the task
-# that started it) wrote: what its next request waits to see fsynced.
-_RECORDED: ContextVar[int] = ContextVar("recorded", default=0)
 
 
 class Recorder:
@@ -42,33 +36,18 @@ class Recorder:
                 s.add_evaluation(step, ev)
             case ProposalMade(proposal=p):
                 s.add_proposal(p)
-                if p.author == "human":
-                    s.flush()  # a person's text: fsynced before anything goes on
             case DecisionMade(decision=d) if not _same(self.known.get(d.proposal_id), d):
                 s.add_decision(d)
                 self.known[d.proposal_id] = d
-                if d.by == "human":
-                    s.flush()
             case StepDone(record=r):
                 s.add_step(r)
                 s.set_state({"step": r.step + 1, "phase": "start", "beam": list(r.beam)})
                 s.flush()
             case PhaseStarted(step=step, phase=phase, detail=detail):
-                s.set_phase({"step": step, "phase": phase, "detail": detail})
-                return  # nothing written
-            case _:
-                return
-        _RECORDED.set(s.written)
+                s.set_state({"step": step, "phase": phase, "detail": detail})
 
     def on_call(self, record: CallRecord) -> None:
         self.store.add_call(record)
-
-    async def synced(self) -> None:
-        """The models' ``before_send``: what the requesting task's own line of
-        work recorded (the records it and the tasks that started it wrote) is
-        fsynced before its request leaves; other tasks' records do not hold it up."""
-        if self.store is not None:
-            await self.store.synced(_RECORDED.get())
 
 
 def _same(known: Decision | None, new: Decision) -> bool:

@@ -278,8 +278,6 @@ def _parts(config: RunConfig, recorder: Recorder, injected: Injected, task: Task
             test_size=config.test_size,
         )
         target, optimizer, judge, make = _models(config, recorder.on_call, task)
-    for model in (target, optimizer, *([judge] if judge else [])):
-        model.before_send = recorder.synced  # what the run recorded is fsynced before a request leaves
     task = with_metric_models(with_judge(task, judge), make)
     return with_metric_workers(task, config.concurrency), target, optimizer, judge
 
@@ -329,7 +327,6 @@ def _start(config, reviewer, path: Path, listeners, injected) -> Run:
     path.parent.mkdir(parents=True, exist_ok=True)
     stored = stored_task.dump(task, data_dir=config.data_dir)  # the session holds its task as resolved
     recorder.store = SessionStore.create(path, config.to_dict(), task=stored)
-    recorder.store.sync_in_background()
     return Run(config, recorder.store, loop)
 
 
@@ -345,7 +342,6 @@ def _resume(path: Path, reviewer, overrides: dict, listeners, injected, use_stor
                              f"no model; {how}")
         config = from_stored({**store.config, **overrides})
         replay: ReplayReviewer = replay_reviewer(store, reviewer)
-        store.sync_in_background()
         recorder = Recorder(store, known=replay.decisions)
         task, notes = (None, []) if injected else resume_task(store, config, use_stored=use_stored)
         task, target, optimizer, judge = _parts(config, recorder, injected, task)

@@ -50,7 +50,6 @@ from tinydb.storages import Storage
 
 from .lock import SessionLock
 from .logfile import DamagedLine, LogFile, fsync_dir
-from .syncer import Syncer
 
 LOG_NAME = "log.jsonl"
 
@@ -111,7 +110,6 @@ class AppendStorage(Storage):
         self._live = 0  # bytes of the live documents' JSON
         self._lock: SessionLock | None = None
         self._log: LogFile | None = None
-        self._syncer: Syncer | None = None  # fsyncs on a thread of its own (``sync_in_background``)
         self._compact_at = 0  # log size below which no compaction is tried (raised after a failure)
         #: why the last compaction failed, while none has succeeded since
         self.compaction_error: SessionWriteError | None = None
@@ -184,9 +182,6 @@ class AppendStorage(Storage):
         self.compaction_error, self._compact_at = None, 0
 
     def close(self) -> None:
-        if self._syncer is not None:
-            self._syncer.stop()  # its last fsync done
-            self._syncer = None
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -213,46 +208,13 @@ class AppendStorage(Storage):
         if not encoded:
             return
         live = self._live_after(encoded)
-        syncer = self._syncer
         try:
-            if syncer is not None and syncer.error is not None:
-                raise syncer.error  # a line before this one may not be on disk: nothing goes after it
-            self._open_log.append(_line({"put": _docs_json(encoded)}, live), sync=syncer is None)
+            self._open_log.append(_line({"put": _docs_json(encoded)}, live))
         except OSError as exc:
             raise SessionWriteError(self.path, _what(encoded), exc) from exc
         self._put_all({name: tables[name] for name in encoded})
         self._live = live
-        if syncer is not None:
-            syncer.kick()
         self._maybe_compact()
-
-    def sync_in_background(self) -> None:
-        """From now on ``append`` returns once its line is written, and a
-        thread of its own fsyncs it (``syncer``); ``synced`` waits for that."""
-        self._check_writable()
-        if self._syncer is None:
-            self._syncer = Syncer(self._open_log)
-
-    @property
-    def written(self) -> int:
-        """Bytes appended to the log since it was opened: what ``synced(upto=...)`` takes."""
-        return self._open_log.appended
-
-    async def synced(self, upto: int | None = None) -> None:
-        """Return once the log is fsynced up to ``upto`` bytes appended (all appended so far: None)."""
-        if self._syncer is not None:
-            try:
-                await self._syncer.synced(upto)
-            except OSError as exc:
-                raise SessionWriteError(self.path, "the records before it", exc) from exc
-
-    def sync(self) -> None:
-        """Fsync every line appended so far, now."""
-        self._check_writable()
-        try:
-            self._open_log.sync()
-        except OSError as exc:
-            raise SessionWriteError(self.path, "the records written", exc) from exc
 
     def compact(self) -> None:
         """Rewrite the log as one snapshot line, atomically."""

@@ -3,19 +3,13 @@
 It speaks the core dataclasses and hides TinyDB: a session directory is a
 TinyDB database on :class:`~sessions.storage.AppendStorage` with one table per
 record kind.  Everything a person produces (proposals, decisions, steps,
-state) is on disk, fsynced, when the method returns -- or, after
-``sync_in_background()`` (a run's store), in the log when the method returns
-and fsynced by the store's own thread moments later, before the run's next
-model request leaves (``synced``), and at once for what a person wrote (the
-recorder flushes).  LLM call records are
+state) is on disk, fsynced, when the method returns.  LLM call records are
 the bulk, so they are buffered and written in batches: when ``CALL_BATCH``
 are pending, when the oldest pending one is ``CALL_MAX_AGE`` seconds old at
 the next ``add_call``, together with any other record (in the same line and
 fsync, so a record is never on disk without the calls that produced it), and
 at ``flush()``/``close()``.  A crash loses at most the calls made since the
-last of those.  The phase a step is in (``set_phase``) rides along the same
-way: it is superseded by the next one within moments and tells a resume only
-that the step had begun, which any record of the step on disk says with it.
+last of those.
 
 Records are only ever added, never updated in place: a record written again
 (a resumed step re-proposing the same ids) supersedes the earlier one when
@@ -80,7 +74,6 @@ class SessionStore:
         self._mutex = threading.RLock()
         self._pending_calls: list[dict] = []
         self._oldest_pending = 0.0
-        self._pending_state: dict | None = None  # a phase (set_phase) not yet on disk
         self._meta_doc = self._load_meta()
         self._unread = unread_lines(self._storage, self._path)
         if self._unread[0]:  # said to a reader that watches, refused by a strict one
@@ -245,42 +238,14 @@ class SessionStore:
 
     @_locked
     def flush(self) -> None:
-        """Write buffered call records (and a pending phase, ``set_phase``) now,
-        and fsync all that is written (``sync_in_background``): durable when it returns."""
+        """Write buffered call records now."""
         self._check_writable()
         self._flush_calls()
-        self._storage.sync()
-
-    def sync_in_background(self) -> None:
-        """From now on a write returns once its line is in the log (a killed
-        process loses nothing of it) and a thread of the store's own fsyncs
-        it moments later; ``synced()`` waits for that, ``flush()`` does it now."""
-        self._storage.sync_in_background()
-
-    async def synced(self, upto: int | None = None) -> None:
-        """Return once every record written so far (up to ``written`` was
-        ``upto``) is fsynced: at once, unless ``sync_in_background``."""
-        await self._storage.synced(upto)
-
-    @property
-    @_locked
-    def written(self) -> int:
-        """Where the log ends now: ``synced(upto=written)`` waits for what is in it."""
-        return self._storage.written
 
     def set_state(self, state: dict) -> None:
         """Record where the loop stands (step, phase, beam ids ...): the whole state,
-        superseding the previous one, never merged with it.  Durable when it returns."""
+        superseding the previous one, never merged with it."""
         self._insert(STATE, {"state": _json_copy(state, "state")})
-
-    @_locked
-    def set_phase(self, state: dict) -> None:
-        """``set_state`` for the phase within a step, written with the next
-        write of any record, batch of calls, ``flush()`` or ``close()`` (a
-        step's phases follow one another in milliseconds: an fsync each is
-        what the loop would wait on).  Until then ``state()`` returns it."""
-        self._check_writable()
-        self._pending_state = {"state": _json_copy(state, "state")}
 
     # ---------------------------------------------------------------- reads
     def prompts(self) -> dict[str, Prompt]:
@@ -321,7 +286,7 @@ class SessionStore:
     @_locked
     def state(self) -> dict | None:
         """The last state recorded (a session written before states were appended holds one, updated in place)."""
-        docs = [self._pending_state] if self._pending_state is not None else self._docs(STATE)
+        docs = self._docs(STATE)
         return copy.deepcopy(docs[-1]["state"]) if docs else None
 
     def summary(self) -> dict[str, Any]:
@@ -362,20 +327,13 @@ class SessionStore:
         # Pending calls (those that led to this record) ride along in the same
         # line: one fsync, and never a record without the calls before it.
         secrets = env_secrets()
-        together = {CALLS: self._scrubbed_calls(secrets)}
-        if table != STATE:  # a state written now supersedes a pending phase
-            together[STATE] = self._phase_docs(secrets)
-        self._open_db.insert_together({**together, table: [scrub(doc, secrets)]})
-        self._pending_calls, self._pending_state = [], None
+        self._open_db.insert_together({CALLS: self._scrubbed_calls(secrets), table: [scrub(doc, secrets)]})
+        self._pending_calls = []
 
     def _flush_calls(self) -> None:
-        if self._pending_calls or self._pending_state is not None:
-            secrets = env_secrets()
-            self._open_db.insert_together({CALLS: self._scrubbed_calls(secrets), STATE: self._phase_docs(secrets)})
-            self._pending_calls, self._pending_state = [], None  # only after the write succeeded
-
-    def _phase_docs(self, secrets: list[str]) -> list[dict]:
-        return [] if self._pending_state is None else [scrub(self._pending_state, secrets)]
+        if self._pending_calls:
+            self._open_db.table(CALLS).insert_multiple(self._scrubbed_calls(env_secrets()))
+            self._pending_calls = []  # only after the write succeeded
 
     def _scrubbed_calls(self, secrets: list[str]) -> list[dict]:
         return [scrub(doc, secrets) for doc in self._pending_calls]

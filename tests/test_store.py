@@ -236,31 +236,6 @@ def test_each_state_is_appended_with_the_calls_before_it(tmp_path):
     assert list(second["put"]["state"].values()) == [{"state": {"step": 1, "phase": "refine"}}]
 
 
-def test_a_phase_rides_along_with_the_next_write_and_a_state_supersedes_it(tmp_path):
-    path = tmp_path / "s"
-    log = path / LOG_NAME
-    with SessionStore.create(path, CONFIG) as store:
-        store.set_state({"step": 1, "phase": "start"})
-        before = log.read_bytes()
-        store.set_phase({"step": 1, "phase": "reflect"})
-        store.set_phase({"step": 1, "phase": "refine"})
-        assert log.read_bytes() == before  # no write of its own
-        assert store.state() == {"step": 1, "phase": "refine"}  # the writer sees it at once
-        with SessionStore.open(path, read_only=True) as reader:
-            assert reader.state() == {"step": 1, "phase": "start"}  # what a crash now would leave
-        store.add_proposal(sample_proposal("a", step=1))
-        line = json.loads(log.read_bytes()[len(before):])
-        assert set(line["put"]) == {"state", "proposals"}  # the last phase only, in the record's line
-        assert list(line["put"]["state"].values()) == [{"state": {"step": 1, "phase": "refine"}}]
-        store.set_phase({"step": 1, "phase": "evaluate"})
-        store.set_state({"step": 2, "phase": "start"})  # supersedes the pending phase, which is never written
-        store.set_phase({"step": 2, "phase": "reflect"})
-    text = log.read_text()
-    assert '"evaluate"' not in text
-    with SessionStore.open(path, read_only=True) as reader:
-        assert reader.state() == {"step": 2, "phase": "reflect"}  # close wrote the last one
-
-
 def test_compaction_preserves_content_and_shrinks_the_log(tmp_path, monkeypatch):
     monkeypatch.setattr(AppendStorage, "COMPACT_MIN_BYTES", 16 * 1024)
     path = tmp_path / "s"

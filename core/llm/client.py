@@ -28,8 +28,7 @@ class LLM:
     ``retries`` is the number of attempts after the first, for retryable
     failures only.  ``concurrency`` defaults to the provider's own limit.
     ``on_call`` receives a ``CallRecord`` for every cache hit, success and
-    failed attempt, in the order they happen.  ``before_send``, if set, is
-    awaited before each request leaves (a session store's fsyncs)."""
+    failed attempt, in the order they happen."""
 
     def __init__(
         self,
@@ -57,7 +56,6 @@ class LLM:
         self.retries = retries
         self.backoff = backoff
         self.on_call = on_call
-        self.before_send: Callable[[], Awaitable[None]] | None = None
         self.calls = 0  # successful provider calls (cache hits excluded)
         self.cache_hits = 0
         self.failed_attempts = 0
@@ -288,8 +286,6 @@ class LLM:
             # calls ahead of them spent.
             if self.budget is not None:
                 self.budget.check()
-            if self.before_send is not None:
-                await self.before_send()
             self.busy += 1
             started = time.perf_counter()
             try:
