@@ -44,7 +44,7 @@ class Recorder:
                 s.set_state({"step": r.step + 1, "phase": "start", "beam": list(r.beam)})
                 s.flush()
             case PhaseStarted(step=step, phase=phase, detail=detail):
-                s.set_state({"step": step, "phase": phase, "detail": detail})
+                s.set_phase({"step": step, "phase": phase, "detail": detail})
 
     def on_call(self, record: CallRecord) -> None:
         self.store.add_call(record)

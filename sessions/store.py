@@ -17,6 +17,11 @@ read -- "last wins" -- which keeps every write an O(1) append.  The state
 ("where the loop stands") is such a record too: each ``set_state`` appends
 one, the last is the state, and the storage keeps only the last in memory
 and in a compacted log (``latest_only``), so the superseded ones are garbage.
+The phase a step is in (``set_phase``) is no line of its own: it rides along
+with the next record or batch of calls (or ``flush``/``close``).  Phases
+follow one another within milliseconds, an fsync each is what the loop would
+wait on, and all a resume reads of one is whether its step had begun, which
+any record of that step on disk says with it.
 
 A damaged log still opens: ``warnings`` says, one sentence per problem, what
 was skipped and where its bytes are kept, for the CLI and the TUI to show.
@@ -74,6 +79,7 @@ class SessionStore:
         self._mutex = threading.RLock()
         self._pending_calls: list[dict] = []
         self._oldest_pending = 0.0
+        self._pending_phase: dict | None = None  # the state set_phase gave, not yet on disk
         self._meta_doc = self._load_meta()
         self._unread = unread_lines(self._storage, self._path)
         if self._unread[0]:  # said to a reader that watches, refused by a strict one
@@ -242,6 +248,13 @@ class SessionStore:
         self._check_writable()
         self._flush_calls()
 
+    @_locked
+    def set_phase(self, state: dict) -> None:
+        """``set_state`` for a step's phase, written with the next record,
+        batch of calls, ``flush()`` or ``close()``; ``state()`` returns it meanwhile."""
+        self._check_writable()
+        self._pending_phase = {"state": _json_copy(state, "state")}
+
     def set_state(self, state: dict) -> None:
         """Record where the loop stands (step, phase, beam ids ...): the whole state,
         superseding the previous one, never merged with it."""
@@ -286,7 +299,7 @@ class SessionStore:
     @_locked
     def state(self) -> dict | None:
         """The last state recorded (a session written before states were appended holds one, updated in place)."""
-        docs = self._docs(STATE)
+        docs = [self._pending_phase] if self._pending_phase is not None else self._docs(STATE)
         return copy.deepcopy(docs[-1]["state"]) if docs else None
 
     def summary(self) -> dict[str, Any]:
@@ -326,14 +339,21 @@ class SessionStore:
         self._check_writable()
         # Pending calls (those that led to this record) ride along in the same
         # line: one fsync, and never a record without the calls before it.
+        # So does a pending phase, unless a state written now supersedes it.
         secrets = env_secrets()
-        self._open_db.insert_together({CALLS: self._scrubbed_calls(secrets), table: [scrub(doc, secrets)]})
-        self._pending_calls = []
+        phase = self._phase_docs(secrets) if table != STATE else []  # (empty lists are not written)
+        self._open_db.insert_together({CALLS: self._scrubbed_calls(secrets), STATE: phase,
+                                       table: [scrub(doc, secrets)]})
+        self._pending_calls, self._pending_phase = [], None
 
     def _flush_calls(self) -> None:
-        if self._pending_calls:
-            self._open_db.table(CALLS).insert_multiple(self._scrubbed_calls(env_secrets()))
-            self._pending_calls = []  # only after the write succeeded
+        if self._pending_calls or self._pending_phase is not None:
+            secrets = env_secrets()
+            self._open_db.insert_together({CALLS: self._scrubbed_calls(secrets), STATE: self._phase_docs(secrets)})
+            self._pending_calls, self._pending_phase = [], None  # only after the write succeeded
+
+    def _phase_docs(self, secrets: list[str]) -> list[dict]:
+        return [] if self._pending_phase is None else [scrub(self._pending_phase, secrets)]
 
     def _scrubbed_calls(self, secrets: list[str]) -> list[dict]:
         return [scrub(doc, secrets) for doc in self._pending_calls]

@@ -236,6 +236,27 @@ def test_each_state_is_appended_with_the_calls_before_it(tmp_path):
     assert list(second["put"]["state"].values()) == [{"state": {"step": 1, "phase": "refine"}}]
 
 
+def test_a_phase_is_no_line_of_its_own_and_rides_along_with_the_next_write(tmp_path):
+    path = tmp_path / "s"
+    with SessionStore.create(path, CONFIG) as store:
+        before = (path / LOG_NAME).read_bytes()
+        store.set_phase({"step": 1, "phase": "reflect"})
+        store.set_phase({"step": 1, "phase": "refine"})
+        assert (path / LOG_NAME).read_bytes() == before  # nothing written, nothing fsynced
+        assert store.state() == {"step": 1, "phase": "refine"}  # but it is the state
+        store.add_proposal(sample_proposal())
+        written = (path / LOG_NAME).read_bytes()[len(before):].splitlines()
+        assert len(written) == 1 and set(json.loads(written[0])["put"]) == {"state", "proposals"}
+        store.set_phase({"step": 1, "phase": "evaluate"})
+        store.set_state({"step": 2, "phase": "start", "beam": []})  # supersedes the pending phase
+        store.set_phase({"step": 2, "phase": "reflect"})
+    with SessionStore.open(path, read_only=True) as store:  # close wrote the last phase
+        assert store.state() == {"step": 2, "phase": "reflect"}
+    lines = [json.loads(line) for line in (path / LOG_NAME).read_bytes()[len(before):].splitlines()]
+    phases = [s["state"].get("phase") for line in lines for s in line["put"].get("state", {}).values()]
+    assert phases == ["refine", "start", "reflect"]  # "reflect" and "evaluate" were superseded unwritten
+
+
 def test_compaction_preserves_content_and_shrinks_the_log(tmp_path, monkeypatch):
     monkeypatch.setattr(AppendStorage, "COMPACT_MIN_BYTES", 16 * 1024)
     path = tmp_path / "s"
