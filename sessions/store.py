@@ -302,27 +302,6 @@ class SessionStore:
         docs = [self._pending_phase] if self._pending_phase is not None else self._docs(STATE)
         return copy.deepcopy(docs[-1]["state"]) if docs else None
 
-    def summary(self) -> dict[str, Any]:
-        """What a session list shows: task, method, steps done, best dev and its test score."""
-        steps = self.steps()
-        best = max(steps, key=lambda s: (s.dev_best, s.step)) if steps else None
-        config = self._meta_doc["config"]
-        meta = self.meta
-        return {
-            "name": self._path.name,
-            "path": str(self._path),
-            "task": _label(config.get("task")),
-            "method": _label(config.get("method")),
-            "steps": len(steps),
-            "best_dev": best.dev_best if best else None,
-            "test_of_best": best.test if best else None,
-            "best_step": best.step if best else None,
-            "created": meta["created"],
-            "updated": meta["updated"],
-            "parent": meta["parent"],
-            "warnings": self.warnings,
-        }
-
     # -------------------------------------------------------------- helpers
     @property
     def _storage(self) -> AppendStorage:
@@ -404,14 +383,3 @@ def _refuse_occupied(path: Path) -> None:
         log = path / LOG_NAME
         if others or (log.is_file() and log.stat().st_size > 0):
             raise FileExistsError(f"{path} is not empty; a new session needs a fresh directory")
-
-
-def _label(value: Any) -> str | None:
-    """A config entry as a short string: a spec string as is, a dict by its name."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        for key in ("name", "spec", "kind", "type"):
-            if isinstance(value.get(key), str):
-                return value[key]
-    return str(value)

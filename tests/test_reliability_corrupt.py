@@ -7,6 +7,7 @@ from tinydb import TinyDB
 
 from reflectloop.sessions import AppendStorage, SessionStore
 from reflectloop.sessions.storage import LOG_NAME
+from reflectloop.sessions.summary import session_summary
 
 from .test_store_codec import sample_decision
 
@@ -46,7 +47,7 @@ def test_a_reader_recovers_every_other_record_and_reports_the_position(session):
         (warning,) = store.warnings
         assert f"line {line} (byte {offset}, {len(broken)} bytes)" in warning
         assert "every other record recovered" in warning and CORRUPT in warning
-        assert store.summary()["warnings"] == [warning]
+        assert session_summary(store)["warnings"] == [warning]
     assert (session / LOG_NAME).read_bytes() == before  # a reader never modifies the file
     assert not (session / CORRUPT).exists()
 

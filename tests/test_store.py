@@ -12,6 +12,7 @@ from reflectloop.core.types import Decision
 from reflectloop.sessions import AppendStorage, ReadOnlyError, SessionStore
 from reflectloop.sessions import store as store_module
 from reflectloop.sessions.storage import LOG_NAME
+from reflectloop.sessions.summary import session_summary
 
 from .test_store_codec import (
     sample_call,
@@ -345,11 +346,11 @@ def test_closed_store_refuses_use(tmp_path):
 
 def test_summary(tmp_path):
     with SessionStore.create(tmp_path / "run.session", {**CONFIG, "method": {"name": "apo"}}) as store:
-        assert store.summary()["steps"] == 0 and store.summary()["best_dev"] is None
+        assert session_summary(store)["steps"] == 0 and session_summary(store)["best_dev"] is None
         store.add_step(sample_step(0, dev=0.5, test=0.4))
         store.add_step(sample_step(1, dev=0.8, test=0.7))
         store.add_step(sample_step(2, dev=0.6, test=0.9))
-        summary = store.summary()
+        summary = session_summary(store)
     assert summary["name"] == "run.session"
     assert (summary["task"], summary["method"]) == ("gen:navigate", "apo")
     assert (summary["steps"], summary["best_dev"], summary["test_of_best"], summary["best_step"]) == (3, 0.8, 0.7, 1)

@@ -122,7 +122,8 @@ def test_one_step_in_a_real_terminal(tmp_path):
     sessions = [p.parent for p in (home / "sessions").glob("*/log.jsonl")]
     assert len(sessions) == 1
     from reflectloop.sessions.store import SessionStore
+    from reflectloop.sessions.summary import session_summary
 
     with SessionStore.open(sessions[0]) as store:  # the lock was released on quit
-        summary = store.summary()
+        summary = session_summary(store)
     assert summary["task"] == "gen:navigate" and summary["method"] == "apo" and summary["steps"] == 2

@@ -11,12 +11,13 @@ from reflectloop.core.settings import paths
 def summaries(root: Path) -> list[dict]:
     from reflectloop.sessions.service import find_sessions
     from reflectloop.sessions.store import SessionStore
+    from reflectloop.sessions.summary import session_summary
 
     rows = []
     for path in find_sessions(root):
         try:
             with SessionStore.open(path, read_only=True) as store:
-                rows.append(store.summary())
+                rows.append(session_summary(store))
         except (OSError, ValueError) as exc:  # not a session of a known format, damaged meta, --strict ...
             rows.append({"path": str(path), "name": path.name, "error": str(exc), "updated": 0})
         except Exception as exc:  # one folder that cannot be read must not hide the others

@@ -14,10 +14,11 @@ from reflectloop.tui.widgets.text import clean
 def summarize(path: Path) -> dict:
     """The store's summary, or the reason it could not be read."""
     from reflectloop.sessions.store import SessionStore
+    from reflectloop.sessions.summary import session_summary
 
     try:
         with SessionStore.open(path, read_only=True) as store:
-            return store.summary()
+            return session_summary(store)
     except Exception as exc:  # a damaged or foreign folder is listed, not fatal
         return {"name": path.name, "path": str(path), "error": f"{type(exc).__name__}: {exc}"}
 
