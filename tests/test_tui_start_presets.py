@@ -83,6 +83,14 @@ async def test_the_estimate_follows_the_form():
         await app.action_quit()
 
 
+async def pick_task(pilot, screen, spec: str) -> None:
+    """Choose ``spec`` in the start screen's task list, as a person does (focus, highlight, Enter)."""
+    picker = screen.query_one("#task-list", OptionList)
+    picker.focus()
+    picker.highlighted = picker.specs.index(spec)
+    await pilot.press("enter")
+
+
 async def test_a_task_file_is_pickable_and_reaches_the_run():
     hook = Recorder()
     app = ReflectLoopApp(config=tui_config(data_dir=str(EXAMPLES)), injected=Injector())
@@ -91,9 +99,7 @@ async def test_a_task_file_is_pickable_and_reaches_the_run():
         picker = screen.query_one("#task-list", OptionList)
         spec = f"file:{EXAMPLES / 'ticket-routing' / 'task.toml'}"
         assert spec in picker.specs and {"gen:navigate", "gen:object_counting"} <= set(picker.specs)
-        picker.focus()
-        picker.highlighted = picker.specs.index(spec)
-        await pilot.press("enter")
+        await pick_task(pilot, screen, spec)
         await wait_for(pilot, lambda: screen.query_one("#task", Input).value == spec, what="the picked task")
         request = await start_and_get_request(pilot, hook)
     assert request.config.task == spec
@@ -109,11 +115,8 @@ async def test_picking_a_promptfoo_suite_takes_its_provider_as_the_target(tmp_pa
     app = ReflectLoopApp(config=tui_config(data_dir=str(tmp_path)), injected=Injector())
     async with app.run_test(size=SIZE, message_hook=hook) as pilot:
         screen = app.screen
-        picker = screen.query_one("#task-list", OptionList)
         spec = f"promptfoo:{suite / 'promptfooconfig.yaml'}"
-        picker.focus()
-        picker.highlighted = picker.specs.index(spec)
-        await pilot.press("enter")
+        await pick_task(pilot, screen, spec)
         await wait_for(pilot, lambda: screen.query_one("#target", Input).value == "openai:gpt-4o-mini",
                        what="the suite's provider as the target")
         request = await start_and_get_request(pilot, hook)
