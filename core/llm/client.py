@@ -101,38 +101,14 @@ class LLM:
         self, messages: Sequence[Message], params: Params, *, purpose: str = "",
         keep: Callable[[Completion], bool] | None = None,
     ) -> Completion:
-        """``keep``: whether an answer may be cached; one the caller cannot
+        """One answer (``params.n`` is 1: ``choices`` asks for several).
+        ``keep``: whether an answer may be cached; one the caller cannot
         use (a judge's reply with no verdict) is a failed result, asked again
         by a resume instead of replayed."""
-        messages = tuple(messages)
-        # The slot comes first, then the cache: of hundreds of calls started
-        # at once (an evaluation), the first ones are looked up and sent at
-        # once, instead of after every one of them has been looked up.
-        limit = self._limit()
-        await limit.acquire()
-        held = True
-        try:
-            key = cache_key(await self.identity(), messages, params)
-            hit = self.cache.get(key)
-            if hit is not None:
-                self.cache_hits += 1
-                self._emit(self._record(messages, params, purpose, 1, completion=hit))
-                return hit
+        return (await self._choices(tuple(messages), params, purpose, keep, self._one))[0]
 
-            def failed(attempt: int, latency: float, error: str) -> CallRecord:
-                return self._record(messages, params, purpose, attempt, latency=latency, error=error)
-
-            held = False  # the first attempt takes the slot over
-            call = lambda: self.provider.complete(messages, params)  # noqa: E731
-            completion, attempt = await self._retrying(call, failed, held=True)
-        finally:
-            if held:
-                limit.release()
-        spent = self._account(completion.usage)
-        self._emit(self._record(messages, params, purpose, attempt, completion=completion, cost=spent))
-        if keep is None or keep(completion):
-            self.cache.put(key, completion)
-        return completion
+    async def _one(self, messages: Sequence[Message], params: Params) -> list[Completion]:
+        return [await self.provider.complete(messages, params)]
 
     async def choices(
         self, messages: Sequence[Message], params: Params, *, purpose: str = "",
@@ -158,6 +134,11 @@ class LLM:
     async def _choices(self, messages: tuple[Message, ...], params: Params, purpose: str,
                        keep: Callable[[Completion], bool] | None,
                        draw: Callable[[Sequence[Message], Params], Awaitable[Sequence[Completion]]]) -> list[Completion]:
+        """The ``params.n`` choices ``draw`` answers in one request, from the
+        cache when every one is there; each cached apart (``keep`` permitting)."""
+        # The slot comes first, then the cache: of hundreds of calls started
+        # at once (an evaluation), the first ones are looked up and sent at
+        # once, instead of after every one of them has been looked up.
         limit = self._limit()
         await limit.acquire()
         held = True
